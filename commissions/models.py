@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+
+from partners.models import Partner
+from tracking.models import Click, Link
+
+
+class MerchantEvent(models.Model):
+    """Every accepted event from the merchant, stored before it is handled (unique on the
+    merchant's id): a replay finds the row and answers with the stored response."""
+
+    class Type(models.TextChoices):
+        SIGNED_UP = "customer.signed_up"
+        PAYMENT_SUCCEEDED = "payment.succeeded"
+        PAYMENT_REFUNDED = "payment.refunded"
+        SUBSCRIPTION_CANCELLED = "subscription.cancelled"
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        DUPLICATE = "duplicate", "Already known (no change)"
+        NOT_REFERRED = "not_referred", "Not a referral (logged only)"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=40, choices=Type.choices)
+    body = models.TextField()
+    body_sha256 = models.CharField(max_length=64)
+    created = models.DateTimeField(help_text="When it happened, as the merchant says.")
+    received_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["type", "received_at"], name="event_type_received")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class Referral(models.Model):
+    class Status(models.TextChoices):
+        TRIAL = "trial", "Trial"
+        PAYING = "paying", "Paying"
+        CANCELLED = "cancelled", "Cancelled"
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="referrals")
+    link = models.ForeignKey(Link, on_delete=models.PROTECT, related_name="referrals")
+    click = models.ForeignKey(Click, on_delete=models.PROTECT, related_name="referrals")
+    customer_id = models.CharField(max_length=255, unique=True)
+    email = models.EmailField(max_length=254, blank=True)
+    is_self_referral = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.TRIAL)
+    signed_up_at = models.DateTimeField()
+    trial_days = models.PositiveSmallIntegerField()
+    trial_ends_at = models.DateTimeField()
+    first_paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    # The plan and seats of the latest payment ("now").
+    plan = models.CharField(max_length=1, blank=True)
+    seats = models.PositiveIntegerField(null=True, blank=True)
+    # Denormalised sums, updated in the same transaction as the payment/refund that changes them.
+    total_paid = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    total_commission = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+
+    class Meta:
+        ordering = ["-signed_up_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(trial_days__in=(14, 30)), name="referral_trial_days_14_or_30"),
+            models.CheckConstraint(
+                condition=Q(trial_ends_at__gt=F("signed_up_at")), name="referral_trial_after_signup"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "status", "trial_ends_at"], name="referral_partner_status"),
+            models.Index(fields=["partner", "-signed_up_at"], name="referral_partner_signed_up"),
+        ]
+
+    def __str__(self) -> str:
+        return self.customer_id
+
+
+class Payment(models.Model):
+    payment_id = models.CharField(max_length=255, unique=True)
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="payments")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="payments")
+    plan = models.CharField(max_length=1, choices=[("A", "Plan A"), ("B", "Plan B"), ("C", "Plan C")])
+    seats = models.PositiveIntegerField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    paid_at = models.DateTimeField()
+    refunded_amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    event = models.ForeignKey(MerchantEvent, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-paid_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=Q(seats__gte=1), name="payment_seats_positive"),
+            # Last line of defence: a refund can never exceed what was paid.
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=F("amount")),
+                name="payment_refund_within_amount",
+            ),
+        ]
+        indexes = [models.Index(fields=["partner", "-paid_at"], name="payment_partner_paid")]
+
+    def __str__(self) -> str:
+        return self.payment_id
+
+
+class Refund(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    refunded_at = models.DateTimeField()
+    event = models.OneToOneField(MerchantEvent, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["refunded_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} -{self.amount}"
+
+
+class CommissionEntry(models.Model):
+    """The append-only commission ledger: a commission for each payment, a negative reversal
+    for each refund. Corrections are new entries; rows are never edited."""
+
+    class Kind(models.TextChoices):
+        COMMISSION = "commission", "Commission"
+        REVERSAL = "reversal", "Refund reversal"
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="commission_entries")
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="commission_entries")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="commission_entries")
+    refund = models.OneToOneField(Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="entry")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    # When the commission was earned (the payment's or refund's time): the hold counts from here.
+    earned_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-earned_at", "-id"]
+        verbose_name_plural = "commission entries"
+        constraints = [
+            # A payment earns commission once, whatever replays or races the code sees.
+            models.UniqueConstraint(
+                fields=["payment"], condition=Q(kind="commission"), name="commission_once_per_payment"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind="commission", amount__gte=0, refund__isnull=True))
+                | Q(kind="reversal", amount__lte=0, refund__isnull=False),
+                name="commission_entry_sign_matches_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["partner", "earned_at"], name="commission_partner_earned")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount}"

@@ -1,0 +1,21 @@
+"""One django-ninja API under /api/v1/: the merchant events endpoint and the partner JSON API.
+Its OpenAPI document is served at /api/v1/openapi.json."""
+
+from ninja import NinjaAPI
+
+from commissions.api import router as events_router
+from partners.api import router as partner_router
+
+api = NinjaAPI(
+    title="Partner Panel API",
+    version="1",
+    description=(
+        "Merchant events (`POST /api/v1/events`, HMAC-signed) and the partner JSON API "
+        "(session or `Authorization: Bearer <token>`). See docs/integration.md."
+    ),
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+api.add_router("/", events_router)
+api.add_router("/partner/", partner_router)

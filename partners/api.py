@@ -1,0 +1,5 @@
+"""Partner JSON API (CONTRACT.md "Partner JSON API")."""
+
+from ninja import Router
+
+router = Router(tags=["partner"])

@@ -1,0 +1,25 @@
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+
+_NAV = (
+    ("Dashboard", "partners:dashboard"),
+    ("Resources", "tracking:resources"),
+    ("Referrals", "commissions:referral_list"),
+    ("Commissions", "commissions:commission_list"),
+    ("Performance", "tracking:performance"),
+    ("Payouts", "payouts:payout_list"),
+    ("Settings", "partners:settings"),
+)
+
+
+def panel(request: HttpRequest) -> dict:
+    context = {"merchant_name": settings.MERCHANT_NAME, "program_currency": settings.PROGRAM_CURRENCY}
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and hasattr(user, "partner"):
+        nav = []
+        for label, name in _NAV:
+            url = reverse(name)
+            nav.append({"label": label, "url": url, "active": request.path.startswith(url)})
+        context["panel_nav"] = nav
+    return context

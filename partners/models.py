@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.contrib.auth.base_user import BaseUserManager
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models.functions import Lower
+
+# Referral codes are the default link's code: URL-safe, unguessable, and within the contract's
+# `[A-Za-z0-9_-]{3,40}`. 10 characters of a 32-letter alphabet give 50 bits.
+_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def new_referral_code() -> str:
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+    def get_by_natural_key(self, email: str) -> User:
+        return self.get(email__iexact=email)
+
+
+class User(AbstractUser):
+    """A person who logs in: a partner (with a ``Partner`` profile) or staff. Email is the login."""
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        constraints = [
+            # Emails are compared case-insensitively at login; two spellings of one address
+            # must never be two accounts.
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Partner(models.Model):
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="partner")
+    referral_code = models.CharField(max_length=40, unique=True, default=new_referral_code)
+    name = models.CharField(max_length=200)
+    website = models.URLField(max_length=500, blank=True)
+    paypal_email = models.EmailField(max_length=254, blank=True)
+    billing_name = models.CharField(max_length=200, blank=True)
+    billing_address = models.TextField(max_length=1000, blank=True)
+    billing_country = models.CharField(max_length=2, blank=True)
+    tax_id = models.CharField(max_length=50, blank=True)
+    accepted_terms_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Denormalised for the dashboard; recalculated from the ledger by a Celery task after
+    # every money event and hourly. Withdrawals never trust these: they re-read the ledger.
+    commission_total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    balance = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    balance_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(Lower("paypal_email"), name="partner_paypal_email_ci")]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.user.email}>"
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+
+class ApiToken(models.Model):
+    """A partner's bearer token for the partner JSON API. Only a SHA-256 of the secret is
+    stored; the secret is shown once, when created."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12, help_text="First characters, to tell tokens apart.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_http_methods
+
+from partners.decorators import partner_required
+from partners.forms import ApiTokenForm, EmailLoginForm, PaypalEmailForm, ProfileForm, SignupForm
+from partners.services import api_token_create, api_token_revoke, partner_set_paypal_email, partner_signup
+
+
+@require_http_methods(["GET", "POST"])
+def signup_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("partners:dashboard")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        partner = partner_signup(
+            email=data["email"], password=data["password"], name=data["name"], website=data["website"]
+        )
+        login(request, partner.user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome aboard! Your affiliate link is ready below.")
+        return redirect("partners:dashboard")
+    return render(request, "partners/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    form_class = EmailLoginForm
+    template_name = "partners/login.html"
+    redirect_authenticated_user = True
+
+
+class ThrottledPasswordResetView(auth_views.PasswordResetView):
+    """Password reset, limited per client address and per email so it cannot be used to flood
+    a mailbox or probe for accounts. Always answers the same way, whether the email exists."""
+
+    template_name = "registration/password_reset_form.html"
+    success_url = reverse_lazy("partners:password_reset_done")
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        email = (request.POST.get("email") or "").strip().lower()[:254]
+        client = request.META.get("REMOTE_ADDR", "")
+        limit = settings.PASSWORD_RESET_LIMIT_PER_HOUR
+        for key in (f"pwreset:ip:{client}", f"pwreset:email:{email}"):
+            cache.add(key, 0, timeout=3600)
+            try:
+                count = cache.incr(key)
+            except ValueError:
+                count = 1
+            if count > limit:
+                form = self.get_form()
+                form.is_valid()
+                form.add_error(None, "Too many password reset requests. Please try again in an hour.")
+                return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+
+@partner_required
+@require_http_methods(["GET", "POST"])
+def settings_view(request: HttpRequest) -> HttpResponse:
+    partner = request.partner
+    action = request.POST.get("action") if request.method == "POST" else None
+    profile_form = ProfileForm(request.POST if action == "profile" else None, instance=partner, prefix="profile")
+    password_form = PasswordChangeForm(request.user, request.POST if action == "password" else None, prefix="password")
+    paypal_form = PaypalEmailForm(
+        request.POST if action == "paypal" else None,
+        user=request.user,
+        initial={"paypal_email": partner.paypal_email},
+        prefix="paypal",
+    )
+    token_form = ApiTokenForm(request.POST if action == "token_create" else None, prefix="token")
+    new_token_secret = None
+
+    if action == "profile" and profile_form.is_valid():
+        profile_form.save()
+        messages.success(request, "Your profile and billing information were saved.")
+        return redirect("partners:settings")
+    if action == "password" and password_form.is_valid():
+        user = password_form.save()
+        update_session_auth_hash(request, user)
+        messages.success(request, "Your password was changed.")
+        return redirect("partners:settings")
+    if action == "paypal" and paypal_form.is_valid():
+        partner_set_paypal_email(partner=partner, paypal_email=paypal_form.cleaned_data["paypal_email"])
+        messages.success(request, "Your PayPal email was saved.")
+        return redirect("partners:settings")
+    if action == "token_create" and token_form.is_valid():
+        created = api_token_create(partner=partner, name=token_form.cleaned_data["name"])
+        new_token_secret = created.secret
+        token_form = ApiTokenForm(prefix="token")
+        messages.success(request, "Token created. Copy it now: it will not be shown again.")
+    if action == "token_revoke":
+        try:
+            token_id = int(request.POST.get("token_id", ""))
+        except ValueError:
+            token_id = 0
+        if api_token_revoke(partner=partner, token_id=token_id):
+            messages.success(request, "The token was revoked.")
+        else:
+            messages.error(request, "No such active token.")
+        return redirect("partners:settings")
+
+    status = 400 if action and not new_token_secret else 200
+    return render(
+        request,
+        "partners/settings.html",
+        {
+            "profile_form": profile_form,
+            "password_form": password_form,
+            "paypal_form": paypal_form,
+            "token_form": token_form,
+            "tokens": partner.api_tokens.all(),
+            "new_token_secret": new_token_secret,
+        },
+        status=status,
+    )

@@ -1,0 +1,47 @@
+"""Can withdraw (CONTRACT.md): balance ≥ minimum, no payout pending/approved/processing, and a
+PayPal email set. The same rule decides the button on the dashboard and on /payouts/, and is
+checked again under the partner lock when a request is made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+
+from commissions.balance import partner_balance
+from partners.models import Partner
+from payouts.models import Payout
+
+
+@dataclass(frozen=True)
+class WithdrawalStatus:
+    can_withdraw: bool
+    balance: Decimal
+    reason_code: str = ""  # "", "no_paypal_email", "in_progress", "below_minimum"
+    reason: str = ""  # shown to the partner when the button is disabled
+    missing: Decimal = Decimal("0.00")
+
+
+def withdrawal_status(*, partner: Partner, balance: Decimal | None = None) -> WithdrawalStatus:
+    """Why the partner can or cannot withdraw now. ``balance`` defaults to the ledger balance."""
+    if balance is None:
+        balance = partner_balance(partner=partner)
+    minimum = settings.PAYOUT_MINIMUM
+    currency = settings.PROGRAM_CURRENCY
+    if Payout.objects.filter(partner=partner, status__in=Payout.OPEN_STATUSES).exists():
+        return WithdrawalStatus(
+            False, balance, "in_progress", "Your previous withdrawal request is still being processed."
+        )
+    if balance < minimum:
+        missing = minimum - balance
+        return WithdrawalStatus(
+            False,
+            balance,
+            "below_minimum",
+            f"Your balance must reach {minimum} {currency} to withdraw: {missing} {currency} to go.",
+            missing,
+        )
+    if not partner.paypal_email:
+        return WithdrawalStatus(False, balance, "no_paypal_email", "Set your PayPal email in Settings to withdraw.")
+    return WithdrawalStatus(True, balance)
