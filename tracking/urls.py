@@ -1,10 +1,11 @@
 from django.urls import path
 
 from config.placeholder import empty_page
+from tracking import performance
 
 app_name = "tracking"
 
 urlpatterns = [
     path("resources/", empty_page("Resources"), name="resources"),
-    path("performance/", empty_page("Performance"), name="performance"),
+    path("performance/", performance.performance_view, name="performance"),
 ]
