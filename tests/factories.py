@@ -39,6 +39,7 @@ class PartnerFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Partner
+        skip_postgeneration_save = True
 
     user = factory.SubFactory(UserFactory)
     name = factory.Faker("name")
