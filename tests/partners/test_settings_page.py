@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from django.urls import reverse
 
 from partners.models import ApiToken
 from partners.services import api_token_authenticate, hash_api_token
