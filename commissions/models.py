@@ -33,6 +33,11 @@ class MerchantEvent(models.Model):
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     response_status = models.PositiveSmallIntegerField()
     response_body = models.JSONField()
+    # The referral the event was about (set once handled), so a referral's timeline can list
+    # its cancellations and every other event without searching raw bodies.
+    referral = models.ForeignKey(
+        "Referral", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -47,6 +52,9 @@ class Referral(models.Model):
         TRIAL = "trial", "Trial"
         PAYING = "paying", "Paying"
         CANCELLED = "cancelled", "Cancelled"
+        # Set by ``expire_trials_task`` on trials that ended with no payment. Reads never wait
+        # for it: an active trial is ``status == trial`` and ``trial_ends_at > now``.
+        EXPIRED = "expired", "Trial ended"
 
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="referrals")
     link = models.ForeignKey(Link, on_delete=models.PROTECT, related_name="referrals")
