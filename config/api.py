@@ -2,9 +2,11 @@
 Its OpenAPI document is served at /api/v1/openapi.json."""
 
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
 
 from commissions.api import router as events_router
 from partners.api import router as partner_router
+from partners.api import unauthorized_error
 
 api = NinjaAPI(
     title="Partner Panel API",
@@ -19,3 +21,5 @@ api = NinjaAPI(
 )
 api.add_router("/", events_router)
 api.add_router("/partner/", partner_router)
+# Partner API 401s in the contract error shape.
+api.add_exception_handler(AuthenticationError, unauthorized_error)

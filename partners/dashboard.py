@@ -1,23 +1,87 @@
-"""The partner dashboard (KPIs, withdrawal button, default link, trend charts)."""
+"""The partner dashboard (KPIs, withdrawal button, default link, trend charts).
+
+The page itself carries the KPIs; the charts fetch ``GET /api/v1/partner/trends`` (the same
+JSON the API offers) from static/js/dashboard.js for the period the partner picks.
+"""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.urls import reverse
 
 from partners.decorators import partner_required
-from payouts.rules import withdrawal_status
 from tracking.models import Link
+from tracking.reports import DateRangeError, link_url, parse_date_range, partner_summary, period_presets
+
+PERIODS = (
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+    ("90d", "Last 90 days"),
+    ("this_month", "This month"),
+    ("last_month", "Last month"),
+    ("custom", "Custom range"),
+)
+
+
+def _rate_percent(rate: Decimal) -> str:
+    text = f"{rate * 100:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _withdraw_partial() -> str:
+    """The payouts app's withdrawal button partial, when it is installed (the page falls back to
+    a button drawn from the same ``withdrawal_status`` otherwise)."""
+    try:
+        get_template("payouts/_withdraw.html")
+    except TemplateDoesNotExist:
+        return ""
+    return "payouts/_withdraw.html"
 
 
 @partner_required
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     partner = request.partner
+    summary = partner_summary(partner)
     default_link = Link.objects.filter(partner=partner, is_default=True).first()
-    link_url = f"{settings.SITE_URL}/r/{default_link.code}" if default_link else ""
+
+    presets = period_presets()
+    period = request.GET.get("period", "30d")
+    if period not in dict(PERIODS):
+        period = "30d"
+    start, end = presets.get(period, presets["30d"])
+    range_error = ""
+    if period == "custom":
+        try:
+            start, end = parse_date_range(request.GET.get("start"), request.GET.get("end"))
+        except DateRangeError as exc:
+            range_error = exc.message
+            period, (start, end) = "30d", presets["30d"]
+
     return render(
         request,
         "partners/dashboard.html",
-        {"withdrawal": withdrawal_status(partner=partner), "default_link_url": link_url},
+        {
+            "summary": summary,
+            "withdrawal": summary.withdrawal,
+            "withdraw_partial": _withdraw_partial(),
+            "default_link_url": link_url(default_link) if default_link else "",
+            "commission_rate_percent": _rate_percent(settings.COMMISSION_RATE),
+            "payout_minimum": settings.PAYOUT_MINIMUM,
+            "periods": PERIODS,
+            "period": period,
+            "start": start,
+            "end": end,
+            "range_error": range_error,
+            "chart_config": {
+                "trendsUrl": reverse("api:partner_trends"),
+                "currency": settings.PROGRAM_CURRENCY,
+                "presets": {name: [s.isoformat(), e.isoformat()] for name, (s, e) in presets.items()},
+            },
+        },
     )

@@ -1,5 +1,178 @@
-"""The performance report: one row per link for a date range, read from the daily rollups."""
+"""The performance report: one row per link for a date range, read from the daily rollups,
+and its CSV export (the same rows, streamed)."""
 
-from config.placeholder import empty_page
+from __future__ import annotations
 
-performance_view = empty_page("Performance")
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from commissions.money import money_str
+from config.exports import csv_response
+from partners.decorators import partner_required
+from tracking.reports import (
+    SORT_KEYS,
+    DateRangeError,
+    LinkPerformance,
+    default_range,
+    link_destination,
+    link_performance,
+    link_url,
+    normalise_sort,
+    parse_date_range,
+    percent,
+)
+
+# (sort key, column title, numeric?) in display order.
+COLUMNS = (
+    ("description", "Link", False),
+    ("destination", "Destination", False),
+    ("trial_days", "Trial", True),
+    ("clicks", "Clicks", True),
+    ("unique_clicks", "Unique clicks", True),
+    ("trials", "Trials", True),
+    ("subscriptions", "Subscriptions", True),
+    ("click_to_trial", "Click → trial", True),
+    ("trial_to_paid", "Trial → paid", True),
+    ("commission", "Commission", True),
+    ("earnings_per_click", "Earnings per click", True),
+)
+# Text columns sort A→Z first; numbers largest first.
+_FIRST_DIRECTION = {key: ("" if not numeric else "-") for key, _, numeric in COLUMNS}
+assert set(_FIRST_DIRECTION) == set(SORT_KEYS)
+
+
+def _range(request: HttpRequest) -> tuple[date, date, str]:
+    try:
+        start, end = parse_date_range(request.GET.get("start"), request.GET.get("end"))
+    except DateRangeError as exc:
+        start, end = default_range()
+        return start, end, f"{exc.message} Showing the last 30 days."
+    return start, end, ""
+
+
+def _ratio_str(value: Decimal | None) -> str:
+    return "" if value is None else str((value * 100).quantize(Decimal("0.01")))
+
+
+def _chart_data(rows: list[LinkPerformance]) -> dict:
+    return {
+        "currency": settings.PROGRAM_CURRENCY,
+        "labels": [row.link.description or row.link.code for row in rows],
+        "metrics": {
+            "commission": [money_str(row.commission) for row in rows],
+            "unique_clicks": [row.unique_clicks for row in rows],
+            "clicks": [row.clicks for row in rows],
+            "trials": [row.trials for row in rows],
+            "subscriptions": [row.subscriptions for row in rows],
+        },
+    }
+
+
+@partner_required
+def performance_view(request: HttpRequest) -> HttpResponse:
+    start, end, range_error = _range(request)
+    sort = normalise_sort(request.GET.get("sort"))
+    report = link_performance(request.partner, start, end, sort)
+    base_query = f"start={start.isoformat()}&end={end.isoformat()}"
+    columns = []
+    for key, title, numeric in COLUMNS:
+        if sort.removeprefix("-") == key:
+            next_sort = key if sort.startswith("-") else f"-{key}"
+            direction = "descending" if sort.startswith("-") else "ascending"
+        else:
+            next_sort, direction = _FIRST_DIRECTION[key] + key, "none"
+        columns.append(
+            {
+                "key": key,
+                "title": title,
+                "numeric": numeric,
+                "query": f"{base_query}&sort={next_sort}",
+                "aria": direction,
+            }
+        )
+    rows = [
+        {
+            "row": row,
+            "url": link_url(row.link),
+            "destination": link_destination(row.link),
+            "click_to_trial": percent(row.click_to_trial),
+            "trial_to_paid": percent(row.trial_to_paid),
+        }
+        for row in report.rows
+    ]
+    totals = report.totals
+    return render(
+        request,
+        "tracking/performance.html",
+        {
+            "report": report,
+            "rows": rows,
+            "totals": totals,
+            "totals_click_to_trial": percent(totals.click_to_trial),
+            "totals_trial_to_paid": percent(totals.trial_to_paid),
+            "columns": columns,
+            "start": start,
+            "end": end,
+            "range_error": range_error,
+            "export_query": f"{base_query}&sort={sort}" if sort else base_query,
+            "chart_data": _chart_data(report.rows),
+            "currency": settings.PROGRAM_CURRENCY,
+        },
+    )
+
+
+CSV_HEADER = (
+    "link_code",
+    "link_url",
+    "description",
+    "destination",
+    "creative",
+    "trial_days",
+    "clicks",
+    "unique_clicks",
+    "trials",
+    "subscriptions",
+    "click_to_trial_percent",
+    "trial_to_paid_percent",
+    "commission",
+    "earnings_per_click",
+    "currency",
+)
+
+
+@partner_required
+def performance_export_view(request: HttpRequest) -> HttpResponse:
+    """The report's rows for the same range and order, as CSV (money as two-place strings,
+    conversion rates as percentages with two places, empty when undefined)."""
+    start, end, _ = _range(request)
+    report = link_performance(request.partner, start, end, normalise_sort(request.GET.get("sort")))
+    currency = settings.PROGRAM_CURRENCY
+
+    def rows():
+        for row in report.rows:
+            link = row.link
+            epc = row.earnings_per_click
+            yield (
+                link.code,
+                link_url(link),
+                link.description,
+                link_destination(link),
+                link.creative.title if link.creative else "",
+                link.trial_days,
+                row.clicks,
+                row.unique_clicks,
+                row.trials,
+                row.subscriptions,
+                _ratio_str(row.click_to_trial),
+                _ratio_str(row.trial_to_paid),
+                money_str(row.commission),
+                "" if epc is None else money_str(epc),
+                currency,
+            )
+
+    filename = f"performance-{start.isoformat()}-{end.isoformat()}.csv"
+    return csv_response(filename, CSV_HEADER, rows())

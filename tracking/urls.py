@@ -8,4 +8,5 @@ app_name = "tracking"
 urlpatterns = [
     path("resources/", empty_page("Resources"), name="resources"),
     path("performance/", performance.performance_view, name="performance"),
+    path("performance/export.csv", performance.performance_export_view, name="performance_export"),
 ]

@@ -1,0 +1,58 @@
+// Performance report: a bar chart comparing links on the chosen metric. The numbers come from
+// the page itself (<script type="application/json" id="performance-data">), not a second request.
+(function () {
+  "use strict";
+
+  var LIMIT = 15;
+  var LABELS = {
+    commission: "Commission",
+    unique_clicks: "Unique clicks",
+    clicks: "Clicks",
+    trials: "Trials",
+    subscriptions: "Subscriptions"
+  };
+
+  function init() {
+    var charts = window.PanelCharts;
+    var data = charts && charts.readJson("performance-data");
+    var canvas = document.getElementById("perf-chart");
+    var select = document.getElementById("perf-metric");
+    if (!data || !canvas || !select) { return; }
+    var box = document.getElementById("perf-chart-box");
+    var note = document.getElementById("perf-chart-note");
+    var empty = box.querySelector(".chart-empty");
+    var chart = null;
+
+    function draw() {
+      var metric = select.value;
+      var values = data.metrics[metric];
+      var order = values.map(function (value, index) { return index; });
+      order.sort(function (a, b) { return Number(values[b]) - Number(values[a]); });
+      var shown = order.slice(0, LIMIT);
+      var labels = shown.map(function (i) { return data.labels[i]; });
+      var shownValues = shown.map(function (i) { return values[i]; });
+      note.textContent = order.length > LIMIT
+        ? "Your " + LIMIT + " best links by " + LABELS[metric].toLowerCase() + " of " + order.length + "."
+        : "";
+      if (chart) { chart.destroy(); chart = null; }
+      var isEmpty = charts.allZero(shownValues);
+      empty.classList.toggle("hidden", !isEmpty);
+      canvas.classList.toggle("hidden", isEmpty);
+      canvas.setAttribute("data-empty", isEmpty ? "1" : "0");
+      if (isEmpty || !charts.available()) { return; }
+      chart = charts.comparisonChart(canvas, {
+        key: metric, label: LABELS[metric], money: metric === "commission",
+        labels: labels, values: shownValues, currency: data.currency
+      });
+    }
+
+    select.addEventListener("change", draw);
+    draw();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();

@@ -1,0 +1,328 @@
+"""Report selectors: the dashboard KPIs, the trend series and the per-link performance rows.
+
+Everything here reads the daily rollups (``DailyLinkStats``), never raw clicks, and each report
+is one aggregate query whatever the size of the data (plus the referral status counts and the
+balance for the summary). Definitions are CONTRACT.md's.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, DecimalField, FilteredRelation, IntegerField, Q, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from commissions.money import ZERO, cents
+from config.errors import PortalError
+from partners.models import Partner
+from payouts.rules import WithdrawalStatus, withdrawal_status
+from tracking.models import DailyLinkStats, Link
+from tracking.rollups import program_today
+
+# "A range over 2 years" is refused: at most 731 days, both ends included.
+MAX_RANGE_DAYS = 731
+DEFAULT_RANGE_DAYS = 30
+
+_MONEY = DecimalField(max_digits=14, decimal_places=2)
+_INT_ZERO = Value(0, output_field=IntegerField())
+_MONEY_ZERO = Value(ZERO, output_field=_MONEY)
+
+
+# --- Date ranges ----------------------------------------------------------------------------
+
+
+class DateRangeError(PortalError):
+    code = "invalid_date_range"
+
+
+def default_range(today: date | None = None) -> tuple[date, date]:
+    """The last 30 days, today included (program time zone)."""
+    today = today or program_today()
+    return today - timedelta(days=DEFAULT_RANGE_DAYS - 1), today
+
+
+def parse_date_range(start: str | None, end: str | None, *, today: date | None = None) -> tuple[date, date]:
+    """Inclusive ``YYYY-MM-DD`` bounds from a query string; missing ones default to the last 30
+    days. Raises ``DateRangeError`` (with the offending ``field``) for a bad date, a start after
+    the end, or a range longer than two years."""
+    _, default_end = default_range(today)
+
+    def parse(value: str | None, name: str, fallback: date) -> date:
+        if value is None or value.strip() == "":
+            return fallback
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            raise DateRangeError(
+                f"{name} must be a date written YYYY-MM-DD.", code="invalid_date", field=name
+            ) from None
+
+    end_day = parse(end, "end", default_end)
+    # A start left out means the 30 days up to the given end.
+    start_day = parse(start, "start", end_day - timedelta(days=DEFAULT_RANGE_DAYS - 1))
+    if start_day > end_day:
+        raise DateRangeError("start must be on or before end.", field="start")
+    if (end_day - start_day).days + 1 > MAX_RANGE_DAYS:
+        raise DateRangeError(f"A date range can cover at most {MAX_RANGE_DAYS} days (2 years).", field="end")
+    return start_day, end_day
+
+
+def period_presets(today: date | None = None) -> dict[str, tuple[date, date]]:
+    """The dashboard's selectable periods, in the program's calendar."""
+    today = today or program_today()
+    first_this_month = today.replace(day=1)
+    last_month_end = first_this_month - timedelta(days=1)
+    return {
+        "7d": (today - timedelta(days=6), today),
+        "30d": (today - timedelta(days=29), today),
+        "90d": (today - timedelta(days=89), today),
+        "this_month": (first_this_month, today),
+        "last_month": (
+            last_month_end.replace(day=1),
+            last_month_end.replace(day=calendar.monthrange(last_month_end.year, last_month_end.month)[1]),
+        ),
+    }
+
+
+# --- Summary (dashboard KPIs, GET summary) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PartnerSummary:
+    currency: str
+    commission: Decimal
+    unique_clicks_30d: int
+    active_trials: int
+    active_subscriptions: int
+    balance: Decimal
+    withdrawal: WithdrawalStatus
+
+    @property
+    def can_withdraw(self) -> bool:
+        return self.withdrawal.can_withdraw
+
+
+def partner_summary(partner: Partner) -> PartnerSummary:
+    """The five KPIs of the contract plus whether the partner can withdraw. Four queries."""
+    today = program_today()
+    since = today - timedelta(days=29)
+    totals = DailyLinkStats.objects.filter(partner=partner).aggregate(
+        # Commission = every commission entry, reversals included: the rollup holds their sum
+        # per day, so the sum of the rollup is the sum of the ledger.
+        commission=Coalesce(Sum("commission"), _MONEY_ZERO, output_field=_MONEY),
+        # Unique clicks are additive across days and links: the last 30 days, today included.
+        unique_clicks_30d=Coalesce(
+            Sum("unique_clicks", filter=Q(day__gte=since, day__lte=today)), _INT_ZERO, output_field=IntegerField()
+        ),
+    )
+    now = timezone.now()
+    # Status counts come from the referrals themselves: "active trial" depends on the time now
+    # (a trial that ended without payment stops counting at once, whether or not the periodic
+    # expiry task has run yet), which a daily counter cannot express.
+    statuses = partner.referrals.aggregate(
+        active_trials=Count("pk", filter=Q(status="trial", trial_ends_at__gt=now)),
+        active_subscriptions=Count("pk", filter=Q(status="paying")),
+    )
+    # The balance comes from the ledger (commissions.balance via payouts.rules), not from the
+    # denormalised Partner.balance: it is one indexed aggregate per partner, the button below must
+    # give exactly the reason /payouts/ gives, and a number that could lag the ledger by a Celery
+    # round-trip would show a partner a balance the withdrawal request then disagrees with.
+    # Withdrawals themselves re-check the ledger under the partner lock in the payouts code.
+    withdrawal = withdrawal_status(partner=partner)
+    return PartnerSummary(
+        currency=settings.PROGRAM_CURRENCY,
+        commission=cents(totals["commission"]),
+        unique_clicks_30d=int(totals["unique_clicks_30d"]),
+        active_trials=statuses["active_trials"],
+        active_subscriptions=statuses["active_subscriptions"],
+        balance=cents(withdrawal.balance),
+        withdrawal=withdrawal,
+    )
+
+
+# --- Trends -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trends:
+    """One value per day of ``days`` in each series (zero on days without activity)."""
+
+    days: list[date]
+    commission: list[Decimal]
+    new_trials: list[int]
+    new_subscriptions: list[int]
+    unique_clicks: list[int]
+
+    @property
+    def totals(self) -> dict[str, int | Decimal]:
+        return {
+            "commission": cents(sum(self.commission, ZERO)),
+            "new_trials": sum(self.new_trials),
+            "new_subscriptions": sum(self.new_subscriptions),
+            "unique_clicks": sum(self.unique_clicks),
+        }
+
+    @property
+    def is_empty(self) -> bool:
+        totals = self.totals
+        return not any(totals.values())
+
+
+def partner_trends(partner: Partner, start: date, end: date) -> Trends:
+    """Daily series for ``start``..``end`` inclusive: one query over the partner's rollups."""
+    rows = (
+        DailyLinkStats.objects.filter(partner=partner, day__gte=start, day__lte=end)
+        .values("day")
+        .annotate(
+            commission=Sum("commission"),
+            new_trials=Sum("new_trials"),
+            new_subscriptions=Sum("new_subscriptions"),
+            unique_clicks=Sum("unique_clicks"),
+        )
+        .order_by("day")
+    )
+    by_day = {row["day"]: row for row in rows}
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    empty = {"commission": ZERO, "new_trials": 0, "new_subscriptions": 0, "unique_clicks": 0}
+    series = [by_day.get(day, empty) for day in days]
+    return Trends(
+        days=days,
+        commission=[cents(row["commission"] or ZERO) for row in series],
+        new_trials=[int(row["new_trials"] or 0) for row in series],
+        new_subscriptions=[int(row["new_subscriptions"] or 0) for row in series],
+        unique_clicks=[int(row["unique_clicks"] or 0) for row in series],
+    )
+
+
+# --- Per-link performance ----------------------------------------------------------------------
+
+
+def _ratio(numerator: Decimal | int, denominator: Decimal | int) -> Decimal | None:
+    if not denominator:
+        return None
+    return Decimal(numerator) / Decimal(denominator)
+
+
+@dataclass(frozen=True)
+class LinkPerformance:
+    """The numbers of one link (or of all links, ``link=None``) over a date range."""
+
+    link: Link | None
+    clicks: int
+    unique_clicks: int
+    trials: int
+    subscriptions: int
+    commission: Decimal
+
+    @property
+    def click_to_trial(self) -> Decimal | None:
+        """Trials per unique click (None without unique clicks)."""
+        return _ratio(self.trials, self.unique_clicks)
+
+    @property
+    def trial_to_paid(self) -> Decimal | None:
+        """Subscriptions per trial (None without trials)."""
+        return _ratio(self.subscriptions, self.trials)
+
+    @property
+    def earnings_per_click(self) -> Decimal | None:
+        """Commission per click, rounded to the cent (None without clicks)."""
+        ratio = _ratio(self.commission, self.clicks)
+        return None if ratio is None else cents(ratio)
+
+
+@dataclass(frozen=True)
+class PerformanceReport:
+    start: date
+    end: date
+    sort: str
+    rows: list[LinkPerformance] = field(default_factory=list)
+    totals: LinkPerformance | None = None
+
+
+SORT_KEYS = {
+    "description": lambda r: (r.link.description or r.link.code).lower(),
+    "destination": lambda r: (r.link.destination or settings.DEFAULT_LANDING_URL).lower(),
+    "trial_days": lambda r: r.link.trial_days,
+    "clicks": lambda r: r.clicks,
+    "unique_clicks": lambda r: r.unique_clicks,
+    "trials": lambda r: r.trials,
+    "subscriptions": lambda r: r.subscriptions,
+    "click_to_trial": lambda r: r.click_to_trial if r.click_to_trial is not None else Decimal(-1),
+    "trial_to_paid": lambda r: r.trial_to_paid if r.trial_to_paid is not None else Decimal(-1),
+    "commission": lambda r: r.commission,
+    "earnings_per_click": lambda r: r.earnings_per_click if r.earnings_per_click is not None else Decimal(-1),
+}
+
+
+def normalise_sort(sort: str | None) -> str:
+    """A known sort key with an optional leading ``-`` (descending); anything else → "" (the
+    natural order: the default link first, then the newest links)."""
+    key = (sort or "").removeprefix("-")
+    return sort if key in SORT_KEYS else ""
+
+
+def link_performance(partner: Partner, start: date, end: date, sort: str | None = None) -> PerformanceReport:
+    """One row per link of the partner (disabled ones included: they keep their history) with
+    the sums of its rollups over ``start``..``end``, sorted, plus a totals row. One query: the
+    day filter sits in the join, so each link reads only its rows of the range."""
+    sort = normalise_sort(sort)
+    links = (
+        Link.objects.filter(partner=partner)
+        .select_related("creative")
+        .annotate(
+            in_range=FilteredRelation(
+                "daily_stats", condition=Q(daily_stats__day__gte=start, daily_stats__day__lte=end)
+            ),
+            sum_clicks=Coalesce(Sum("in_range__clicks"), _INT_ZERO),
+            sum_unique_clicks=Coalesce(Sum("in_range__unique_clicks"), _INT_ZERO),
+            sum_trials=Coalesce(Sum("in_range__new_trials"), _INT_ZERO),
+            sum_subscriptions=Coalesce(Sum("in_range__new_subscriptions"), _INT_ZERO),
+            sum_commission=Coalesce(Sum("in_range__commission"), _MONEY_ZERO, output_field=_MONEY),
+        )
+        .order_by("-is_default", "-created_at", "-pk")
+    )
+    rows = [
+        LinkPerformance(
+            link=link,
+            clicks=int(link.sum_clicks),
+            unique_clicks=int(link.sum_unique_clicks),
+            trials=int(link.sum_trials),
+            subscriptions=int(link.sum_subscriptions),
+            commission=cents(link.sum_commission),
+        )
+        for link in links
+    ]
+    if sort:
+        # Python's sort is stable (also reversed): ties keep the natural order above.
+        rows.sort(key=SORT_KEYS[sort.removeprefix("-")], reverse=sort.startswith("-"))
+    totals = LinkPerformance(
+        link=None,
+        clicks=sum(r.clicks for r in rows),
+        unique_clicks=sum(r.unique_clicks for r in rows),
+        trials=sum(r.trials for r in rows),
+        subscriptions=sum(r.subscriptions for r in rows),
+        commission=cents(sum((r.commission for r in rows), ZERO)),
+    )
+    return PerformanceReport(start=start, end=end, sort=sort, rows=rows, totals=totals)
+
+
+def link_url(link: Link) -> str:
+    return f"{settings.SITE_URL}/r/{link.code}"
+
+
+def link_destination(link: Link) -> str:
+    """Where the link sends visitors: an empty destination means the default landing page."""
+    return link.destination or settings.DEFAULT_LANDING_URL
+
+
+def percent(ratio: Decimal | None) -> str:
+    """A conversion rate for people: ``12.5 %``; an em dash when it is undefined."""
+    if ratio is None:
+        return "—"
+    return f"{(ratio * 100).quantize(Decimal('0.1'))} %"
