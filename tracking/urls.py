@@ -1,12 +1,17 @@
 from django.urls import path
 
-from config.placeholder import empty_page
-from tracking import performance
+from tracking import performance, views
 
 app_name = "tracking"
 
 urlpatterns = [
-    path("resources/", empty_page("Resources"), name="resources"),
+    path("r/<str:code>", views.click_redirect_view, name="click_redirect"),
+    path("resources/", views.resources_view, name="resources"),
+    path("resources/links/<int:link_id>/", views.link_detail_view, name="link_detail"),
+    path("resources/links/<int:link_id>/toggle/", views.link_toggle_view, name="link_toggle"),
+    path("resources/links/<int:link_id>/delete/", views.link_delete_view, name="link_delete"),
+    path("resources/creatives/<int:creative_id>/download/", views.creative_download_view, name="creative_download"),
+    path("creatives/<int:creative_id>/image", views.creative_image_view, name="creative_image"),
     path("performance/", performance.performance_view, name="performance"),
     path("performance/export.csv", performance.performance_export_view, name="performance_export"),
 ]

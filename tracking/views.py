@@ -1,1 +1,297 @@
-# Create your views here.
+"""The click redirect and the Resources pages."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import DatabaseError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from partners.decorators import partner_required
+from tracking import linkcache
+from tracking.bots import is_bot
+from tracking.clicks import ClickData, record_click
+from tracking.embed import creative_image_url, embed_html, link_url
+from tracking.forms import LinkBuilderForm
+from tracking.models import Creative, Link
+from tracking.selectors import creative_get, creative_list, default_link_get, link_get, link_list
+from tracking.services import LinkError, link_create, link_delete, link_set_active
+from tracking.validators import TRACKING_PARAMETER
+from tracking.visitors import (
+    VISITOR_COOKIE,
+    VISITOR_COOKIE_MAX_AGE,
+    hash_ip,
+    visitor_cookie_value,
+    visitor_from_cookie,
+    visitor_from_request,
+)
+
+logger = logging.getLogger(__name__)
+
+CLICK_COOKIE = "aff_click"
+_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{3,40}$")
+# Click-URL query strings longer than this (or with more fields) are not passed on.
+_MAX_PASSTHROUGH_CHARS = 2048
+_MAX_PASSTHROUGH_FIELDS = 50
+LINKS_PER_PAGE = 20
+
+
+# --- GET /r/<code> ---------------------------------------------------------------------------
+
+
+def _with_params(destination: str, query_string: str, click_id: str | None) -> str:
+    """``destination`` with the click URL's own query parameters (passed on as ordinary
+    parameters, never followed) and ``aff_click`` appended; its query and fragment kept."""
+    extra: list[tuple[str, str]] = []
+    if query_string and len(query_string) <= _MAX_PASSTHROUGH_CHARS:
+        try:
+            pairs = parse_qsl(query_string, keep_blank_values=True, max_num_fields=_MAX_PASSTHROUGH_FIELDS)
+        except ValueError:
+            pairs = []
+        extra = [(name, value) for name, value in pairs if name != TRACKING_PARAMETER]
+    if click_id is not None:
+        extra.append((TRACKING_PARAMETER, click_id))
+    if not extra:
+        return destination
+    parts = urlsplit(destination)
+    added = urlencode(extra)
+    query = f"{parts.query}&{added}" if parts.query else added
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def _redirect(location: str) -> HttpResponse:
+    response = HttpResponseRedirect(location)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _cookie(response: HttpResponse, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        domain=settings.TRACKING_COOKIE_DOMAIN or None,
+        secure=not settings.DEBUG,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def click_redirect_view(request: HttpRequest, code: str) -> HttpResponse:
+    """The affiliate link (CONTRACT.md "Tracking links"). The hottest path of the product:
+    no session, no template, the link from the in-process cache, the click buffered in Redis
+    or written with three statements. It redirects whatever fails behind it."""
+    if request.method not in ("GET", "HEAD"):
+        response = HttpResponseNotAllowed(["GET", "HEAD"])
+        response["Cache-Control"] = "no-store"
+        return response
+    link = None
+    if _CODE_RE.match(code):
+        try:
+            link = linkcache.get_link(code)
+        except DatabaseError:
+            logger.exception("Link lookup failed for /r/%s; sending the visitor to the default landing page.", code)
+    if link is None or not link.is_active:
+        return _redirect(settings.DEFAULT_LANDING_URL)
+    if link.destination_refused:
+        logger.warning("Link %s has a destination outside the allowed hosts; using the default landing page.", code)
+
+    query_string = request.META.get("QUERY_STRING", "")
+    user_agent = request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")
+    if request.method == "HEAD" or is_bot(user_agent[:1024]):
+        return _redirect(_with_params(link.destination, query_string, None))
+
+    ip = request.META.get("REMOTE_ADDR", "")
+    visitor_id = visitor_from_cookie(request.COOKIES.get(VISITOR_COOKIE)) or visitor_from_request(ip, user_agent)
+    click = ClickData(
+        id=uuid.uuid4(),
+        link_id=link.id,
+        partner_id=link.partner_id,
+        visitor_id=visitor_id,
+        created_at=timezone.now(),
+        ip_hash=hash_ip(ip),
+        user_agent=user_agent[:512],
+        referer=request.META.get("HTTP_REFERER", "").replace("\x00", "")[:1024],
+    )
+    try:
+        record_click(click)
+    except DatabaseError:
+        # Neither Redis nor the database took the click: still redirect, without a click id
+        # that names nothing (an older aff_click cookie keeps attributing).
+        logger.exception("Click on /r/%s could not be recorded.", code)
+        return _redirect(_with_params(link.destination, query_string, None))
+
+    click_id = str(click.id)
+    response = _redirect(_with_params(link.destination, query_string, click_id))
+    _cookie(response, CLICK_COOKIE, click_id, settings.ATTRIBUTION_WINDOW_DAYS * 86400)
+    _cookie(response, VISITOR_COOKIE, visitor_cookie_value(visitor_id), VISITOR_COOKIE_MAX_AGE)
+    return response
+
+
+# --- Resources -------------------------------------------------------------------------------
+
+
+def _creatives_data(creatives: list[Creative]) -> list[dict]:
+    """What the link builder's live preview needs to draw each creative (rendered with
+    ``json_script``: a JSON data block, escaped, not a script)."""
+    return [
+        {
+            "id": c.pk,
+            "kind": c.kind,
+            "title": c.title,
+            "text": c.text,
+            "image": bool(c.is_image and c.image),
+            "image_path": reverse("tracking:creative_image", args=[c.pk]) if c.is_image and c.image else "",
+            "image_url": creative_image_url(c) if c.is_image and c.image else "",
+            "width": c.width,
+            "height": c.height,
+        }
+        for c in creatives
+    ]
+
+
+@partner_required
+@require_http_methods(["GET", "POST"])
+def resources_view(request: HttpRequest) -> HttpResponse:
+    partner = request.partner
+    if request.method == "POST":
+        form = LinkBuilderForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                link = link_create(
+                    partner=partner,
+                    destination=data["destination"],
+                    trial_days=data["trial_days"],
+                    description=data["description"],
+                    creative=data["creative"],
+                    code=data["code"],
+                )
+            except LinkError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            else:
+                messages.success(request, "Your link is ready: copy it or its HTML code below.")
+                return redirect("tracking:link_detail", link_id=link.pk)
+    else:
+        initial = {"trial_days": 14}
+        creative_param = request.GET.get("creative", "")
+        if creative_param.isdigit():
+            initial["creative"] = creative_param
+        form = LinkBuilderForm(initial=initial)
+
+    kind = request.GET.get("kind", "")
+    if kind not in Creative.Kind.values:
+        kind = ""
+    all_creatives = list(creative_list())
+    shown_creatives = [c for c in all_creatives if not kind or c.kind == kind]
+    page = Paginator(link_list(partner=partner), LINKS_PER_PAGE).get_page(request.GET.get("page"))
+    default_link = default_link_get(partner=partner)
+    return render(
+        request,
+        "tracking/resources.html",
+        {
+            "default_link": default_link,
+            "default_link_url": link_url(default_link) if default_link else "",
+            "form": form,
+            "page_obj": page,
+            "links": [(link, link_url(link)) for link in page.object_list],
+            "query_string": urlencode({"kind": kind}) if kind else "",
+            "kinds": Creative.Kind.choices,
+            "kind": kind,
+            "creatives": shown_creatives,
+            "creatives_data": _creatives_data(all_creatives),
+            "site_url": settings.SITE_URL,
+            "default_landing_url": settings.DEFAULT_LANDING_URL,
+        },
+    )
+
+
+@partner_required
+def link_detail_view(request: HttpRequest, link_id: int) -> HttpResponse:
+    link = link_get(partner=request.partner, link_id=link_id)
+    if link is None:
+        raise Http404("No such link.")
+    return render(
+        request,
+        "tracking/link_detail.html",
+        {
+            "link": link,
+            "url": link_url(link),
+            "embed": embed_html(link),
+            "destination": link.destination or settings.DEFAULT_LANDING_URL,
+        },
+    )
+
+
+@partner_required
+@require_POST
+def link_toggle_view(request: HttpRequest, link_id: int) -> HttpResponse:
+    action = request.POST.get("action")
+    if action not in ("enable", "disable"):
+        return HttpResponse("Unknown action.", status=400)
+    try:
+        link = link_set_active(partner=request.partner, link_id=link_id, active=action == "enable")
+    except Link.DoesNotExist:
+        raise Http404("No such link.") from None
+    except LinkError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Link {link.code} {'enabled' if link.is_active else 'disabled'}.")
+    return redirect(_back(request))
+
+
+@partner_required
+@require_POST
+def link_delete_view(request: HttpRequest, link_id: int) -> HttpResponse:
+    try:
+        link_delete(partner=request.partner, link_id=link_id)
+    except Link.DoesNotExist:
+        raise Http404("No such link.") from None
+    except LinkError as exc:
+        messages.error(request, exc.message)
+        return redirect(_back(request))
+    messages.success(request, "Link deleted.")
+    return redirect(reverse("tracking:resources") + "#links")
+
+
+def _back(request: HttpRequest) -> str:
+    """Where a link action returns: the page the partner came from (our own path only)."""
+    nxt = request.POST.get("next", "")
+    if nxt.startswith("/") and url_has_allowed_host_and_scheme(nxt, allowed_hosts=None):
+        return nxt
+    return reverse("tracking:resources") + "#links"
+
+
+def _creative_file(creative_id: int) -> Creative:
+    creative = creative_get(creative_id=creative_id)
+    if creative is None or not creative.is_image or not creative.image:
+        raise Http404("No such image.")
+    return creative
+
+
+@partner_required
+def creative_download_view(request: HttpRequest, creative_id: int) -> FileResponse:
+    creative = _creative_file(creative_id)
+    name = creative.image.name.rsplit("/", 1)[-1]
+    return FileResponse(creative.image.open("rb"), as_attachment=True, filename=name)
+
+
+@require_http_methods(["GET", "HEAD"])
+def creative_image_view(request: HttpRequest, creative_id: int) -> FileResponse:
+    """Public: the image of an active creative, as embedded on partners' web pages."""
+    creative = _creative_file(creative_id)
+    response = FileResponse(creative.image.open("rb"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response

@@ -1,0 +1,80 @@
+"""An in-process cache of links for the click redirect.
+
+The redirect runs for every visitor; looking the link up in the database each time would be
+its most expensive part. Entries live ``LINK_CACHE_SECONDS`` and are dropped at once in this
+process by the ``post_save``/``post_delete`` signals on ``Link`` (see ``tracking.signals``),
+so a link disabled here stops immediately; other processes follow within the TTL.
+
+Only existing links are cached (active or not): an unknown code always asks the database, so a
+link created a moment ago in another process works at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from tracking.models import Link
+from tracking.validators import is_allowed_destination
+
+LINK_CACHE_SECONDS = 10.0
+LINK_CACHE_MAX_ENTRIES = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class CachedLink:
+    id: int
+    partner_id: int
+    code: str
+    is_active: bool
+    # The URL the visitor is sent to: the link's destination, or the default landing page when
+    # the link has none or its stored destination fails validation.
+    destination: str
+    destination_refused: bool
+
+
+_entries: dict[str, tuple[float, CachedLink]] = {}
+
+
+def _build(link_id: int, partner_id: int, code: str, is_active: bool, destination: str) -> CachedLink:
+    refused = bool(destination) and not is_allowed_destination(destination)
+    target = destination if destination and not refused else settings.DEFAULT_LANDING_URL
+    return CachedLink(
+        id=link_id,
+        partner_id=partner_id,
+        code=code,
+        is_active=is_active,
+        destination=target,
+        destination_refused=refused,
+    )
+
+
+def get_link(code: str) -> CachedLink | None:
+    """The link with this code (one indexed query on a miss), or None when there is none."""
+    now = time.monotonic()
+    entry = _entries.get(code)
+    if entry is not None and entry[0] > now:
+        return entry[1]
+    row = Link.objects.filter(code=code).values_list("id", "partner_id", "code", "is_active", "destination").first()
+    if row is None:
+        _entries.pop(code, None)
+        return None
+    link = _build(*row)
+    if len(_entries) >= LINK_CACHE_MAX_ENTRIES:
+        _entries.clear()
+    _entries[code] = (now + LINK_CACHE_SECONDS, link)
+    return link
+
+
+def forget(*, link_id: int, code: str) -> None:
+    """Drop a link's entry (also under an older code, if the code was edited)."""
+    _entries.pop(code, None)
+    for key, (_, link) in list(_entries.items()):
+        if link.id == link_id:
+            _entries.pop(key, None)
+
+
+def clear() -> None:
+    _entries.clear()
