@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import DecimalField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import DecimalField, ExpressionWrapper, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -28,22 +28,47 @@ def _sum_subquery(queryset, field: str = "amount") -> Coalesce:
     return Coalesce(Subquery(summed, output_field=_MONEY), _ZERO, output_field=_MONEY)
 
 
+def _ledger_expressions(now) -> tuple[Coalesce, Coalesce, Coalesce]:
+    """(all commission, commission counted in the balance, payouts held) for ``OuterRef("pk")``."""
+    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
+    entries = CommissionEntry.objects.filter(partner=OuterRef("pk"))
+    # Reversals count at once whatever their age; commissions only once past the hold.
+    counted = entries.filter(Q(kind=CommissionEntry.Kind.REVERSAL) | Q(earned_at__lte=cutoff))
+    payouts = Payout.objects.filter(partner=OuterRef("pk"), status__in=Payout.COUNTED_STATUSES)
+    return _sum_subquery(entries), _sum_subquery(counted), _sum_subquery(payouts)
+
+
 def partners_with_balances(partner_ids: Iterable[int] | None = None, *, now=None):
     """Partners annotated with ``ledger_commission`` (all entries) and ``ledger_balance``: one
     set-based query for any number of partners."""
     now = now or timezone.now()
-    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
-    entries = CommissionEntry.objects.filter(partner=OuterRef("pk"))
-    counted = entries.filter(Q(kind=CommissionEntry.Kind.REVERSAL) | Q(earned_at__lte=cutoff))
-    payouts = Payout.objects.filter(partner=OuterRef("pk"), status__in=Payout.COUNTED_STATUSES)
+    commission, earned, paid_out = _ledger_expressions(now)
     queryset = Partner.objects.all()
     if partner_ids is not None:
         queryset = queryset.filter(pk__in=list(partner_ids))
     return queryset.annotate(
-        ledger_commission=_sum_subquery(entries),
-        ledger_earned=_sum_subquery(counted),
-        ledger_paid_out=_sum_subquery(payouts),
+        ledger_commission=commission,
+        ledger_earned=earned,
+        ledger_paid_out=paid_out,
     ).annotate(ledger_balance=Coalesce("ledger_earned", _ZERO) - Coalesce("ledger_paid_out", _ZERO))
+
+
+def partner_balances_refresh(*, partner_ids: Iterable[int] | None = None, now=None) -> int:
+    """Write the ledger's commission total and balance onto ``Partner.commission_total`` /
+    ``Partner.balance`` (the dashboard's denormalised copy) for the given partners, or for all.
+
+    One UPDATE statement whatever the number of partners (correlated subqueries over the ledger
+    and payouts, the same expressions as ``partners_with_balances``). Returns the rows updated."""
+    now = now or timezone.now()
+    commission, earned, paid_out = _ledger_expressions(now)
+    queryset = Partner.objects.all()
+    if partner_ids is not None:
+        queryset = queryset.filter(pk__in=list(partner_ids))
+    return queryset.update(
+        commission_total=commission,
+        balance=ExpressionWrapper(earned - paid_out, output_field=_MONEY),
+        balance_updated_at=now,
+    )
 
 
 def partner_balance(*, partner: Partner, now=None) -> Decimal:

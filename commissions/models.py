@@ -35,9 +35,7 @@ class MerchantEvent(models.Model):
     response_body = models.JSONField()
     # The referral the event was about (set once handled), so a referral's timeline can list
     # its cancellations and every other event without searching raw bodies.
-    referral = models.ForeignKey(
-        "Referral", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
-    )
+    referral = models.ForeignKey("Referral", null=True, blank=True, on_delete=models.PROTECT, related_name="events")
 
     class Meta:
         ordering = ["-received_at"]

@@ -1,11 +1,13 @@
 from django.urls import path
 
-from config.placeholder import empty_page
+from commissions import views
 
 app_name = "commissions"
 
 urlpatterns = [
-    path("referrals/", empty_page("Referrals"), name="referral_list"),
-    path("referrals/<int:pk>/", empty_page("Referral"), name="referral_detail"),
-    path("commissions/", empty_page("Commissions"), name="commission_list"),
+    path("referrals/", views.referral_list_view, name="referral_list"),
+    path("referrals/export.csv", views.referral_export_view, name="referral_export"),
+    path("referrals/<int:pk>/", views.referral_detail_view, name="referral_detail"),
+    path("commissions/", views.commission_list_view, name="commission_list"),
+    path("commissions/export.csv", views.commission_export_view, name="commission_export"),
 ]

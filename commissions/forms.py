@@ -1,0 +1,56 @@
+"""Filter forms of the referrals and commissions pages (GET parameters, never saved)."""
+
+from __future__ import annotations
+
+from django import forms
+
+from commissions.selectors import DEFAULT_REFERRAL_SORT, REFERRAL_SORTS, STATUS_LABELS
+from partners.models import Partner
+from tracking.models import Link
+
+
+class _LinkChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Link) -> str:
+        return obj.description or f"/r/{obj.code}"
+
+
+class ReferralFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        choices=[("", "All statuses"), *((value, label) for value, label in STATUS_LABELS.items())], required=False
+    )
+    link = _LinkChoice(queryset=Link.objects.none(), required=False, empty_label="All links")
+    sort = forms.ChoiceField(choices=[(key, key) for key in REFERRAL_SORTS], required=False)
+
+    def __init__(self, *args, partner: Partner, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["link"].queryset = Link.objects.filter(partner=partner).order_by(
+            "-is_default", "description", "code"
+        )
+
+    def filters(self) -> dict:
+        """The valid filters; an invalid parameter is ignored rather than shown as an error."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        link = data.get("link")
+        return {
+            "status": data.get("status") or None,
+            "link_id": link.pk if link else None,
+            "sort": data.get("sort") or DEFAULT_REFERRAL_SORT,
+        }
+
+
+class DateRangeForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            raise forms.ValidationError("The end date is before the start date.")
+        return data
+
+    def range(self) -> tuple:
+        if not self.is_valid():
+            return None, None
+        return self.cleaned_data.get("start"), self.cleaned_data.get("end")

@@ -1,0 +1,383 @@
+"""Reads of referrals, payments and the commission ledger for pages, CSV exports and APIs.
+
+None of them depends on ``expire_trials_task`` having run: an *active trial* is a referral in
+``trial`` whose ``trial_ends_at`` is still ahead; one whose trial is over reads as ``expired``
+("Trial ended") whether or not the task has flipped its stored status yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Case, CharField, Count, DecimalField, F, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from commissions.display import mask_email
+from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
+from commissions.money import ZERO, cents
+from partners.models import Partner
+
+Status = Referral.Status
+_MONEY = DecimalField(max_digits=12, decimal_places=2)
+
+# The statuses a partner can filter by, in the words the panel uses.
+STATUS_LABELS = {
+    Status.TRIAL: "Trial",
+    Status.EXPIRED: "Trial ended",
+    Status.PAYING: "Paying",
+    Status.CANCELLED: "Cancelled",
+}
+
+REFERRAL_SORTS = {
+    "signed_up": ("signed_up_at", "id"),
+    "-signed_up": ("-signed_up_at", "-id"),
+    "status": ("current_status", "-signed_up_at", "-id"),
+    "-status": ("-current_status", "-signed_up_at", "-id"),
+    "paid": ("total_paid", "-signed_up_at", "-id"),
+    "-paid": ("-total_paid", "-signed_up_at", "-id"),
+    "commission": ("total_commission", "-signed_up_at", "-id"),
+    "-commission": ("-total_commission", "-signed_up_at", "-id"),
+}
+DEFAULT_REFERRAL_SORT = "-signed_up"
+
+
+def _day_bounds(start: date | None, end: date | None, field_name: str = "earned_at") -> Q:
+    """``field_name`` within the program-time-zone days ``start``..``end`` (inclusive)."""
+    q = Q()
+    tz = timezone.get_current_timezone()
+    if start is not None:
+        q &= Q(**{f"{field_name}__gte": datetime.combine(start, time.min, tzinfo=tz)})
+    if end is not None:
+        q &= Q(**{f"{field_name}__lt": datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)})
+    return q
+
+
+# --- trials ------------------------------------------------------------------------------
+
+
+def active_trials_q(*, now: datetime | None = None) -> Q:
+    """The contract's *active trial*: status ``trial`` and the trial has not ended."""
+    return Q(status=Status.TRIAL, trial_ends_at__gt=now or timezone.now())
+
+
+def ended_trials_q(*, now: datetime | None = None) -> Q:
+    """Trials over with no payment, whether or not ``expire_trials_task`` has marked them."""
+    return Q(status=Status.EXPIRED) | Q(status=Status.TRIAL, trial_ends_at__lte=now or timezone.now())
+
+
+def active_trials(queryset: QuerySet[Referral] | None = None, *, now: datetime | None = None) -> QuerySet[Referral]:
+    queryset = Referral.objects.all() if queryset is None else queryset
+    return queryset.filter(active_trials_q(now=now))
+
+
+def referral_status(referral: Referral, *, now: datetime | None = None) -> str:
+    """The status as of ``now`` (an ended trial reads ``expired`` before the task marks it)."""
+    if referral.status == Status.TRIAL and referral.trial_ends_at <= (now or timezone.now()):
+        return Status.EXPIRED
+    return referral.status
+
+
+def referral_counts(*, partner: Partner, now: datetime | None = None) -> dict[str, int]:
+    """Active trials and active subscriptions (status ``paying``) of a partner, in one query."""
+    now = now or timezone.now()
+    row = Referral.objects.filter(partner=partner).aggregate(
+        active_trials=Count("id", filter=active_trials_q(now=now)),
+        active_subscriptions=Count("id", filter=Q(status=Status.PAYING)),
+    )
+    return {"active_trials": row["active_trials"] or 0, "active_subscriptions": row["active_subscriptions"] or 0}
+
+
+def _with_current_status(queryset: QuerySet[Referral], now: datetime) -> QuerySet[Referral]:
+    return queryset.annotate(
+        current_status=Case(
+            When(status=Status.TRIAL, trial_ends_at__lte=now, then=Value(Status.EXPIRED.value)),
+            default=F("status"),
+            output_field=CharField(),
+        )
+    )
+
+
+# --- referrals ---------------------------------------------------------------------------
+
+
+def referral_list(
+    *,
+    partner: Partner,
+    status: str | None = None,
+    link_id: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    sort: str | None = None,
+    now: datetime | None = None,
+) -> QuerySet[Referral]:
+    """The partner's referrals with their link, filtered (status, link, sign-up days
+    ``start``..``end``) and sorted; ``current_status`` is annotated (see the module docstring).
+    Each row needs no further query."""
+    now = now or timezone.now()
+    queryset = _with_current_status(Referral.objects.filter(partner=partner), now).select_related("link")
+    queryset = queryset.filter(_day_bounds(start, end, "signed_up_at"))
+    if status == Status.TRIAL:
+        queryset = queryset.filter(active_trials_q(now=now))
+    elif status == Status.EXPIRED:
+        queryset = queryset.filter(ended_trials_q(now=now))
+    elif status in (Status.PAYING, Status.CANCELLED):
+        queryset = queryset.filter(status=status)
+    if link_id is not None:
+        queryset = queryset.filter(link_id=link_id)
+    return queryset.order_by(*REFERRAL_SORTS.get(sort or DEFAULT_REFERRAL_SORT, REFERRAL_SORTS[DEFAULT_REFERRAL_SORT]))
+
+
+def referral_get(*, partner: Partner, pk: int, now: datetime | None = None) -> Referral:
+    """One of the partner's referrals (``Referral.DoesNotExist`` for anyone else's)."""
+    now = now or timezone.now()
+    return _with_current_status(Referral.objects.filter(partner=partner).select_related("link", "click"), now).get(
+        pk=pk
+    )
+
+
+def referral_csv_rows(queryset: QuerySet[Referral]) -> Iterator[list[object]]:
+    """CSV rows for ``referral_list``'s queryset, streamed in chunks (constant memory)."""
+    rows = queryset.values_list(
+        "id",
+        "email",
+        "link__code",
+        "link__description",
+        "signed_up_at",
+        "current_status",
+        "trial_days",
+        "trial_ends_at",
+        "plan",
+        "seats",
+        "total_paid",
+        "total_commission",
+        "is_self_referral",
+    )
+    for (
+        pk,
+        email,
+        code,
+        description,
+        signed_up,
+        status,
+        trial_days,
+        trial_end,
+        plan,
+        seats,
+        paid,
+        commission,
+        self_ref,
+    ) in rows.iterator(chunk_size=2000):
+        yield [
+            pk,
+            mask_email(email),
+            code,
+            description,
+            timezone.localtime(signed_up).isoformat(),
+            STATUS_LABELS.get(status, status),
+            trial_days,
+            timezone.localtime(trial_end).isoformat(),
+            plan,
+            seats if seats is not None else "",
+            str(cents(paid)),
+            str(cents(commission)),
+            "yes" if self_ref else "no",
+        ]
+
+
+REFERRAL_CSV_HEADER = [
+    "referral_id",
+    "customer",
+    "link_code",
+    "link_description",
+    "signed_up_at",
+    "status",
+    "trial_days",
+    "trial_ends_at",
+    "plan",
+    "seats",
+    "money_brought",
+    "commission",
+    "self_referral",
+]
+
+
+# --- the timeline of one referral --------------------------------------------------------
+
+
+@dataclass
+class TimelineItem:
+    at: datetime
+    kind: str  # click, signed_up, trial_ended, payment, refund, cancelled
+    title: str
+    detail: str = ""
+    amount: Decimal | None = None  # money the customer paid (negative: refunded)
+    commission: Decimal | None = None  # the ledger entry it made
+    order: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def referral_timeline(*, referral: Referral, now: datetime | None = None) -> list[TimelineItem]:
+    """Click, sign-up, end of trial, payments, refunds and cancellations, oldest first, each
+    with the commission entry it made. A fixed number of queries whatever the history."""
+    now = now or timezone.now()
+    link = referral.link
+    items = [
+        TimelineItem(
+            at=referral.click.created_at,
+            kind="click",
+            title="Clicked your link",
+            detail=link.description or link.code,
+            order=0,
+        ),
+        TimelineItem(
+            at=referral.signed_up_at,
+            kind="signed_up",
+            title="Signed up",
+            detail=f"{referral.trial_days}-day trial"
+            + (" · self-referral, earns no commission" if referral.is_self_referral else ""),
+            order=1,
+        ),
+    ]
+    first_paid = referral.first_paid_at
+    if referral.trial_ends_at <= now and (first_paid is None or first_paid > referral.trial_ends_at):
+        items.append(
+            TimelineItem(
+                at=referral.trial_ends_at,
+                kind="trial_ended",
+                title="Trial ended",
+                detail="No payment during the trial",
+                order=2,
+            )
+        )
+
+    entries = CommissionEntry.objects.filter(referral=referral).values_list("payment_id", "refund_id", "kind", "amount")
+    commission_of_payment: dict[int, Decimal] = {}
+    commission_of_refund: dict[int, Decimal] = {}
+    for payment_id, refund_id, kind, amount in entries:
+        if kind == CommissionEntry.Kind.COMMISSION:
+            commission_of_payment[payment_id] = commission_of_payment.get(payment_id, ZERO) + amount
+        elif refund_id is not None:
+            commission_of_refund[refund_id] = amount
+
+    for payment in Payment.objects.filter(referral=referral).order_by("paid_at", "id"):
+        items.append(
+            TimelineItem(
+                at=payment.paid_at,
+                kind="payment",
+                title="Payment",
+                detail=f"Plan {payment.plan} · {payment.seats} seat{'s' if payment.seats != 1 else ''}",
+                amount=payment.amount,
+                commission=commission_of_payment.get(payment.pk),
+                order=3,
+            )
+        )
+    for refund in Refund.objects.filter(payment__referral=referral).order_by("refunded_at", "id"):
+        items.append(
+            TimelineItem(
+                at=refund.refunded_at,
+                kind="refund",
+                title="Refund",
+                detail="Part of a payment was refunded",
+                amount=-refund.amount,
+                commission=commission_of_refund.get(refund.pk),
+                order=4,
+            )
+        )
+    cancellations = MerchantEvent.objects.filter(
+        referral=referral, type=MerchantEvent.Type.SUBSCRIPTION_CANCELLED, outcome=MerchantEvent.Outcome.APPLIED
+    ).values_list("created", flat=True)
+    items.extend(
+        TimelineItem(at=moment, kind="cancelled", title="Subscription cancelled", order=5) for moment in cancellations
+    )
+    items.sort(key=lambda item: (item.at, item.order))
+    return items
+
+
+# --- the commission ledger ---------------------------------------------------------------
+
+
+def commission_list(
+    *, partner: Partner, start: date | None = None, end: date | None = None
+) -> QuerySet[CommissionEntry]:
+    """Ledger entries of the partner, newest first: one row per payment (its commission, 0.00
+    for a self-referral) and one per refund (its reversal), with what each row needs joined."""
+    return (
+        CommissionEntry.objects.filter(_day_bounds(start, end), partner=partner)
+        .select_related("payment", "refund", "referral")
+        .order_by("-earned_at", "-id")
+    )
+
+
+@dataclass(frozen=True)
+class CommissionTotals:
+    payments: Decimal
+    refunds: Decimal
+    net: Decimal
+    commission: Decimal
+    rows: int
+
+
+def commission_totals(queryset: QuerySet[CommissionEntry]) -> CommissionTotals:
+    """Totals of a ``commission_list`` queryset in one aggregate query."""
+    zero = Value(ZERO, output_field=_MONEY)
+    row = queryset.order_by().aggregate(
+        payments=Coalesce(
+            Sum("payment__amount", filter=Q(kind=CommissionEntry.Kind.COMMISSION)), zero, output_field=_MONEY
+        ),
+        refunds=Coalesce(
+            Sum("refund__amount", filter=Q(kind=CommissionEntry.Kind.REVERSAL)), zero, output_field=_MONEY
+        ),
+        commission=Coalesce(Sum("amount"), zero, output_field=_MONEY),
+        rows=Count("id"),
+    )
+    payments, refunds = cents(row["payments"]), cents(row["refunds"])
+    return CommissionTotals(
+        payments=payments,
+        refunds=refunds,
+        net=payments - refunds,
+        commission=cents(row["commission"]),
+        rows=row["rows"],
+    )
+
+
+COMMISSION_CSV_HEADER = [
+    "date",
+    "type",
+    "referral_id",
+    "customer",
+    "plan",
+    "seats",
+    "amount",
+    "commission",
+]
+
+
+def commission_csv_rows(queryset: QuerySet[CommissionEntry]) -> Iterator[list[object]]:
+    """CSV rows for ``commission_list``'s queryset, streamed in chunks (constant memory)."""
+    rows = queryset.values_list(
+        "earned_at",
+        "kind",
+        "referral_id",
+        "referral__email",
+        "payment__plan",
+        "payment__seats",
+        "payment__amount",
+        "refund__amount",
+        "amount",
+    )
+    for earned_at, kind, referral_id, email, plan, seats, paid, refunded, amount in rows.iterator(chunk_size=2000):
+        is_reversal = kind == CommissionEntry.Kind.REVERSAL
+        yield [
+            timezone.localtime(earned_at).isoformat(),
+            "Refund reversal" if is_reversal else "Commission",
+            referral_id,
+            mask_email(email),
+            plan,
+            seats,
+            str(cents(-refunded)) if is_reversal else str(cents(paid)),
+            str(cents(amount)),
+        ]

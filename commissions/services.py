@@ -1,0 +1,389 @@
+"""Everything that writes referrals, payments, refunds and the commission ledger.
+
+Incoming merchant events follow one path (``event_receive``): the raw event is stored first,
+unique on the merchant's id, inside the same transaction that applies it, together with the
+response it got; a replay finds the row and answers as before. Rows are locked in one fixed
+order — referral, then payment, then the daily rollup row — so concurrent events cannot
+deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from commissions.display import iso_utc
+from commissions.events import ParsedEvent
+from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
+from commissions.money import ZERO, commission_for, money_str, reversal_for
+from commissions.selectors import referral_status
+from config.errors import PortalError
+from tracking.clicks import click_for_attribution
+from tracking.models import Click
+from tracking.rollups import program_day, rollup_add
+
+logger = logging.getLogger(__name__)
+
+Outcome = MerchantEvent.Outcome
+# How often a delivery that lost a race on a unique key (event id, customer id, payment id)
+# is re-run: by then the winner has committed and the re-run answers as a replay/duplicate.
+_ATTEMPTS = 3
+
+
+class EventRejected(PortalError):
+    """An event the rules refuse after validation (e.g. a refund above what is left): 400,
+    and the whole transaction — event log row included — is rolled back."""
+
+    code = "invalid_value"
+
+
+class EventConflict(PortalError):
+    """The event id is known with a different body: 409."""
+
+    code = "event_id_conflict"
+
+
+@dataclass(frozen=True)
+class EventResponse:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Handled:
+    outcome: str
+    status: int
+    body: dict[str, Any]
+    referral: Referral | None = None
+    money_moved: bool = False
+
+
+# --- JSON shapes (CONTRACT.md "Responses"; documented in docs/integration.md) -------------
+
+
+def referral_json(referral: Referral, *, now: datetime | None = None) -> dict[str, Any]:
+    return {
+        "id": referral.pk,
+        "partner": referral.partner.referral_code,
+        "status": referral_status(referral, now=now),
+        "trial_days": referral.trial_days,
+        "trial_ends_at": iso_utc(referral.trial_ends_at),
+    }
+
+
+def payment_json(payment: Payment, *, customer_id: str) -> dict[str, Any]:
+    return {
+        "payment_id": payment.payment_id,
+        "customer_id": customer_id,
+        "referral": payment.referral_id,
+        "amount": money_str(payment.amount),
+        "currency": payment.currency,
+        "plan": payment.plan,
+        "seats": payment.seats,
+        "paid_at": iso_utc(payment.paid_at),
+        "refunded_amount": money_str(payment.refunded_amount),
+    }
+
+
+def _commission_json(amount: Decimal | None) -> dict[str, str] | None:
+    return None if amount is None else {"amount": money_str(amount)}
+
+
+# --- receiving an event ------------------------------------------------------------------
+
+
+def event_receive(*, parsed: ParsedEvent) -> EventResponse:
+    """Apply one validated, signed event exactly once.
+
+    A replay of a known event id with the same body answers 200 with the stored response;
+    with another body ``EventConflict``. A refused event raises ``EventRejected`` having
+    written nothing. Concurrent deliveries of one event make one set of rows: the loser of
+    the race on the unique event id waits for the winner's commit, gets ``IntegrityError``,
+    and answers as a replay."""
+    event_id = parsed.event.id
+    for attempt in range(1, _ATTEMPTS + 1):
+        stored = MerchantEvent.objects.filter(event_id=event_id).only("body_sha256", "response_body").first()
+        if stored is not None:
+            return _replay(stored, parsed.body_sha256)
+        # Resolved before the transaction: the lookup may flush the Redis click buffer, which
+        # commits clicks on its own and should not hold the event's locks meanwhile.
+        click = _attributable_click(parsed.event) if parsed.event.type == MerchantEvent.Type.SIGNED_UP else None
+        try:
+            return _event_apply(parsed, click=click)
+        except IntegrityError:
+            if attempt == _ATTEMPTS:
+                raise
+            logger.info("event %s lost a race on a unique key; re-running as a replay (attempt %d)", event_id, attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _replay(stored: MerchantEvent, body_sha256: str) -> EventResponse:
+    if stored.body_sha256 != body_sha256:
+        raise EventConflict(
+            "An event with this id was already received with a different body. Use a new id for a new event.",
+            field="id",
+        )
+    return EventResponse(status=200, body=stored.response_body)
+
+
+@transaction.atomic
+def _event_apply(parsed: ParsedEvent, *, click: Click | None) -> EventResponse:
+    event = parsed.event
+    # Stored first: a concurrent delivery of the same id blocks here on the unique index.
+    record = MerchantEvent.objects.create(
+        event_id=event.id,
+        type=event.type,
+        body=parsed.text,
+        body_sha256=parsed.body_sha256,
+        created=event.created,
+        outcome=Outcome.APPLIED,
+        response_status=201,
+        response_body={},
+    )
+    handled = _HANDLERS[event.type](event, record, click)
+    MerchantEvent.objects.filter(pk=record.pk).update(
+        outcome=handled.outcome,
+        response_status=handled.status,
+        response_body=handled.body,
+        referral=handled.referral,
+    )
+    if handled.money_moved and handled.referral is not None:
+        partner_id = handled.referral.partner_id
+        transaction.on_commit(lambda: _schedule_balance(partner_id), robust=True)
+    return EventResponse(status=handled.status, body=handled.body)
+
+
+def _schedule_balance(partner_id: int) -> None:
+    from commissions.tasks import recalculate_partner_balance_task
+
+    # retry=False: with the broker down the event is already committed; the hourly
+    # recalculation of every partner catches up, so fail fast rather than stall the response.
+    recalculate_partner_balance_task.apply_async(kwargs={"partner_id": partner_id}, retry=False)
+
+
+def _lock_referral(**lookup: Any) -> Referral | None:
+    # of=("self",): lock the referral only, not the partner row joined for its code.
+    return Referral.objects.select_for_update(of=("self",)).select_related("partner").filter(**lookup).first()
+
+
+# --- customer.signed_up ------------------------------------------------------------------
+
+
+def _attributable_click(event: Any) -> Click | None:
+    """The click named by a sign-up, if the sign-up falls within its attribution window
+    (``click.created_at <= created <= click.created_at + ATTRIBUTION_WINDOW_DAYS``)."""
+    click_id, created = event.data.click_id, event.created
+    if not click_id:
+        return None
+    # A mangled cookie value is an unattributed sign-up (None), not a bad request.
+    click = click_for_attribution(click_id)
+    if click is None:
+        return None
+    window = timedelta(days=settings.ATTRIBUTION_WINDOW_DAYS)
+    if not click.created_at <= created <= click.created_at + window:
+        return None
+    return click
+
+
+def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:
+    data = event.data
+    existing = Referral.objects.select_related("partner").filter(customer_id=data.customer_id).first()
+    if existing is not None:
+        # Referred at most once: the first partner keeps the customer.
+        return _Handled(Outcome.DUPLICATE, 200, {"referral": referral_json(existing)}, existing)
+    if click is None:
+        return _Handled(Outcome.NOT_REFERRED, 201, {"referral": None})
+    link = click.link
+    partner = link.partner
+    email = data.email or ""
+    referral = Referral.objects.create(
+        partner=partner,
+        link=link,
+        click=click,
+        customer_id=data.customer_id,
+        email=email,
+        is_self_referral=bool(email) and email.strip().casefold() == partner.user.email.strip().casefold(),
+        status=Referral.Status.TRIAL,
+        signed_up_at=event.created,
+        trial_days=link.trial_days,
+        trial_ends_at=event.created + timedelta(days=link.trial_days),
+    )
+    rollup_add(link_id=referral.link_id, partner_id=referral.partner_id, day=program_day(event.created), new_trials=1)
+    return _Handled(Outcome.APPLIED, 201, {"referral": referral_json(referral)}, referral)
+
+
+# --- payment.succeeded -------------------------------------------------------------------
+
+
+def _payment_commission(payment: Payment) -> Decimal | None:
+    total = CommissionEntry.objects.filter(payment=payment, kind=CommissionEntry.Kind.COMMISSION).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return total
+
+
+def _payment_succeeded(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:
+    data = event.data
+    referral = _lock_referral(customer_id=data.customer_id)
+    known = Payment.objects.select_related("referral").filter(payment_id=data.payment_id).first()
+    if known is not None:
+        # A payment earns once: a new event id for a known payment changes nothing.
+        body = {
+            "payment": payment_json(known, customer_id=known.referral.customer_id),
+            "commission": _commission_json(_payment_commission(known)),
+        }
+        return _Handled(Outcome.DUPLICATE, 200, body, known.referral)
+    if referral is None:
+        return _Handled(Outcome.NOT_REFERRED, 201, {"payment": None, "commission": None})
+
+    payment = Payment.objects.create(
+        payment_id=data.payment_id,
+        referral=referral,
+        partner_id=referral.partner_id,
+        plan=data.plan,
+        seats=data.seats,
+        amount=data.amount,
+        currency=data.currency,
+        paid_at=event.created,
+        event=record,
+    )
+    # A self-referral is recorded but earns nothing: its ledger entry is 0.00, so every
+    # payment has exactly one commission entry and every refund one reversal.
+    commission = ZERO if referral.is_self_referral else commission_for(data.amount)
+    CommissionEntry.objects.create(
+        partner_id=referral.partner_id,
+        referral=referral,
+        payment=payment,
+        kind=CommissionEntry.Kind.COMMISSION,
+        amount=commission,
+        earned_at=event.created,
+    )
+    new_subscription = referral.first_paid_at is None
+    if new_subscription:
+        referral.first_paid_at = event.created
+    # Paying again after a cancellation or an ended trial; plan and seats are "now".
+    referral.status = Referral.Status.PAYING
+    referral.plan = data.plan
+    referral.seats = data.seats
+    referral.total_paid += data.amount
+    referral.total_commission += commission
+    referral.save(update_fields=["status", "first_paid_at", "plan", "seats", "total_paid", "total_commission"])
+    rollup_add(
+        link_id=referral.link_id,
+        partner_id=referral.partner_id,
+        day=program_day(event.created),
+        new_subscriptions=1 if new_subscription else 0,
+        commission=commission,
+    )
+    body = {
+        "payment": payment_json(payment, customer_id=referral.customer_id),
+        "commission": _commission_json(commission),
+    }
+    return _Handled(Outcome.APPLIED, 201, body, referral, money_moved=True)
+
+
+# --- payment.refunded --------------------------------------------------------------------
+
+
+def _payment_refunded(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:
+    data = event.data
+    found = Payment.objects.filter(payment_id=data.payment_id).values_list("referral_id", flat=True).first()
+    if found is None:
+        return _Handled(Outcome.NOT_REFERRED, 201, {"refund": None, "commission": None})
+    referral = _lock_referral(pk=found)
+    payment = Payment.objects.select_for_update().get(payment_id=data.payment_id)
+    remaining = payment.amount - payment.refunded_amount
+    if data.amount > remaining:
+        raise EventRejected(
+            f"The refund ({money_str(data.amount)}) is more than what is left of payment "
+            f"{payment.payment_id} ({money_str(remaining)}).",
+            code="refund_exceeds_payment",
+            field="data.amount",
+        )
+    commission_left = CommissionEntry.objects.filter(payment=payment).aggregate(total=Sum("amount"))["total"] or ZERO
+    reversal = reversal_for(
+        refunded=data.amount, commission_left=commission_left, completes_payment=data.amount == remaining
+    )
+    refund = Refund.objects.create(payment=payment, amount=data.amount, refunded_at=event.created, event=record)
+    CommissionEntry.objects.create(
+        partner_id=referral.partner_id,
+        referral=referral,
+        payment=payment,
+        refund=refund,
+        kind=CommissionEntry.Kind.REVERSAL,
+        amount=reversal,
+        earned_at=event.created,
+    )
+    payment.refunded_amount += data.amount
+    payment.save(update_fields=["refunded_amount"])
+    referral.total_paid -= data.amount
+    referral.total_commission += reversal
+    referral.save(update_fields=["total_paid", "total_commission"])
+    rollup_add(
+        link_id=referral.link_id, partner_id=referral.partner_id, day=program_day(event.created), commission=reversal
+    )
+    body = {
+        "refund": {
+            "payment_id": payment.payment_id,
+            "amount": money_str(refund.amount),
+            "refunded_at": iso_utc(refund.refunded_at),
+            "payment_refunded_amount": money_str(payment.refunded_amount),
+            "payment_remaining_amount": money_str(payment.amount - payment.refunded_amount),
+        },
+        "commission": _commission_json(reversal),
+    }
+    return _Handled(Outcome.APPLIED, 201, body, referral, money_moved=True)
+
+
+# --- subscription.cancelled --------------------------------------------------------------
+
+
+def _subscription_cancelled(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:
+    referral = _lock_referral(customer_id=event.data.customer_id)
+    if referral is None:
+        return _Handled(Outcome.NOT_REFERRED, 201, {"referral": None})
+    if referral.status == Referral.Status.CANCELLED:
+        return _Handled(Outcome.DUPLICATE, 200, {"referral": referral_json(referral)}, referral)
+    referral.status = Referral.Status.CANCELLED
+    referral.cancelled_at = event.created
+    referral.save(update_fields=["status", "cancelled_at"])
+    return _Handled(Outcome.APPLIED, 201, {"referral": referral_json(referral)}, referral)
+
+
+# Each handler gets the validated event, its stored log row, and (sign-ups) the attributable click.
+_HANDLERS: dict[str, Callable[[Any, MerchantEvent, Click | None], _Handled]] = {
+    MerchantEvent.Type.SIGNED_UP: _signed_up,
+    MerchantEvent.Type.PAYMENT_SUCCEEDED: _payment_succeeded,
+    MerchantEvent.Type.PAYMENT_REFUNDED: _payment_refunded,
+    MerchantEvent.Type.SUBSCRIPTION_CANCELLED: _subscription_cancelled,
+}
+
+
+# --- trials and balances -----------------------------------------------------------------
+
+
+def referrals_expire_trials(*, now: datetime | None = None) -> int:
+    """Mark trials that ended with no payment as ``expired`` (reads never wait for this).
+    Returns how many were marked. Set-based; a payment that raced in wins because it moves
+    the referral out of ``trial`` first."""
+    now = now or timezone.now()
+    return Referral.objects.filter(status=Referral.Status.TRIAL, trial_ends_at__lte=now).update(
+        status=Referral.Status.EXPIRED
+    )
+
+
+def partner_balances_recalculate(*, partner_ids: list[int] | None = None, now: datetime | None = None) -> int:
+    """Refresh the dashboard's denormalised ``commission_total`` and ``balance`` from the
+    ledger (one UPDATE for any number of partners). Money decisions never read these."""
+    from commissions.balance import partner_balances_refresh
+
+    return partner_balances_refresh(partner_ids=partner_ids, now=now)

@@ -1,0 +1,30 @@
+"""Celery tasks of the ledger: balances for the dashboard and the end of trials.
+
+All are idempotent (each recomputes from the ledger or flips rows by a condition), so a retry
+or a duplicate delivery changes nothing more.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from commissions.services import partner_balances_recalculate, referrals_expire_trials
+
+
+@shared_task(name="commissions.tasks.recalculate_partner_balance_task", ignore_result=True)
+def recalculate_partner_balance_task(partner_id: int) -> int:
+    """Scheduled (on commit) after every money event of the partner."""
+    return partner_balances_recalculate(partner_ids=[partner_id])
+
+
+@shared_task(name="commissions.tasks.recalculate_all_balances_task", ignore_result=True)
+def recalculate_all_balances_task() -> int:
+    """Hourly (beat): one set-based UPDATE for every partner — also moves commissions whose
+    hold has passed into the balance."""
+    return partner_balances_recalculate()
+
+
+@shared_task(name="commissions.tasks.expire_trials_task", ignore_result=True)
+def expire_trials_task() -> int:
+    """Every 15 minutes (beat): trials that ended with no payment become ``expired``."""
+    return referrals_expire_trials()

@@ -1,0 +1,16 @@
+from django import template
+
+from commissions import display
+from commissions.selectors import STATUS_LABELS
+
+register = template.Library()
+
+
+@register.filter
+def mask_email(value: str | None) -> str:
+    return display.mask_email(value)
+
+
+@register.filter
+def status_label(value: str) -> str:
+    return STATUS_LABELS.get(value, value)
