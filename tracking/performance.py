@@ -19,6 +19,7 @@ from tracking.reports import (
     LinkPerformance,
     default_range,
     link_destination,
+    link_label,
     link_performance,
     link_url,
     normalise_sort,
@@ -61,7 +62,7 @@ def _ratio_str(value: Decimal | None) -> str:
 def _chart_data(rows: list[LinkPerformance]) -> dict:
     return {
         "currency": settings.PROGRAM_CURRENCY,
-        "labels": [row.link.description or row.link.code for row in rows],
+        "labels": [link_label(row.link) for row in rows],
         "metrics": {
             "commission": [money_str(row.commission) for row in rows],
             "unique_clicks": [row.unique_clicks for row in rows],
@@ -98,6 +99,7 @@ def performance_view(request: HttpRequest) -> HttpResponse:
         {
             "row": row,
             "url": link_url(row.link),
+            "label": link_label(row.link),
             "destination": link_destination(row.link),
             "click_to_trial": percent(row.click_to_trial),
             "trial_to_paid": percent(row.trial_to_paid),

@@ -246,7 +246,7 @@ class PerformanceReport:
 
 
 SORT_KEYS = {
-    "description": lambda r: (r.link.description or r.link.code).lower(),
+    "description": lambda r: link_label(r.link).lower(),
     "destination": lambda r: (r.link.destination or settings.DEFAULT_LANDING_URL).lower(),
     "trial_days": lambda r: r.link.trial_days,
     "clicks": lambda r: r.clicks,
@@ -310,6 +310,11 @@ def link_performance(partner: Partner, start: date, end: date, sort: str | None 
         commission=cents(sum((r.commission for r in rows), ZERO)),
     )
     return PerformanceReport(start=start, end=end, sort=sort, rows=rows, totals=totals)
+
+
+def link_label(link: Link) -> str:
+    """How a link is named in reports: its description, else "Default link" or its code."""
+    return link.description or ("Default link" if link.is_default else link.code)
 
 
 def link_url(link: Link) -> str:
