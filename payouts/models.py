@@ -79,8 +79,15 @@ class Payout(models.Model):
         if self.status in (self.Status.REJECTED,):
             return "Rejected"
         if self.status == self.Status.FAILED:
-            return "Failed — returned to balance"
+            return "Not paid — returned to balance"
         return "Pending"
+
+    @property
+    def partner_badge(self) -> str:
+        """CSS badge suffix for ``partner_status`` (badge-pending, badge-paid, …)."""
+        if self.status in (self.Status.PAID, self.Status.REJECTED, self.Status.FAILED):
+            return self.status
+        return "pending"
 
 
 class PayoutAudit(models.Model):

@@ -1,9 +1,11 @@
 from django.urls import path
 
-from config.placeholder import empty_page
+from payouts import views
 
 app_name = "payouts"
 
 urlpatterns = [
-    path("payouts/", empty_page("Payouts"), name="payout_list"),
+    path("payouts/", views.payout_list_view, name="payout_list"),
+    path("payouts/request/", views.payout_request_view, name="payout_request"),
+    path("payouts/export.csv", views.payout_export_view, name="payout_export"),
 ]

@@ -1,1 +1,86 @@
-# Create your views here.
+"""The partner's payouts page: the withdrawal button, the history and its CSV export."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.views.decorators.http import require_GET, require_POST
+
+from config.exports import csv_response
+from partners.decorators import partner_required
+from payouts.rules import withdrawal_status
+from payouts.selectors import CSV_HEADER, partner_note, payout_csv_rows, payout_list
+from payouts.services import PayoutError, payout_request
+
+PAGE_SIZE = 20
+
+
+class PayoutFilterForm(forms.Form):
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise forms.ValidationError("The start date must be on or before the end date.")
+        return data
+
+
+def _range(request: HttpRequest) -> tuple[PayoutFilterForm, date | None, date | None]:
+    form = PayoutFilterForm(request.GET or None)
+    if form.is_bound and form.is_valid():
+        return form, form.cleaned_data.get("start"), form.cleaned_data.get("end")
+    return form, None, None
+
+
+@partner_required
+@require_GET
+def payout_list_view(request: HttpRequest) -> HttpResponse:
+    partner = request.partner
+    form, start, end = _range(request)
+    page = Paginator(payout_list(partner=partner, start=start, end=end), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(payout, partner_note(payout)) for payout in page.object_list]
+    filters = {k: v for k, v in (("start", start), ("end", end)) if v}
+    return render(
+        request,
+        "payouts/payout_list.html",
+        {
+            "withdrawal": withdrawal_status(partner=partner),
+            "form": form,
+            "page_obj": page,
+            "rows": rows,
+            "query_string": urlencode(filters),
+        },
+    )
+
+
+@partner_required
+@require_GET
+def payout_export_view(request: HttpRequest) -> HttpResponse:
+    _, start, end = _range(request)
+    return csv_response("payouts.csv", CSV_HEADER, payout_csv_rows(partner=request.partner, start=start, end=end))
+
+
+@partner_required
+@require_POST
+def payout_request_view(request: HttpRequest) -> HttpResponse:
+    try:
+        payout = payout_request(partner=request.partner)
+    except PayoutError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Withdrawal of {payout.amount} {payout.currency} requested. It will be sent to "
+            f"{payout.paypal_email} once it is approved.",
+        )
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect("payouts:payout_list")

@@ -1,0 +1,401 @@
+"""How money leaves: one small gateway per payout method, behind the ``PayoutGateway`` protocol.
+
+PayPal is the only method today (``PayPalGateway``). A bank transfer, Wise or Stripe Connect
+gateway would implement the same three calls and register itself in ``get_gateway``.
+
+The PayPal gateway talks to the Payouts API through paypalrestsdk, which is deprecated and has
+defects we defend against here (each one is proven by a test against ``payouts.fake_paypal``):
+
+* no request timeout at all: a silent server blocks a worker forever. ``_PayPalApi.http_call``
+  passes ``timeout=PAYPAL_TIMEOUT_SECONDS`` to every request.
+* a 401 that keeps coming back makes ``Api.request`` drop the token and call itself again,
+  forever (until ``RecursionError``). ``_PayPalApi.request`` caps the refreshes.
+* errors are reported unevenly: a 400 comes back as ``{"error": …}`` (``False`` and ``.error``
+  on resources), other codes raise, a body that is not JSON raises ``ValueError``. Everything is
+  mapped to ``PayoutGatewayError``: ``RetryableGatewayError`` (network, timeout, 5xx, unreadable
+  answer) or ``PermanentGatewayError`` (4xx).
+* ``WebhookEvent.verify`` always fails with current pyOpenSSL: we do not use webhooks, we poll.
+* ``Payout.find()`` and ``PayoutItem.cancel()`` build ``…/payouts/<id>/<id>`` (``util.join_url``
+  with a trailing-slash base on Python ≥ 3.7): we read and cancel through the ``Api``'s own
+  ``get``/``post`` with the right path. ``join_url`` also doubles the path when the endpoint ends
+  with a slash, so the endpoint is normalised.
+* ``Payout`` posts to ``/v1/payments/payouts/`` (trailing slash): our resource posts to
+  ``/v1/payments/payouts``.
+* in sandbox mode the SDK logs request headers (Basic credentials, bearer token) at DEBUG: its
+  loggers are held at WARNING whatever the logging configuration says, and this module only
+  ever logs payout ids and PayPal's error names.
+
+Never paying twice rests on PayPal's rule that a ``sender_batch_id`` is paid once (30 days):
+we always send the payout's stable ``sender_batch_id``; when PayPal answers that it already has
+that batch (our earlier attempt went through but its answer was lost), we take the batch id
+from PayPal's answer and carry on as if the first answer had arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+import paypalrestsdk
+import requests
+from django.conf import settings
+from paypalrestsdk import exceptions as sdk_errors
+
+logger = logging.getLogger(__name__)
+
+# How many times one call may drop its token and try again after a 401 before giving up.
+MAX_TOKEN_REFRESHES = 2
+
+# PayPal's batch and item ids are short upper-case alphanumerics; anything else taken from an
+# answer (e.g. a HATEOAS link) is refused rather than pasted into a URL.
+_PAYPAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_BATCH_LINK = re.compile(r"/v1/payments/payouts/([A-Za-z0-9_-]{1,64})/?(?:[?#]|$)")
+
+# Item statuses (Payouts API ``transaction_status``) that end a payout.
+ITEM_SUCCESS = frozenset({"SUCCESS"})
+ITEM_FAILED = frozenset({"FAILED", "RETURNED", "BLOCKED", "REFUNDED", "REVERSED", "DENIED"})
+ITEM_UNCLAIMED = frozenset({"UNCLAIMED"})
+BATCH_FAILED = frozenset({"DENIED", "CANCELED"})
+
+
+# --- errors -------------------------------------------------------------------------------------
+class PayoutGatewayError(Exception):
+    """Anything that went wrong talking to a payout provider. ``str(exc)`` is safe to show to
+    staff: it never contains credentials."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, name: str = "", details: object = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.name = name
+        self.details = details
+
+    def as_dict(self) -> dict:
+        return {"message": self.message, "status": self.status, "name": self.name}
+
+
+class RetryableGatewayError(PayoutGatewayError):
+    """The outcome is unknown or temporary (network error, timeout, 5xx, unreadable answer):
+    try again later with the same ``sender_batch_id``."""
+
+    retryable = True
+
+
+class PermanentGatewayError(PayoutGatewayError):
+    """The provider refused the request (4xx): sending it again will not help."""
+
+
+class AuthenticationLoopError(PermanentGatewayError):
+    """PayPal kept answering 401 after fresh tokens: the credentials or the account are wrong."""
+
+
+# --- results ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SentBatch:
+    batch_id: str  # "" only when PayPal says the batch exists but does not say which one
+    batch_status: str
+    already_sent: bool = False  # PayPal had this sender_batch_id already (an earlier attempt)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    item_id: str
+    sender_item_id: str
+    transaction_id: str
+    transaction_status: str
+    error_name: str = ""
+    error_message: str = ""
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: str
+    batch_status: str
+    sender_batch_id: str
+    items: tuple[BatchItem, ...] = field(default_factory=tuple)
+
+    def item_for(self, sender_item_id: str) -> BatchItem | None:
+        for item in self.items:
+            if item.sender_item_id == sender_item_id:
+                return item
+        # One payout per batch: an item whose sender_item_id PayPal left out is still ours.
+        return self.items[0] if len(self.items) == 1 and not self.items[0].sender_item_id else None
+
+
+class PayoutGateway(Protocol):
+    """A way to pay a partner. Implementations must be idempotent on ``sender_batch_id``."""
+
+    def send(
+        self, *, sender_batch_id: str, sender_item_id: str, receiver: str, amount: Decimal, currency: str, note: str
+    ) -> SentBatch: ...
+
+    def get_batch(self, batch_id: str) -> BatchResult: ...
+
+    def cancel_unclaimed_item(self, item_id: str) -> BatchItem: ...
+
+
+# --- paypalrestsdk with its defects fixed ---------------------------------------------------------
+def _quiet_sdk_loggers() -> None:
+    # The SDK logs Authorization headers at DEBUG in sandbox mode. Hold its loggers at WARNING
+    # even if a deployment's LOGGING forgot to (or set the root logger to DEBUG).
+    for name in ("paypalrestsdk", "paypalrestsdk.api"):
+        sdk_logger = logging.getLogger(name)
+        if sdk_logger.level < logging.WARNING:
+            sdk_logger.setLevel(logging.WARNING)
+
+
+class _PayPalApi(paypalrestsdk.Api):
+    """paypalrestsdk's ``Api`` with a timeout on every HTTP call and a cap on token refreshes."""
+
+    def __init__(self, *, timeout: float, max_token_refreshes: int = MAX_TOKEN_REFRESHES, **kwargs):
+        super().__init__(**kwargs)
+        self.timeout = timeout
+        self.max_token_refreshes = max_token_refreshes
+        self._depth = threading.local()
+
+    def http_call(self, url, method, **kwargs):
+        kwargs.setdefault("timeout", self.timeout)
+        return super().http_call(url, method, **kwargs)
+
+    def request(self, url, method, body=None, headers=None, refresh_token=None):
+        # Api.request answers a 401 by dropping the token and calling self.request again, with
+        # no limit. Each nested call comes back here, so the depth counts the refreshes.
+        depth = getattr(self._depth, "value", 0)
+        if depth > self.max_token_refreshes:
+            raise AuthenticationLoopError(
+                f"PayPal answered 401 Unauthorized {depth} times in a row, even with a fresh token.", status=401
+            )
+        self._depth.value = depth + 1
+        try:
+            return super().request(url, method, body=body, headers=headers, refresh_token=refresh_token)
+        finally:
+            self._depth.value = depth
+
+
+class _BatchPayout(paypalrestsdk.Payout):
+    # paypalrestsdk.Payout posts to "/v1/payments/payouts/" (trailing slash).
+    path = "/v1/payments/payouts"
+
+    def merge(self, new_attributes):
+        # Resource.merge calls .items() on whatever JSON came back; a list or a string would
+        # raise AttributeError from deep inside the SDK.
+        if not isinstance(new_attributes, dict):
+            raise RetryableGatewayError("PayPal's answer to the payout was not a JSON object.")
+        super().merge(new_attributes)
+
+
+def _error_from_body(body: object, status: int | None) -> dict:
+    if isinstance(body, dict):
+        return body
+    if isinstance(body, (str, bytes)):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def _describe(error: dict, fallback: str) -> tuple[str, str]:
+    name = str(error.get("name") or error.get("error") or "")
+    message = str(error.get("message") or error.get("error_description") or fallback)
+    issues = [
+        str(detail.get("issue"))
+        for detail in error.get("details") or []
+        if isinstance(detail, dict) and detail.get("issue")
+    ]
+    if issues:
+        message = f"{message} ({'; '.join(issues)})"
+    return name, message[:500]
+
+
+def _duplicate_batch_id(error: dict) -> str | None:
+    """The existing batch's id when ``error`` is PayPal's answer to a reused sender_batch_id,
+    "" when it is that answer without a usable link, None for any other error."""
+    details = [d for d in error.get("details") or [] if isinstance(d, dict)]
+    duplicate = str(error.get("name") or "") in {"DUPLICATE_REQUEST_ID", "SENDER_BATCH_ID_ALREADY_USED"} or any(
+        str(d.get("field") or "").upper() == "SENDER_BATCH_ID" and "already" in str(d.get("issue") or "").lower()
+        for d in details
+    )
+    if not duplicate:
+        return None
+    links = [link for d in details for link in (d.get("link") or []) if isinstance(link, dict)]
+    links += [link for link in error.get("links") or [] if isinstance(link, dict)]
+    for link in links:
+        match = _BATCH_LINK.search(str(link.get("href") or ""))
+        if match:
+            return match.group(1)
+    return ""
+
+
+class PayPalGateway:
+    """PayPal Payouts API (v1 batch payouts, one item per batch) through paypalrestsdk."""
+
+    method = "paypal"
+
+    def __init__(
+        self,
+        *,
+        mode: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        api_base: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        _quiet_sdk_loggers()
+        mode = mode or settings.PAYPAL_MODE
+        options = {
+            "mode": mode,
+            "client_id": settings.PAYPAL_CLIENT_ID if client_id is None else client_id,
+            "client_secret": settings.PAYPAL_CLIENT_SECRET if client_secret is None else client_secret,
+        }
+        base = settings.PAYPAL_API_BASE if api_base is None else api_base
+        if base:
+            # util.join_url doubles the path when the endpoint ends with "/".
+            options["endpoint"] = base.rstrip("/")
+        self.api = _PayPalApi(
+            timeout=settings.PAYPAL_TIMEOUT_SECONDS if timeout is None else timeout,
+            **options,
+        )
+
+    def __repr__(self) -> str:  # never the credentials
+        return f"<PayPalGateway {self.api.endpoint}>"
+
+    # -- calls ------------------------------------------------------------------------------------
+    def send(
+        self, *, sender_batch_id: str, sender_item_id: str, receiver: str, amount: Decimal, currency: str, note: str
+    ) -> SentBatch:
+        """Create the batch. Raises ``PayoutGatewayError``; answers ``already_sent`` when PayPal
+        has this ``sender_batch_id`` from an earlier attempt."""
+        resource = _BatchPayout(
+            {
+                "sender_batch_header": {
+                    "sender_batch_id": sender_batch_id,
+                    "recipient_type": "EMAIL",
+                    "email_subject": f"You have a payout from the {settings.MERCHANT_NAME} Partner Program",
+                    "email_message": note,
+                },
+                "items": [
+                    {
+                        "recipient_type": "EMAIL",
+                        "amount": {"value": f"{amount:.2f}", "currency": currency},
+                        "receiver": receiver,
+                        "note": note,
+                        "sender_item_id": sender_item_id,
+                    }
+                ],
+            },
+            api=self.api,
+        )
+        # A stable request id: harmless where PayPal ignores it, a second guard where it does not.
+        resource.request_id = sender_batch_id
+        created = self._call(resource.create, what="create batch")
+        if not created:
+            # paypalrestsdk's way of reporting a 400: False, with the body in .error.
+            error = _error_from_body(resource.error, 400)
+            existing = _duplicate_batch_id(error)
+            if existing is not None:
+                logger.warning("PayPal already has batch %s (batch id %s)", sender_batch_id, existing or "unknown")
+                return SentBatch(batch_id=existing, batch_status="", already_sent=True)
+            name, message = _describe(error, "PayPal refused the payout (400 Bad Request).")
+            raise PermanentGatewayError(message, status=400, name=name, details=error.get("details"))
+        header = resource.batch_header
+        batch_id = str(getattr(header, "payout_batch_id", "") or "") if header is not None else ""
+        if not _PAYPAL_ID.match(batch_id):
+            # A 2xx without a batch id: we cannot tell what happened, so treat it like a lost
+            # answer. The retry uses the same sender_batch_id and cannot pay twice.
+            raise RetryableGatewayError("PayPal's answer to the payout did not include a batch id.")
+        return SentBatch(batch_id=batch_id, batch_status=str(getattr(header, "batch_status", "") or ""))
+
+    def get_batch(self, batch_id: str) -> BatchResult:
+        if not _PAYPAL_ID.match(batch_id or ""):
+            raise PermanentGatewayError(f"Not a PayPal batch id: {batch_id!r}")
+        # Not Payout.find(): it requests /v1/payments/payouts/<id>/<id>.
+        answer = self._call(lambda: self.api.get(f"v1/payments/payouts/{batch_id}"), what="read batch")
+        return self._batch_from(answer, batch_id)
+
+    def cancel_unclaimed_item(self, item_id: str) -> BatchItem:
+        """Cancel an UNCLAIMED item so its money comes back to us for certain (otherwise the
+        receiver could still claim it within 30 days after we returned it to the balance)."""
+        if not _PAYPAL_ID.match(item_id or ""):
+            raise PermanentGatewayError(f"Not a PayPal item id: {item_id!r}")
+        # Not PayoutItem.cancel(): it posts to /v1/payments/payouts-item/<id>/<id>/cancel.
+        answer = self._call(lambda: self.api.post(f"v1/payments/payouts-item/{item_id}/cancel", {}), what="cancel item")
+        if not isinstance(answer, dict) or not answer.get("transaction_status"):
+            raise RetryableGatewayError("PayPal's answer to the cancellation was not a payout item.")
+        return self._item_from(answer)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _call(self, fn, *, what: str):
+        try:
+            answer = fn()
+        except PayoutGatewayError:
+            raise
+        except requests.Timeout as exc:
+            raise RetryableGatewayError(f"PayPal did not answer within {self.api.timeout:g} s ({what}).") from exc
+        except requests.RequestException as exc:
+            raise RetryableGatewayError(f"Could not reach PayPal ({what}): {type(exc).__name__}.") from exc
+        except sdk_errors.ServerError as exc:
+            status = getattr(exc.response, "status_code", None)
+            name, message = _describe(_error_from_body(exc.content, status), f"PayPal server error ({what}).")
+            raise RetryableGatewayError(f"{message} [HTTP {status}]", status=status, name=name) from exc
+        except sdk_errors.ClientError as exc:
+            status = getattr(exc.response, "status_code", None)
+            name, message = _describe(_error_from_body(exc.content, status), f"PayPal refused the request ({what}).")
+            raise PermanentGatewayError(f"{message} [HTTP {status}]", status=status, name=name) from exc
+        except sdk_errors.ConnectionError as exc:
+            # Redirections and unknown status codes: nothing we can act on now.
+            status = getattr(exc.response, "status_code", None)
+            raise RetryableGatewayError(
+                f"Unexpected answer from PayPal ({what}) [HTTP {status}].", status=status
+            ) from exc
+        except ValueError as exc:
+            # json.loads on a body that is not JSON (2xx or 400 alike).
+            raise RetryableGatewayError(f"PayPal's answer could not be read ({what}).") from exc
+        if isinstance(answer, dict) and set(answer) == {"error"}:
+            # Api.get/post report a 400 as {"error": body} instead of raising.
+            error = _error_from_body(answer["error"], 400)
+            name, message = _describe(error, f"PayPal refused the request ({what}).")
+            raise PermanentGatewayError(message, status=400, name=name, details=error.get("details"))
+        return answer
+
+    def _item_from(self, raw: dict) -> BatchItem:
+        errors = raw.get("errors") if isinstance(raw.get("errors"), dict) else {}
+        payout_item = raw.get("payout_item") if isinstance(raw.get("payout_item"), dict) else {}
+        return BatchItem(
+            item_id=str(raw.get("payout_item_id") or ""),
+            sender_item_id=str(payout_item.get("sender_item_id") or raw.get("sender_item_id") or ""),
+            transaction_id=str(raw.get("transaction_id") or ""),
+            transaction_status=str(raw.get("transaction_status") or "").upper(),
+            error_name=str(errors.get("name") or ""),
+            error_message=str(errors.get("message") or "")[:500],
+        )
+
+    def _batch_from(self, answer: object, batch_id: str) -> BatchResult:
+        header = answer.get("batch_header") if isinstance(answer, dict) else None
+        if not isinstance(header, dict) or not header.get("batch_status"):
+            raise RetryableGatewayError("PayPal's answer for the batch had no batch header.")
+        if str(header.get("payout_batch_id") or batch_id) != batch_id:
+            raise RetryableGatewayError("PayPal answered with a different batch than the one asked for.")
+        sender_header = header.get("sender_batch_header") if isinstance(header.get("sender_batch_header"), dict) else {}
+        items = tuple(self._item_from(raw) for raw in answer.get("items") or [] if isinstance(raw, dict))
+        return BatchResult(
+            batch_id=batch_id,
+            batch_status=str(header["batch_status"]).upper(),
+            sender_batch_id=str(sender_header.get("sender_batch_id") or ""),
+            items=items,
+        )
+
+
+def get_gateway(method: str = "paypal") -> PayoutGateway:
+    """The gateway for a payout method (``Payout.method``)."""
+    if method == PayPalGateway.method:
+        return PayPalGateway()
+    raise ValueError(f"No payout gateway for method {method!r}")

@@ -1,0 +1,82 @@
+"""Reads of payouts for the partner's pages and exports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from commissions.money import money_str
+from partners.models import Partner
+from payouts.models import Payout
+
+CSV_HEADER = (
+    "requested_at",
+    "amount",
+    "currency",
+    "paypal_email",
+    "status",
+    "paid_at",
+    "paypal_batch_id",
+    "paypal_transaction_id",
+    "note",
+)
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def payout_list(*, partner: Partner, start: date | None = None, end: date | None = None) -> QuerySet[Payout]:
+    """The partner's own payouts, newest first; ``start``/``end`` (inclusive days in the program's
+    time zone) filter on the request date."""
+    payouts = Payout.objects.filter(partner=partner).order_by("-requested_at", "-id")
+    if start:
+        payouts = payouts.filter(requested_at__gte=_day_start(start))
+    if end:
+        payouts = payouts.filter(requested_at__lt=_day_start(end + timedelta(days=1)))
+    return payouts
+
+
+def partner_note(payout: Payout) -> str:
+    """What the partner reads beside the status."""
+    if payout.status == Payout.Status.REJECTED:
+        return payout.rejection_reason
+    if payout.status == Payout.Status.FAILED:
+        reason = payout.failure_reason or "PayPal could not pay it."
+        return f"{reason} The amount is back in your balance."
+    return ""
+
+
+def _iso(value: datetime | None) -> str:
+    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
+
+
+def payout_csv_rows(*, partner: Partner, start: date | None = None, end: date | None = None) -> Iterator[list]:
+    """CSV rows, streamed from a server-side cursor so any number of rows keeps constant memory."""
+    payouts = payout_list(partner=partner, start=start, end=end).only(
+        "requested_at",
+        "amount",
+        "currency",
+        "paypal_email",
+        "status",
+        "paid_at",
+        "paypal_batch_id",
+        "paypal_transaction_id",
+        "rejection_reason",
+        "failure_reason",
+    )
+    for payout in payouts.iterator(chunk_size=2000):
+        yield [
+            _iso(payout.requested_at),
+            money_str(payout.amount),
+            payout.currency,
+            payout.paypal_email,
+            payout.partner_status,
+            _iso(payout.paid_at),
+            payout.paypal_batch_id,
+            payout.paypal_transaction_id,
+            partner_note(payout),
+        ]
