@@ -11,6 +11,12 @@ OTHER_BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Fir
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Every factory partner gets a password; the production hasher costs ~0.3 s each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_click_buffer_state():
     clicks.reset_buffer_state()
     yield

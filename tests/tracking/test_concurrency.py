@@ -1,0 +1,103 @@
+"""Races that only a real database shows (PostgreSQL, threads with their own connections)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from tests.factories import LinkFactory
+from tests.tracking.conftest import BROWSER_UA
+from tracking.clicks import ClickData, write_clicks
+from tracking.models import Click, DailyLinkStats
+from tracking.rollups import program_day, rebuild_rollups
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _run_together(workers: list[Callable[[], object]]) -> list[object]:
+    barrier = threading.Barrier(len(workers))
+    results: list[object] = [None] * len(workers)
+    errors: list[BaseException] = []
+
+    def run(index: int, work: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[index] = work()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return results
+
+
+def test_simultaneous_first_clicks_of_one_visitor_make_exactly_one_unique_click():
+    link = LinkFactory()
+
+    def click():
+        # No cookie yet: every request is "the first" as far as the browser knows; the visitor
+        # is the same (IP + user agent), so the database must pick exactly one.
+        return Client().get(f"/r/{link.code}", HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR="203.0.113.50").status_code
+
+    statuses = _run_together([click] * 12)
+    assert statuses == [302] * 12
+    assert Click.objects.filter(link=link).count() == 12
+    assert Click.objects.filter(link=link, is_unique=True).count() == 1
+    stats = DailyLinkStats.objects.get(link=link)
+    assert (stats.clicks, stats.unique_clicks) == (12, 1)
+
+
+def test_simultaneous_first_clicks_of_different_visitors_are_all_unique():
+    link = LinkFactory()
+
+    def click_from(n: int):
+        return lambda: Client().get(f"/r/{link.code}", HTTP_USER_AGENT=BROWSER_UA, REMOTE_ADDR=f"203.0.113.{n}")
+
+    _run_together([click_from(n) for n in range(10)])
+    stats = DailyLinkStats.objects.get(link=link)
+    assert (stats.clicks, stats.unique_clicks) == (10, 10)
+
+
+def test_overlapping_batches_written_at_once_store_and_count_each_click_once():
+    links = [LinkFactory(), LinkFactory(), LinkFactory()]
+    now = timezone.now()
+    clicks = [
+        ClickData(
+            id=uuid.uuid4(),
+            link_id=links[n % 3].pk,
+            partner_id=links[n % 3].partner_id,
+            visitor_id=f"v{n % 7}",
+            created_at=now - timedelta(minutes=n),
+        )
+        for n in range(120)
+    ]
+    rng = random.Random(7)
+
+    def batch():
+        # Re-delivered, reclaimed and fallback copies of the same clicks, in any order.
+        sample = rng.sample(clicks, 90)
+        return len(write_clicks(sample).inserted)
+
+    inserted = _run_together([batch] * 6)
+    assert sum(inserted) == Click.objects.count()
+    stored = Click.objects.count()
+    assert stored == len({c.id for c in clicks} & set(Click.objects.values_list("id", flat=True)))
+    assert Click.objects.filter(is_unique=True).count() == len(
+        {(c.link_id, c.visitor_id) for c in clicks if Click.objects.filter(pk=c.id).exists()}
+    )
+    days = [program_day(c.created_at) for c in clicks]
+    assert rebuild_rollups(min(days), max(days), dry_run=True).differences == []
