@@ -11,8 +11,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse
 
 from partners.decorators import partner_required
@@ -32,16 +30,6 @@ PERIODS = (
 def _rate_percent(rate: Decimal) -> str:
     text = f"{rate * 100:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _withdraw_partial() -> str:
-    """The payouts app's withdrawal button partial, when it is installed (the page falls back to
-    a button drawn from the same ``withdrawal_status`` otherwise)."""
-    try:
-        get_template("payouts/_withdraw.html")
-    except TemplateDoesNotExist:
-        return ""
-    return "payouts/_withdraw.html"
 
 
 @partner_required
@@ -69,7 +57,6 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
         {
             "summary": summary,
             "withdrawal": summary.withdrawal,
-            "withdraw_partial": _withdraw_partial(),
             "default_link_url": link_url(default_link) if default_link else "",
             "commission_rate_percent": _rate_percent(settings.COMMISSION_RATE),
             "payout_minimum": settings.PAYOUT_MINIMUM,

@@ -125,3 +125,20 @@ def test_dashboard_withdraw_button_tells_a_partner_without_paypal_email_where_to
     html = client.get(reverse("partners:dashboard")).content.decode()
     assert "Set your PayPal email in Settings to withdraw." in html
     assert reverse("partners:settings") in html
+
+
+@pytest.mark.parametrize("paypal_email", ["", "paid@example.com"])
+def test_dashboard_and_payouts_page_show_the_same_withdrawal_button(client, paypal_email):
+    partner = PartnerFactory(paypal_email=paypal_email)
+    now = timezone.now()
+    b.pay(b.signup(b.click(partner.links.get(), "x", now), now), "120.00", now)  # 24.00: below the minimum
+    client.force_login(partner.user)
+
+    def button(url: str) -> str:
+        box = client.get(url).content.decode().split('<div class="withdraw-box">', 1)[1].split("</div>", 1)[0]
+        # The button and the reason; the CSRF token and the return address differ by page.
+        return box.split("<button", 1)[1].split("</form>", 1)[0] + box.split("</form>", 1)[1]
+
+    on_dashboard = button(reverse("partners:dashboard"))
+    assert on_dashboard == button(reverse("payouts:payout_list"))
+    assert "disabled" in on_dashboard and "26.00 USD to go" in on_dashboard
