@@ -25,7 +25,7 @@ def iso(moment: datetime) -> str:
 
 def event(type_: str, data: dict, *, created: datetime | None = None, event_id: str | None = None) -> dict:
     return {
-        "id": event_id or f"evt_{next(_ids)}",
+        "id": event_id or f"evt_auto_{next(_ids)}",
         "type": type_,
         "created": iso(created or timezone.now()),
         "data": data,

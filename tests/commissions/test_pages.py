@@ -1,0 +1,355 @@
+"""The referrals and commissions pages, their CSV exports and a referral's timeline."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from commissions.display import mask_email
+from commissions.models import Referral
+from tests.commissions.conftest import cancelled, paid, refunded, signed_up
+from tests.factories import ClickFactory, LinkFactory
+
+pytestmark = pytest.mark.django_db
+
+D = Decimal
+
+
+@pytest.fixture
+def link_of(partner_client):
+    def _link(**kw):
+        return LinkFactory(partner=partner_client.partner, **kw)
+
+    return _link
+
+
+@pytest.fixture
+def refer(send, partner_client):
+    """Sign up a customer through a fresh click on ``link`` (the partner's default by default)."""
+
+    def _refer(customer_id: str, *, link=None, created=None, email=None):
+        link = link or partner_client.partner.links.get(is_default=True)
+        created = created or timezone.now()
+        click = ClickFactory(link=link, created_at=created - timedelta(minutes=5))
+        response = send(signed_up(customer_id, click.id, created=created, email=email))
+        assert response.status_code == 201, response.content
+        return Referral.objects.get(customer_id=customer_id)
+
+    return _refer
+
+
+def _csv(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+# --- masking -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("email", "masked"),
+    [("john@example.com", "j***@example.com"), ("a@b.io", "a***@b.io"), ("", ""), (None, ""), ("weird", "w***")],
+)
+def test_customer_emails_are_masked(email, masked):
+    assert mask_email(email) == masked
+
+
+# --- /referrals/ -------------------------------------------------------------------------
+
+
+def test_the_referrals_page_lists_each_referral_with_link_status_plan_money_and_masked_email(
+    partner_client, refer, link_of, send
+):
+    link = link_of(description="Spring newsletter")
+    refer("cus_1", link=link, email="jane.doe@example.com")
+    send(paid("pay_1", "cus_1", "49.00", plan="B", seats=3))
+    response = partner_client.get(reverse("commissions:referral_list"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Spring newsletter" in html
+    assert "j***@example.com" in html
+    assert "jane.doe@example.com" not in html
+    assert "Paying" in html
+    assert "Plan B" in html
+    assert "49.00" in html and "9.80" in html
+
+
+def test_an_ended_trial_reads_as_trial_ended_not_trial(partner_client, refer):
+    refer("cus_old", created=timezone.now() - timedelta(days=20))
+    html = partner_client.get(reverse("commissions:referral_list")).content.decode()
+    assert "Trial ended" in html
+    assert 'badge-trial"' not in html
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("trial", {"cus_trial"}),
+        ("expired", {"cus_ended"}),
+        ("paying", {"cus_paying"}),
+        ("cancelled", {"cus_gone"}),
+        ("", {"cus_trial", "cus_ended", "cus_paying", "cus_gone"}),
+    ],
+)
+def test_the_referrals_page_filters_by_status(partner_client, refer, send, status, expected):
+    refer("cus_trial")
+    refer("cus_ended", created=timezone.now() - timedelta(days=20))
+    refer("cus_paying")
+    send(paid("pay_1", "cus_paying"))
+    refer("cus_gone")
+    send(cancelled("cus_gone"))
+    response = partner_client.get(reverse("commissions:referral_list"), {"status": status})
+    assert {r.customer_id for r in response.context["referrals"]} == expected
+
+
+def test_the_referrals_page_filters_by_link(partner_client, refer, link_of):
+    newsletter = link_of(description="Newsletter")
+    refer("cus_a", link=newsletter)
+    refer("cus_b")
+    response = partner_client.get(reverse("commissions:referral_list"), {"link": newsletter.pk})
+    assert [r.customer_id for r in response.context["referrals"]] == ["cus_a"]
+
+
+def test_another_partners_link_is_not_a_valid_filter(partner_client, refer):
+    refer("cus_a")
+    foreign = LinkFactory()
+    response = partner_client.get(reverse("commissions:referral_list"), {"link": foreign.pk})
+    assert [r.customer_id for r in response.context["referrals"]] == ["cus_a"]  # ignored, not someone else's data
+
+
+def test_the_referrals_page_sorts_by_money_brought(partner_client, refer, send):
+    for customer, amount in (("cus_small", "10.00"), ("cus_big", "90.00"), ("cus_mid", "50.00")):
+        refer(customer)
+        send(paid(f"pay_{customer}", customer, amount))
+    url = reverse("commissions:referral_list")
+    descending = partner_client.get(url, {"sort": "-paid"}).context["referrals"]
+    ascending = partner_client.get(url, {"sort": "paid"}).context["referrals"]
+    assert [r.customer_id for r in descending] == ["cus_big", "cus_mid", "cus_small"]
+    assert [r.customer_id for r in ascending] == ["cus_small", "cus_mid", "cus_big"]
+
+
+def test_the_referrals_page_paginates(partner_client, refer):
+    for i in range(27):
+        refer(f"cus_{i}")
+    first = partner_client.get(reverse("commissions:referral_list"))
+    second = partner_client.get(reverse("commissions:referral_list"), {"page": 2})
+    assert len(first.context["referrals"]) == 25
+    assert len(second.context["referrals"]) == 2
+
+
+def test_a_partner_sees_only_their_own_referrals(partner_client, refer, send):
+    refer("cus_mine")
+    other_click = ClickFactory(created_at=timezone.now() - timedelta(minutes=1))
+    send(signed_up("cus_theirs", other_click.id))
+    response = partner_client.get(reverse("commissions:referral_list"))
+    assert [r.customer_id for r in response.context["referrals"]] == ["cus_mine"]
+
+
+def test_the_referrals_page_query_count_does_not_grow_with_rows(partner_client, refer, django_assert_max_num_queries):
+    url = reverse("commissions:referral_list")
+    refer("cus_0")
+    with django_assert_max_num_queries(50) as one_row:
+        partner_client.get(url)
+    baseline = len(one_row.captured_queries)
+    for i in range(1, 20):
+        refer(f"cus_{i}", link=LinkFactory(partner=partner_client.partner))
+    with django_assert_max_num_queries(baseline):
+        response = partner_client.get(url)
+    assert len(response.context["referrals"]) == 20
+
+
+def test_the_referrals_page_requires_login(client):
+    response = client.get(reverse("commissions:referral_list"))
+    assert response.status_code == 302
+    assert reverse("partners:login") in response["Location"]
+
+
+# --- /referrals/<id>/ ----------------------------------------------------------------------
+
+
+def test_a_referral_shows_its_full_timeline_with_each_commission(partner_client, refer, send):
+    start = timezone.now() - timedelta(days=5)
+    referral = refer("cus_1", created=start)
+    send(paid("pay_1", "cus_1", "49.00", created=start + timedelta(days=1)))
+    send(refunded("pay_1", "10.00", created=start + timedelta(days=2)))
+    send(cancelled("cus_1", created=start + timedelta(days=3)))
+    send(paid("pay_2", "cus_1", "20.00", created=start + timedelta(days=4)))
+    response = partner_client.get(reverse("commissions:referral_detail", args=[referral.pk]))
+    assert response.status_code == 200
+    timeline = response.context["timeline"]
+    assert [item.kind for item in timeline] == ["click", "signed_up", "payment", "refund", "cancelled", "payment"]
+    assert [item.commission for item in timeline] == [None, None, D("9.80"), D("-2.00"), None, D("4.00")]
+    assert response.context["referral"].current_status == "paying"
+
+
+def test_a_trial_that_ended_unpaid_shows_in_the_timeline(partner_client, refer):
+    referral = refer("cus_1", created=timezone.now() - timedelta(days=20))
+    response = partner_client.get(reverse("commissions:referral_detail", args=[referral.pk]))
+    assert "trial_ended" in [item.kind for item in response.context["timeline"]]
+    assert "Trial ended" in response.content.decode()
+
+
+def test_another_partners_referral_is_a_404(partner_client, send):
+    other_click = ClickFactory(created_at=timezone.now() - timedelta(minutes=1))
+    send(signed_up("cus_theirs", other_click.id))
+    theirs = Referral.objects.get(customer_id="cus_theirs")
+    assert partner_client.get(reverse("commissions:referral_detail", args=[theirs.pk])).status_code == 404
+
+
+def test_the_timeline_query_count_does_not_grow_with_history(
+    partner_client, refer, send, django_assert_max_num_queries
+):
+    referral = refer("cus_1", created=timezone.now() - timedelta(days=10))
+    send(paid("pay_0", "cus_1", "10.00"))
+    url = reverse("commissions:referral_detail", args=[referral.pk])
+    with django_assert_max_num_queries(50) as short:
+        partner_client.get(url)
+    baseline = len(short.captured_queries)
+    for i in range(1, 10):
+        send(paid(f"pay_{i}", "cus_1", "10.00"))
+        send(refunded(f"pay_{i}", "1.00"))
+    with django_assert_max_num_queries(baseline):
+        partner_client.get(url)
+
+
+# --- /commissions/ -------------------------------------------------------------------------
+
+
+def test_the_commissions_page_lists_payments_and_refund_reversals_with_totals(partner_client, refer, send):
+    refer("cus_1", email="jane@example.com")
+    send(paid("pay_1", "cus_1", "49.00", plan="C", seats=4))
+    send(refunded("pay_1", "10.00"))
+    response = partner_client.get(reverse("commissions:commission_list"))
+    entries = response.context["entries"]
+    assert [(e.kind, e.amount) for e in entries] == [("reversal", D("-2.00")), ("commission", D("9.80"))]
+    totals = response.context["totals"]
+    assert (totals.payments, totals.refunds, totals.net, totals.commission) == (
+        D("49.00"),
+        D("10.00"),
+        D("39.00"),
+        D("7.80"),
+    )
+    html = response.content.decode()
+    assert "j***@example.com" in html and "jane@example.com" not in html
+    assert "Plan C" in html
+
+
+def test_the_commissions_page_filters_by_date_and_totals_the_range(partner_client, refer, send):
+    refer("cus_1", created=timezone.now() - timedelta(days=40))
+    send(paid("pay_old", "cus_1", "100.00", created=timezone.now() - timedelta(days=35)))
+    send(paid("pay_new", "cus_1", "10.00", created=timezone.now() - timedelta(days=1)))
+    start = (timezone.localdate() - timedelta(days=7)).isoformat()
+    response = partner_client.get(reverse("commissions:commission_list"), {"start": start})
+    assert [e.payment.payment_id for e in response.context["entries"]] == ["pay_new"]
+    assert response.context["totals"].commission == D("2.00")
+
+
+def test_the_commissions_page_shows_only_the_partners_own_payments(partner_client, refer, send):
+    refer("cus_mine")
+    send(paid("pay_mine", "cus_mine"))
+    other_click = ClickFactory(created_at=timezone.now() - timedelta(minutes=1))
+    send(signed_up("cus_theirs", other_click.id))
+    send(paid("pay_theirs", "cus_theirs"))
+    response = partner_client.get(reverse("commissions:commission_list"))
+    assert [e.payment.payment_id for e in response.context["entries"]] == ["pay_mine"]
+    assert response.context["totals"].commission == D("9.80")
+
+
+def test_the_commissions_page_query_count_does_not_grow_with_rows(
+    partner_client, refer, send, django_assert_max_num_queries
+):
+    refer("cus_1")
+    send(paid("pay_0", "cus_1"))
+    url = reverse("commissions:commission_list")
+    with django_assert_max_num_queries(50) as one_row:
+        partner_client.get(url)
+    baseline = len(one_row.captured_queries)
+    for i in range(1, 15):
+        send(paid(f"pay_{i}", "cus_1"))
+        send(refunded(f"pay_{i}", "1.00"))
+    with django_assert_max_num_queries(baseline):
+        response = partner_client.get(url)
+    assert len(response.context["entries"]) == 25
+
+
+def test_a_bad_date_range_is_explained_not_a_crash(partner_client):
+    response = partner_client.get(reverse("commissions:commission_list"), {"start": "2025-02-01", "end": "2025-01-01"})
+    assert response.status_code == 200
+    assert "before the start date" in response.content.decode()
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+
+def test_the_referrals_csv_has_the_filtered_rows_with_masked_emails(partner_client, refer, send):
+    refer("cus_1", email="jane@example.com")
+    send(paid("pay_1", "cus_1", "49.00", plan="B", seats=2))
+    refer("cus_2")
+    response = partner_client.get(reverse("commissions:referral_export"), {"status": "paying"})
+    assert response["Content-Type"].startswith("text/csv")
+    assert response.streaming
+    rows = _csv(response)
+    assert rows[0][:3] == ["referral_id", "customer", "link_code"]
+    assert len(rows) == 2
+    row = dict(zip(rows[0], rows[1], strict=True))
+    assert (row["customer"], row["status"], row["plan"], row["seats"]) == ("j***@example.com", "Paying", "B", "2")
+    assert (row["money_brought"], row["commission"]) == ("49.00", "9.80")
+
+
+def test_the_commissions_csv_has_payments_and_reversals_for_the_range(partner_client, refer, send):
+    refer("cus_1")
+    send(paid("pay_1", "cus_1", "49.00"))
+    send(refunded("pay_1", "10.00"))
+    today = timezone.localdate().isoformat()
+    response = partner_client.get(reverse("commissions:commission_export"), {"start": today, "end": today})
+    rows = _csv(response)
+    assert rows[0] == ["date", "type", "referral_id", "customer", "plan", "seats", "amount", "commission"]
+    assert sorted((r[1], r[6], r[7]) for r in rows[1:]) == [
+        ("Commission", "49.00", "9.80"),
+        ("Refund reversal", "-10.00", "-2.00"),
+    ]
+    assert f"commissions-{today}-to-{today}.csv" in response["Content-Disposition"]
+
+
+def test_the_csv_exports_never_include_another_partners_rows(partner_client, refer, send):
+    refer("cus_mine")
+    other_click = ClickFactory(created_at=timezone.now() - timedelta(minutes=1))
+    send(signed_up("cus_theirs", other_click.id))
+    send(paid("pay_theirs", "cus_theirs"))
+    assert len(_csv(partner_client.get(reverse("commissions:referral_export")))) == 2
+    assert len(_csv(partner_client.get(reverse("commissions:commission_export")))) == 1
+
+
+def test_the_csv_export_query_count_does_not_grow_with_rows(partner_client, refer, send, django_assert_max_num_queries):
+    refer("cus_0")
+    url = reverse("commissions:referral_export")
+    with django_assert_max_num_queries(50) as small:
+        _csv(partner_client.get(url))
+    baseline = len(small.captured_queries)
+    for i in range(1, 10):
+        refer(f"cus_{i}")
+    with django_assert_max_num_queries(baseline):
+        assert len(_csv(partner_client.get(url))) == 11
+
+
+def test_the_pages_link_to_their_csv_downloads(partner_client):
+    assert (
+        reverse("commissions:referral_export")
+        in partner_client.get(reverse("commissions:referral_list")).content.decode()
+    )
+    assert (
+        reverse("commissions:commission_export")
+        in partner_client.get(reverse("commissions:commission_list")).content.decode()
+    )
+
+
+def test_staff_without_a_partner_profile_get_403(client):
+    from tests.factories import StaffFactory
+
+    client.force_login(StaffFactory())
+    assert client.get(reverse("commissions:commission_list")).status_code == 403
