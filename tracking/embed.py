@@ -27,15 +27,18 @@ def creative_image_url(creative: Creative) -> str:
     return settings.SITE_URL + reverse("tracking:creative_image", args=[creative.pk])
 
 
-def embed_html(link: Link, creative: Creative | None = None) -> SafeString:
-    """The HTML snippet for ``link`` made for ``creative`` (default: the link's own)."""
+def embed_html(link: Link, creative: Creative | None = None, *, for_preview: bool = False) -> SafeString:
+    """The HTML snippet for ``link`` made for ``creative`` (default: the link's own).
+    ``for_preview``: the image from this site's own path, for rendering inside the panel (its
+    Content-Security-Policy allows images from 'self' only, and SITE_URL may name another host)."""
     creative = creative if creative is not None else link.creative
     url = link_url(link)
     if creative is not None and creative.is_image and creative.image:
+        image = reverse("tracking:creative_image", args=[creative.pk]) if for_preview else creative_image_url(creative)
         return format_html(
             '<a href="{}" rel="sponsored"><img src="{}" width="{}" height="{}" alt="{}"></a>',
             url,
-            creative_image_url(creative),
+            image,
             creative.width or "",
             creative.height or "",
             creative.title,

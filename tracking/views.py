@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from partners.decorators import partner_required
@@ -89,6 +90,7 @@ def _cookie(response: HttpResponse, name: str, value: str, max_age: int) -> None
     )
 
 
+@csrf_exempt  # changes nothing on POST (405), but every /r/ answer must carry no-store
 def click_redirect_view(request: HttpRequest, code: str) -> HttpResponse:
     """The affiliate link (CONTRACT.md "Tracking links"). The hottest path of the product:
     no session, no template, the link from the in-process cache, the click buffered in Redis
@@ -183,7 +185,7 @@ def resources_view(request: HttpRequest) -> HttpResponse:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
             else:
                 messages.success(request, "Your link is ready: copy it or its HTML code below.")
-                return redirect("tracking:link_detail", link_id=link.pk)
+                return redirect(reverse("tracking:link_detail", args=[link.pk]) + "#share")
     else:
         initial = {"trial_days": 14}
         creative_param = request.GET.get("creative", "")
@@ -230,6 +232,7 @@ def link_detail_view(request: HttpRequest, link_id: int) -> HttpResponse:
             "link": link,
             "url": link_url(link),
             "embed": embed_html(link),
+            "embed_preview": embed_html(link, for_preview=True),
             "destination": link.destination or settings.DEFAULT_LANDING_URL,
         },
     )

@@ -94,6 +94,7 @@ def test_a_long_lived_visitor_cookie_is_set(visit):
 
 
 def test_every_answer_of_the_redirect_is_not_cacheable(visit, client):
+    client.handler.enforce_csrf_checks = True
     link = LinkFactory()
     disabled = LinkFactory(is_active=False)
     answers = [

@@ -74,7 +74,7 @@ def test_building_a_thirty_day_deep_link_shows_its_url_and_html_code(partner_cli
     )
     link = Link.objects.get(code="may-news")
     assert response.status_code == 302
-    assert response["Location"] == reverse("tracking:link_detail", args=[link.pk])
+    assert response["Location"] == reverse("tracking:link_detail", args=[link.pk]) + "#share"
     assert (link.partner, link.destination, link.trial_days, link.description) == (
         partner_client.partner,
         "https://crazycall.com/pricing",
