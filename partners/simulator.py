@@ -204,7 +204,15 @@ class Plan:
         return sum(1 for a in self.actions if isinstance(a, Event) and a.type == kind)
 
 
-def run_key(*, seed: int, days: int, end: datetime, visitors_per_day: float, partners: Sequence[SimPartner]) -> str:
+def run_key(
+    *,
+    seed: int,
+    days: int,
+    end: datetime,
+    visitors_per_day: float,
+    partners: Sequence[SimPartner],
+    organic_per_day: float | None = None,
+) -> str:
     """Every input of the plan, hashed: the same inputs give the same ids (so a re-run replays),
     different inputs give new ids (so they never collide with another run's events)."""
     spec = json.dumps(
@@ -213,6 +221,7 @@ def run_key(*, seed: int, days: int, end: datetime, visitors_per_day: float, par
             "days": days,
             "end": end.isoformat(),
             "vpd": visitors_per_day,
+            "organic": organic_per_day,
             "partners": [
                 [
                     p.email,
@@ -539,7 +548,14 @@ def build_plan(
     if days < 1:
         raise ValueError("days must be at least 1")
     partners = sorted(partners, key=lambda p: p.email)
-    key = run_key(seed=seed, days=days, end=end, visitors_per_day=visitors_per_day, partners=partners)
+    key = run_key(
+        seed=seed,
+        days=days,
+        end=end,
+        visitors_per_day=visitors_per_day,
+        partners=partners,
+        organic_per_day=organic_per_day,
+    )
     start = end - timedelta(days=days)
     planner = _Planner(seed=seed, start=start, end=end, currency=currency, key=key)
     for partner in partners:
@@ -904,6 +920,7 @@ def simulate(
     days: int,
     until: date | None = None,
     visitors_per_day: float = 20.0,
+    organic_per_day: float | None = None,
     hooks: Iterable[tuple[datetime, Hook]] = (),
     progress: bool = False,
     progress_file=None,
@@ -922,6 +939,7 @@ def simulate(
         end=end,
         visitors_per_day=visitors_per_day,
         currency=settings.PROGRAM_CURRENCY,
+        organic_per_day=organic_per_day,
     )
     simulator = MerchantSimulator(progress=progress, progress_file=progress_file)
     # Each click is moved to its simulated moment right after the redirect, so it must be in

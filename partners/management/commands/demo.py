@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -157,27 +158,30 @@ OTHER_PARTNERS: tuple[PartnerSpec, ...] = (
 
 
 @dataclass(frozen=True)
-class PayoutStep:
-    days_before_end: float
-    outcome: str  # paid, rejected, failed
+class PayoutOutcome:
+    status: str  # paid, rejected, failed
     reason: str = ""
 
 
-# The demo partner's withdrawal history; the pending request comes last (see _pending_moment).
-PAYOUT_HISTORY: tuple[PayoutStep, ...] = (
-    PayoutStep(135, "paid"),
-    PayoutStep(105, "paid"),
-    PayoutStep(
-        84,
+# The demo partner's withdrawal history, in order; the pending request comes last (see
+# _pending_moment).
+PAYOUT_OUTCOMES: tuple[PayoutOutcome, ...] = (
+    PayoutOutcome("paid"),
+    PayoutOutcome("paid"),
+    PayoutOutcome(
         "rejected",
         "Part of this traffic came from ads bidding on the CrazyCall brand name, which section 4.2 of the "
         "program terms does not allow. Please pause those ads; the amount is back in your balance.",
     ),
-    PayoutStep(77, "failed"),  # a mistyped PayPal email: PayPal cannot deliver, the money comes back
-    PayoutStep(70, "paid"),
-    PayoutStep(42, "paid"),
-    PayoutStep(14, "paid"),
+    PayoutOutcome("failed"),  # a mistyped PayPal email: PayPal cannot deliver, the money comes back
+    PayoutOutcome("paid"),
+    PayoutOutcome("paid"),
+    PayoutOutcome("paid"),
 )
+# Days (before the end) on which the partner tries to withdraw. A try below the payout minimum
+# is simply not made, and the next outcome waits for the next day in this list, so the history
+# is complete whatever the dates do to the traffic.
+PAYOUT_DAYS: tuple[int, ...] = (150, 135, 120, 105, 91, 84, 77, 70, 56, 42, 28, 14)
 # Partners ask in the morning; staff decide the next day (see backdate_payout).
 PAYOUT_TIME_OF_DAY = timedelta(hours=9, minutes=41)
 MISTYPED_PAYPAL_EMAIL = "alex.morgan.payouts@exmaple.com"
@@ -201,7 +205,7 @@ class Command(BaseCommand):
             ensure_partner(spec, creatives)
         self.stdout.write(f"Accounts, {len(creatives)} creatives and links ready.")
 
-        result = load_history(demo=demo, admin=admin, progress=not options["no_progress"], stdout=self.stdout)
+        result = load_history(demo=demo, admin=admin, progress=not options["no_progress"])
         if result.summary is not None:
             for line in result.summary.lines():
                 self.stdout.write(line)
@@ -338,7 +342,7 @@ def _pending_moment(plan: Plan, demo: Partner) -> datetime:
     return min(moment, plan.end - timedelta(minutes=1))
 
 
-def load_history(*, demo: Partner, admin: User, progress: bool = False, stdout=None) -> LoadResult:
+def load_history(*, demo: Partner, admin: User, progress: bool = False) -> LoadResult:
     from commissions.models import MerchantEvent
 
     plan = demo_plan(demo)
@@ -352,10 +356,9 @@ def load_history(*, demo: Partner, admin: User, progress: bool = False, stdout=N
     if complete:
         return LoadResult(plan, None)
 
-    history = PayoutHistory(demo=demo, admin=admin, stdout=stdout)
+    history = PayoutHistory(demo=demo, admin=admin)
     hooks: list[tuple[datetime, Callable[[datetime], None]]] = [
-        (plan.end - timedelta(days=step.days_before_end) + PAYOUT_TIME_OF_DAY, history.step(step))
-        for step in PAYOUT_HISTORY
+        (plan.end - timedelta(days=days) + PAYOUT_TIME_OF_DAY, history.withdraw) for days in PAYOUT_DAYS
     ]
     hooks.append((pending_at, history.pending))
     simulator = MerchantSimulator(progress=progress)
@@ -370,11 +373,15 @@ class PayoutHistory:
     poll tasks run in-process against a local fake PayPal) or reject. Afterwards each payout and
     its audit trail are moved to that moment, the one field the services cannot set."""
 
-    def __init__(self, *, demo: Partner, admin: User, stdout=None) -> None:
+    def __init__(self, *, demo: Partner, admin: User) -> None:
+        from payouts.models import Payout
+
         self.demo = demo
         self.admin = admin
-        self.stdout = stdout
         self.fake = None
+        # Resuming an interrupted load: the outcomes already written are not written again.
+        settled = Payout.objects.filter(partner=demo).exclude(status=Payout.Status.PENDING).count()
+        self.outcomes = deque(PAYOUT_OUTCOMES[settled:])
 
     def paypal(self):
         """A local fake PayPal for the history only; historical notifications go to memory
@@ -408,47 +415,45 @@ class PayoutHistory:
 
         return Payout.objects.filter(partner=self.demo, requested_at=moment).exists()
 
-    def _request(self, moment: datetime):
+    def _request(self):
         from payouts.services import PayoutError, payout_request
 
         try:
             return payout_request(partner=self.demo)
-        except PayoutError as exc:
-            if self.stdout is not None:
-                self.stdout.write(f"  (no withdrawal on {moment:%Y-%m-%d}: {exc})")
-            return None
+        except PayoutError:
+            return None  # below the minimum on that day: the partner tries again later
 
-    def step(self, step: PayoutStep) -> Callable[[datetime], None]:
-        def run(moment: datetime) -> None:
-            from partners.services import partner_set_paypal_email
-            from payouts.services import payout_approve, payout_reject
+    def withdraw(self, moment: datetime) -> None:
+        """The next withdrawal of the history, if there is one left and the balance allows it."""
+        from partners.services import partner_set_paypal_email
+        from payouts.services import payout_approve, payout_reject
 
-            if self._done(moment):
+        if not self.outcomes or self._done(moment):
+            return
+        outcome = self.outcomes[0]
+        if outcome.status == "failed":
+            # The partner mistyped the PayPal email; PayPal cannot deliver and the money comes
+            # back. The partner then corrects it.
+            partner_set_paypal_email(partner=self.demo, paypal_email=MISTYPED_PAYPAL_EMAIL)
+            self.fake.deny_receivers({MISTYPED_PAYPAL_EMAIL})
+        try:
+            payout = self._request()
+            if payout is None:
                 return
-            if step.outcome == "failed":
-                # The partner mistyped the PayPal email; PayPal cannot deliver and the money
-                # comes back. The partner then corrects it.
-                partner_set_paypal_email(partner=self.demo, paypal_email=MISTYPED_PAYPAL_EMAIL)
-                self.fake.deny_receivers({MISTYPED_PAYPAL_EMAIL})
-            try:
-                payout = self._request(moment)
-                if payout is None:
-                    return
-                if step.outcome == "rejected":
-                    payout_reject(payout_id=payout.pk, actor=self.admin, reason=step.reason)
-                else:
-                    payout_approve(payout_id=payout.pk, actor=self.admin)
-            finally:
-                if step.outcome == "failed":
-                    partner_set_paypal_email(partner=self.demo, paypal_email=DEMO_PARTNER.paypal_email)
-            backdate_payout(payout.pk, requested_at=moment, decided_at=moment + timedelta(hours=20))
-
-        return run
+            if outcome.status == "rejected":
+                payout_reject(payout_id=payout.pk, actor=self.admin, reason=outcome.reason)
+            else:
+                payout_approve(payout_id=payout.pk, actor=self.admin)
+        finally:
+            if outcome.status == "failed":
+                partner_set_paypal_email(partner=self.demo, paypal_email=DEMO_PARTNER.paypal_email)
+        self.outcomes.popleft()
+        backdate_payout(payout.pk, requested_at=moment, decided_at=moment + timedelta(hours=20))
 
     def pending(self, moment: datetime) -> None:
         if self._done(moment):
             return
-        payout = self._request(moment)
+        payout = self._request()
         if payout is not None:
             backdate_payout(payout.pk, requested_at=moment, decided_at=None)
 
