@@ -11,7 +11,9 @@ from tracking.models import Link
 
 class _LinkChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Link) -> str:
-        return obj.description or f"/r/{obj.code}"
+        if obj.description:
+            return obj.description
+        return "Default link" if obj.is_default else f"/r/{obj.code}"
 
 
 class ReferralFilterForm(forms.Form):

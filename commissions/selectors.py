@@ -230,7 +230,7 @@ def referral_timeline(*, referral: Referral, now: datetime | None = None) -> lis
             at=referral.click.created_at,
             kind="click",
             title="Clicked your link",
-            detail=link.description or link.code,
+            detail=link.description or ("Your default link" if link.is_default else f"/r/{link.code}"),
             order=0,
         ),
         TimelineItem(
