@@ -26,10 +26,21 @@ install: $(STAMP)
 migrate: install
 	$(PY) manage.py migrate --noinput
 
+# The demo pays through a local fake PayPal (payouts/fake_paypal.py), started after the demo data
+# is loaded and stopped when the server stops. Celery runs in-process (no REDIS_URL); the fake's
+# poller stands in for beat, so an approved payout shows Paid within seconds.
+FAKE_PAYPAL_PORT ?= 8765
 demo: export DEBUG ?= true
+demo: export REDIS_URL =
+demo: export PAYPAL_API_BASE = http://127.0.0.1:$(FAKE_PAYPAL_PORT)
+demo: export PAYPAL_CLIENT_ID = demo-client-id
+demo: export PAYPAL_CLIENT_SECRET = demo-client-secret
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo
+	@$(PY) manage.py fake_paypal --port $(FAKE_PAYPAL_PORT) & fake=$$!; \
+	trap 'kill $$fake 2>/dev/null; wait $$fake 2>/dev/null' EXIT; \
+	trap 'exit 130' INT TERM; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 serve: install

@@ -663,7 +663,7 @@ def _test_host() -> str:
 
 
 @contextmanager
-def _quiet(logger_name: str, level: int = logging.ERROR) -> Iterator[None]:
+def quiet_logger(logger_name: str, level: int = logging.ERROR) -> Iterator[None]:
     logger = logging.getLogger(logger_name)
     previous = logger.level
     logger.setLevel(level)
@@ -708,7 +708,7 @@ class MerchantSimulator:
         )
         # Eager Celery logs a line per task run (a balance recalculation after every money
         # event): thousands of lines that would bury the summary.
-        with _quiet("celery.app.trace", logging.WARNING):
+        with quiet_logger("celery.app.trace", logging.WARNING):
             try:
                 for action in plan.actions:
                     while pending_hooks and pending_hooks[0][0] <= action.moment:
@@ -851,7 +851,7 @@ class MerchantSimulator:
         here they are expected, so that one log line is kept quiet."""
         from tracking.rollups import program_day, rebuild_rollups
 
-        with _quiet("tracking.rollups"):
+        with quiet_logger("tracking.rollups"):
             report = rebuild_rollups(program_day(plan.start), program_day(timezone.now()))
         return report.rows_written
 

@@ -36,6 +36,7 @@ from partners.simulator import (
     build_plan,
     partner_event_prefix,
     partners_from_db,
+    quiet_logger,
 )
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "admin"
@@ -159,6 +160,7 @@ OTHER_PARTNERS: tuple[PartnerSpec, ...] = (
 
 @dataclass(frozen=True)
 class PayoutOutcome:
+    days_before_end: int  # when the partner asks (or, below the minimum that day, a week later)
     status: str  # paid, rejected, failed
     reason: str = ""
 
@@ -166,22 +168,20 @@ class PayoutOutcome:
 # The demo partner's withdrawal history, in order; the pending request comes last (see
 # _pending_moment).
 PAYOUT_OUTCOMES: tuple[PayoutOutcome, ...] = (
-    PayoutOutcome("paid"),
-    PayoutOutcome("paid"),
+    PayoutOutcome(150, "paid"),
+    PayoutOutcome(120, "paid"),
     PayoutOutcome(
+        91,
         "rejected",
         "Part of this traffic came from ads bidding on the CrazyCall brand name, which section 4.2 of the "
         "program terms does not allow. Please pause those ads; the amount is back in your balance.",
     ),
-    PayoutOutcome("failed"),  # a mistyped PayPal email: PayPal cannot deliver, the money comes back
-    PayoutOutcome("paid"),
-    PayoutOutcome("paid"),
-    PayoutOutcome("paid"),
+    PayoutOutcome(84, "failed"),  # a mistyped PayPal email: PayPal cannot deliver, the money comes back
+    PayoutOutcome(77, "paid"),
+    PayoutOutcome(49, "paid"),
+    PayoutOutcome(21, "paid"),
 )
-# Days (before the end) on which the partner tries to withdraw. A try below the payout minimum
-# is simply not made, and the next outcome waits for the next day in this list, so the history
-# is complete whatever the dates do to the traffic.
-PAYOUT_DAYS: tuple[int, ...] = (150, 135, 120, 105, 91, 84, 77, 70, 56, 42, 28, 14)
+RETRY_AFTER = timedelta(days=7)
 # Partners ask in the morning; staff decide the next day (see backdate_payout).
 PAYOUT_TIME_OF_DAY = timedelta(hours=9, minutes=41)
 MISTYPED_PAYPAL_EMAIL = "alex.morgan.payouts@exmaple.com"
@@ -357,12 +357,16 @@ def load_history(*, demo: Partner, admin: User, progress: bool = False) -> LoadR
         return LoadResult(plan, None)
 
     history = PayoutHistory(demo=demo, admin=admin)
-    hooks: list[tuple[datetime, Callable[[datetime], None]]] = [
-        (plan.end - timedelta(days=days) + PAYOUT_TIME_OF_DAY, history.withdraw) for days in PAYOUT_DAYS
-    ]
+    # A withdrawal below the payout minimum is not made that day: the partner tries again a
+    # week later (if the next withdrawal is not due by then), so the history is complete
+    # whatever the dates do to the traffic.
+    attempts = {history.due(outcome) for outcome in PAYOUT_OUTCOMES}
+    attempts |= {history.due(outcome) + RETRY_AFTER for outcome in PAYOUT_OUTCOMES}
+    hooks: list[tuple[datetime, Callable[[datetime], None]]] = [(moment, history.withdraw) for moment in attempts]
     hooks.append((pending_at, history.pending))
     simulator = MerchantSimulator(progress=progress)
-    with history.paypal(), override_settings(CLICK_BUFFER=False):
+    # Eager Celery connects its in-memory broker once, with a harmless warning about it.
+    with history.paypal(), override_settings(CLICK_BUFFER=False), quiet_logger("kombu.connection"):
         summary = simulator.run(plan, hooks=hooks)
     return LoadResult(plan, summary)
 
@@ -379,9 +383,13 @@ class PayoutHistory:
         self.demo = demo
         self.admin = admin
         self.fake = None
+        self.end = demo_end(demo)
         # Resuming an interrupted load: the outcomes already written are not written again.
         settled = Payout.objects.filter(partner=demo).exclude(status=Payout.Status.PENDING).count()
         self.outcomes = deque(PAYOUT_OUTCOMES[settled:])
+
+    def due(self, outcome: PayoutOutcome) -> datetime:
+        return self.end - timedelta(days=outcome.days_before_end) + PAYOUT_TIME_OF_DAY
 
     def paypal(self):
         """A local fake PayPal for the history only; historical notifications go to memory
@@ -431,6 +439,8 @@ class PayoutHistory:
         if not self.outcomes or self._done(moment):
             return
         outcome = self.outcomes[0]
+        if moment < self.due(outcome):
+            return
         if outcome.status == "failed":
             # The partner mistyped the PayPal email; PayPal cannot deliver and the money comes
             # back. The partner then corrects it.
