@@ -101,7 +101,7 @@ def test_the_page_makes_the_same_number_of_queries_for_3_or_30_payouts(partner_c
 def test_the_page_answers_in_a_bounded_number_of_queries(partner_client, django_assert_max_num_queries):
     _history(partner_client.partner, 30)
     partner_client.get(PAGE)
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(8):
         partner_client.get(PAGE)
 
 
