@@ -69,5 +69,8 @@ test-e2e: install
 bench: install
 	$(PY) bench/run.py
 
+screenshots: install
+	$(PY) docs/screenshots.py --base-url http://$(HOST):$(PORT)
+
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3* test-artifacts
