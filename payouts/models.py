@@ -115,3 +115,12 @@ class PayoutAudit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payout_id} {self.action}"
+
+    def save(self, *args, **kwargs) -> None:
+        # Append-only: a correction is a new entry, never an edit of what happened.
+        if not self._state.adding:
+            raise ValueError("Payout audit entries cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Payout audit entries cannot be deleted.")

@@ -77,14 +77,17 @@ def _lock(payout_id: int) -> tuple[Partner, Payout]:
 def _notify(payout_id: int, kind: str) -> None:
     from payouts import tasks
 
-    transaction.on_commit(lambda: tasks.notify_payout_task.delay(payout_id, kind))
+    # robust: with the broker down the payout is committed all the same; a lost email must not
+    # turn the partner's (or staff's) answer into a 500.
+    transaction.on_commit(lambda: tasks.notify_payout_task.delay(payout_id, kind), robust=True)
 
 
 def _refresh_dashboard_balance(partner_id: int) -> None:
     """The partner's denormalised balance (dashboard) follows every payout that changes it."""
     from commissions.tasks import recalculate_partner_balance_task
 
-    transaction.on_commit(lambda: recalculate_partner_balance_task.delay(partner_id))
+    # robust: the hourly recalculation of every balance catches up if the broker is down.
+    transaction.on_commit(lambda: recalculate_partner_balance_task.delay(partner_id), robust=True)
 
 
 # --- the partner's request ----------------------------------------------------------------------

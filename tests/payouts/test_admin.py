@@ -293,3 +293,14 @@ def test_the_audit_trail_cannot_be_edited_or_deleted_even_by_a_superuser(client,
     assert client.get(reverse("admin:payouts_payoutaudit_add")).status_code == 403
     audit.refresh_from_db()
     assert audit.action == PayoutAudit.Action.REQUESTED
+
+
+def test_audit_entries_cannot_be_changed_or_deleted_through_the_models(pending):
+    audit = PayoutAudit.objects.get(payout=pending())
+    audit.action = PayoutAudit.Action.PAID
+    with pytest.raises(ValueError):
+        audit.save()
+    with pytest.raises(ValueError):
+        audit.delete()
+    audit.refresh_from_db()
+    assert audit.action == PayoutAudit.Action.REQUESTED

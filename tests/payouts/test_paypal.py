@@ -429,9 +429,11 @@ def test_the_gateway_never_logs_credentials_or_tokens(fake_paypal, caplog):
 
 
 # --- polling ------------------------------------------------------------------------------------------------
-def test_a_batch_paypal_is_still_processing_stays_pending_until_it_settles(
+def test_a_batch_paypal_is_still_processing_stays_pending_until_polling_sees_it_settle(
     fake_paypal, approved, django_capture_on_commit_callbacks
 ):
+    # No webhooks (paypalrestsdk's WebhookEvent.verify always fails with current pyOpenSSL):
+    # the periodic poll is how a payout learns it was paid.
     fake_paypal.settle_after = 3600
     payout = approved()
     _send(payout, django_capture_on_commit_callbacks)
