@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
@@ -14,6 +16,8 @@ from django.views.decorators.http import require_http_methods
 from partners.decorators import partner_required
 from partners.forms import ApiTokenForm, EmailLoginForm, PaypalEmailForm, ProfileForm, SignupForm
 from partners.services import api_token_create, api_token_revoke, partner_set_paypal_email, partner_signup
+
+logger = logging.getLogger(__name__)
 
 
 @require_http_methods(["GET", "POST"])
@@ -52,17 +56,26 @@ class ThrottledPasswordResetView(auth_views.PasswordResetView):
         client = request.META.get("REMOTE_ADDR", "")
         limit = settings.PASSWORD_RESET_LIMIT_PER_HOUR
         for key in (f"pwreset:ip:{client}", f"pwreset:email:{email}"):
-            cache.add(key, 0, timeout=3600)
             try:
-                count = cache.incr(key)
-            except ValueError:
-                count = 1
+                cache.add(key, 0, timeout=3600)
+                try:
+                    count = cache.incr(key)
+                except ValueError:
+                    count = 1
+            except Exception:  # noqa: BLE001 - the cache (Redis) is unreachable
+                # Without the counters the limit cannot hold: refuse (a clear 503, not a 500)
+                # rather than let the form be used to flood mailboxes during the outage.
+                logger.warning("Password reset refused: the rate-limit cache is unreachable.")
+                return self._refuse("Password reset is unavailable right now. Please try again in a few minutes.", 503)
             if count > limit:
-                form = self.get_form()
-                form.is_valid()
-                form.add_error(None, "Too many password reset requests. Please try again in an hour.")
-                return self.render_to_response(self.get_context_data(form=form), status=429)
+                return self._refuse("Too many password reset requests. Please try again in an hour.", 429)
         return super().post(request, *args, **kwargs)
+
+    def _refuse(self, message: str, status: int) -> HttpResponse:
+        form = self.get_form()
+        form.is_valid()
+        form.add_error(None, message)
+        return self.render_to_response(self.get_context_data(form=form), status=status)
 
 
 @partner_required
