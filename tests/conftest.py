@@ -19,6 +19,8 @@ def _isolated_program(settings, request):
     settings.DEFAULT_LANDING_URL = "https://crazycall.com/"
     settings.CLICK_BUFFER = False
     settings.SITE_URL = "http://testserver"
+    # A fast hasher: the suite creates thousands of users; production keeps PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
