@@ -142,3 +142,24 @@ def test_dashboard_and_payouts_page_show_the_same_withdrawal_button(client, payp
     on_dashboard = button(reverse("partners:dashboard"))
     assert on_dashboard == button(reverse("payouts:payout_list"))
     assert "disabled" in on_dashboard and "26.00 USD to go" in on_dashboard
+
+
+@pytest.mark.parametrize("hold_days", [0, 30])
+def test_the_shown_balance_equals_the_ledger_balance_with_holds_reversals_and_payouts(settings, partner, hold_days):
+    from commissions.balance import partner_balance
+
+    settings.COMMISSION_HOLD_DAYS = hold_days
+    now = timezone.now()
+    link = partner.links.get()
+    old = b.signup(b.click(link, "old", now - timedelta(days=80)), now - timedelta(days=80))
+    b.pay(old, "400.00", now - timedelta(days=60))  # 80.00, past any hold
+    recent_payment = b.pay(old, "150.00", now - timedelta(days=2))  # 30.00, inside a 30-day hold
+    b.refund(recent_payment, "50.00", now - timedelta(days=1))  # -10.00, counts at once
+    PayoutFactory(partner=partner, amount=Decimal("20.00"), status=Payout.Status.PAID)
+    PayoutFactory(partner=partner, amount=Decimal("5.00"), status=Payout.Status.PENDING)
+    PayoutFactory(partner=partner, amount=Decimal("9.00"), status=Payout.Status.FAILED)
+
+    summary = partner_summary(partner)
+    assert summary.balance == partner_balance(partner=partner)
+    assert summary.balance == (Decimal("75.00") if hold_days == 0 else Decimal("45.00"))
+    assert summary.withdrawal.reason_code == "in_progress"
