@@ -30,6 +30,7 @@ import logging
 import math
 import random
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,8 +41,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Subquery
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -687,6 +687,7 @@ class MerchantSimulator:
         self.jars: dict[str, _Jar] = {}
         self.link_ids: dict[str, int] = {}
         self.recorded: dict[tuple[int, datetime], tuple[str, str]] = {}
+        self.pending_moves: list[tuple[str, int, str | None, datetime]] = []
 
     def run(self, plan: Plan, *, hooks: Iterable[tuple[datetime, Hook]] = ()) -> Summary:
         from tqdm import tqdm
@@ -713,12 +714,15 @@ class MerchantSimulator:
                 for action in plan.actions:
                     while pending_hooks and pending_hooks[0][0] <= action.moment:
                         moment, hook = pending_hooks.pop(0)
+                        self._flush_moves()
                         hook(moment)
                     if isinstance(action, Click):
                         self._click(plan, action, summary)
                     else:
+                        self._flush_moves()
                         self._event(action, summary)
                     bar.update(1)
+                self._flush_moves()
             finally:
                 bar.close()
             for moment, hook in pending_hooks:
@@ -738,6 +742,7 @@ class MerchantSimulator:
         self.recorded = {(link_id, at): (click_id, visitor_id) for link_id, at, click_id, visitor_id in rows}
 
     def _click(self, plan: Plan, click: Click, summary: Summary) -> None:
+        from tracking.models import Click as ClickRow
         from tracking.visitors import visitor_cookie_value, visitor_from_cookie
 
         jar = self.jars.setdefault(click.visitor, _Jar())
@@ -765,7 +770,11 @@ class MerchantSimulator:
             return
         jar.click_set_at = click.moment
         vid = jar.cookies.get("aff_vid")
-        self._move_click(click_id, link_id, visitor_from_cookie(vid.value if vid else None), click.moment)
+        visitor_id = visitor_from_cookie(vid.value if vid else None)
+        if visitor_id is None:
+            # No signed visitor cookie came back: read the click's own visitor id.
+            visitor_id = ClickRow.objects.filter(pk=click_id).values_list("visitor_id", flat=True).first()
+        self._move_click(click_id, link_id, visitor_id, click.moment)
         summary.clicks["recorded"] += 1
 
     @staticmethod
@@ -782,19 +791,38 @@ class MerchantSimulator:
         if jar.click_set_at is not None and moment - jar.click_set_at > window and "aff_click" in jar.cookies:
             del jar.cookies["aff_click"]
 
-    @staticmethod
-    def _move_click(click_id: str, link_id: int, visitor_id: str | None, moment: datetime) -> None:
-        """Time travel: the redirect stamped the click "now"; it happened at ``moment``. The
-        visitor's first click on the link moves with it (a later click never moves it back)."""
+    def _move_click(self, click_id: str, link_id: int, visitor_id: str | None, moment: datetime) -> None:
+        """Time travel: the redirect stamped the click "now"; it happened at ``moment``. Moves
+        are batched (see ``_flush_moves``) and always flushed before the next event or hook."""
+        self.pending_moves.append((click_id, link_id, visitor_id, moment))
+
+    def _flush_moves(self) -> None:
+        """Write the pending moves in one transaction: each click gets its simulated moment, and
+        the visitor's first click on the link moves with it (a later click never moves it back).
+        Must run before any event is posted, since attribution compares the click's time with
+        the sign-up's."""
         from tracking.models import Click as ClickRow
         from tracking.models import UniqueVisitor
 
-        with transaction.atomic():
-            ClickRow.objects.filter(pk=click_id).update(created_at=moment)
-            visitors = UniqueVisitor.objects.filter(link_id=link_id, first_click_at__gt=moment)
-            if visitor_id is None:
-                visitor_id = Subquery(ClickRow.objects.filter(pk=click_id).values("visitor_id")[:1])
-            visitors.filter(visitor_id=visitor_id).update(first_click_at=moment)
+        if not self.pending_moves:
+            return
+        ops = connection.ops
+        clicks, visitors = ops.quote_name(ClickRow._meta.db_table), ops.quote_name(UniqueVisitor._meta.db_table)
+        pk = ClickRow._meta.pk
+        click_rows, visitor_rows = [], []
+        for click_id, link_id, visitor_id, moment in self.pending_moves:
+            at = ops.adapt_datetimefield_value(moment)
+            click_rows.append((at, pk.get_db_prep_value(uuid.UUID(click_id), connection)))
+            if visitor_id is not None:
+                visitor_rows.append((at, link_id, visitor_id, at))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(f"UPDATE {clicks} SET created_at = %s WHERE id = %s", click_rows)
+            cursor.executemany(
+                f"UPDATE {visitors} SET first_click_at = %s "
+                "WHERE link_id = %s AND visitor_id = %s AND first_click_at > %s",
+                visitor_rows,
+            )
+        self.pending_moves.clear()
 
     # Events ----------------------------------------------------------------------------------
     def _event(self, event: Event, summary: Summary) -> None:
