@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
+from config.clientip import client_ip
 from partners.decorators import partner_required
 from partners.forms import ApiTokenForm, EmailLoginForm, PaypalEmailForm, ProfileForm, SignupForm
 from partners.services import api_token_create, api_token_revoke, partner_set_paypal_email, partner_signup
@@ -53,7 +54,7 @@ class ThrottledPasswordResetView(auth_views.PasswordResetView):
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         email = (request.POST.get("email") or "").strip().lower()[:254]
-        client = request.META.get("REMOTE_ADDR", "")
+        client = client_ip(request)
         limit = settings.PASSWORD_RESET_LIMIT_PER_HOUR
         for key in (f"pwreset:ip:{client}", f"pwreset:email:{email}"):
             try:
