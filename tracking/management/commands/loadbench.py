@@ -437,8 +437,10 @@ class _Generator:
             delay = (
                 timedelta(minutes=rng.randint(2, 180)) if rng.random() < 0.7 else timedelta(hours=rng.randint(3, 480))
             )
-            signed_up = min(clicked + delay, now - timedelta(seconds=1))
-            signups.append((referral_id, click_id, plan.links[position], max(signed_up, clicked)))
+            if clicked + delay >= now:
+                # A recent click: the sign-up happens somewhere between the click and now.
+                delay = (now - clicked) * rng.random()
+            signups.append((referral_id, click_id, plan.links[position], clicked + delay))
 
         # Which referrals pay: first payment near the end of the trial, if that has come.
         eligible = []
