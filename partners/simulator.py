@@ -270,10 +270,6 @@ class _Ids:
         return f"{self.prefix}_{kind}{self.counters[kind]}"
 
 
-def _amount(price: Decimal, seats: int) -> Decimal:
-    return cents(price * seats)
-
-
 class _Planner:
     def __init__(self, *, seed: int, start: datetime, end: datetime, currency: str, key: str) -> None:
         self.seed = seed
@@ -331,8 +327,10 @@ class _Planner:
             next_renewal = paid_at + BILLING_PERIOD
             if payment_id is None:  # refunded in full: the customer asked to leave
                 return
-            # Mid-cycle changes are charged pro rata for the rest of the period.
-            if rng.random() < SEAT_INCREASE_RATE:
+            leaves = rng.random() < MONTHLY_CHURN
+            # Mid-cycle changes (never in a period the customer leaves in) are charged pro rata
+            # for the rest of the period.
+            if not leaves and rng.random() < SEAT_INCREASE_RATE:
                 at = paid_at + timedelta(days=rng.uniform(3, 26))
                 added = rng.choice((1, 1, 2, 3, 5))
                 remaining = Decimal(str(round((next_renewal - at) / BILLING_PERIOD, 4)))
@@ -340,14 +338,14 @@ class _Planner:
                 self._payment(
                     rng, ids, customer_id, at, plan, seats, PLAN_PRICES[plan] * added * remaining, refundable=False
                 )
-            elif plan in NEXT_PLAN and rng.random() < UPGRADE_RATE:
+            elif not leaves and plan in NEXT_PLAN and rng.random() < UPGRADE_RATE:
                 at = paid_at + timedelta(days=rng.uniform(3, 26))
                 new_plan = NEXT_PLAN[plan]
                 remaining = Decimal(str(round((next_renewal - at) / BILLING_PERIOD, 4)))
                 difference = (PLAN_PRICES[new_plan] - PLAN_PRICES[plan]) * seats
                 plan = new_plan
                 self._payment(rng, ids, customer_id, at, plan, seats, difference * remaining, refundable=False)
-            if rng.random() < MONTHLY_CHURN:
+            if leaves:
                 cancelled_at = paid_at + timedelta(days=rng.uniform(8, 29))
                 self._event(ids, cancelled_at, "subscription.cancelled", {"customer_id": customer_id})
                 if rng.random() >= WIN_BACK:
