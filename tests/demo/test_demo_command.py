@@ -49,7 +49,8 @@ def loaded(django_db_setup, django_db_blocker, demo_media_root):
     )
     with pytest.MonkeyPatch.context() as patch, django_db_blocker.unblock(), settings:
         patch.setattr(demo, "VISITORS_PER_DAY", 2.0)
-        patch.setattr(simulator, "SIGNUP_RATE", 0.15)
+        patch.setattr(simulator, "SIGNUP_RATE", 0.2)
+        patch.setattr(simulator, "REFUND_RATE", 0.3)
         linkcache.clear()
         call_command("demo", no_progress=True, stdout=io.StringIO())
         counts = _row_counts()

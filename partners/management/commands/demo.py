@@ -160,16 +160,19 @@ OTHER_PARTNERS: tuple[PartnerSpec, ...] = (
 
 @dataclass(frozen=True)
 class PayoutOutcome:
-    days_before_end: int  # when the partner asks (or, below the minimum that day, a week later)
+    days_before_end: int  # when the partner asks; below the minimum that day, again a week later
     status: str  # paid, rejected, failed
     reason: str = ""
+    # Optional withdrawals are dropped when a week late; the others wait for the money (so the
+    # history always shows every status, whatever the dates do to the traffic).
+    optional: bool = False
 
 
 # The demo partner's withdrawal history, in order; the pending request comes last (see
 # _pending_moment).
 PAYOUT_OUTCOMES: tuple[PayoutOutcome, ...] = (
     PayoutOutcome(150, "paid"),
-    PayoutOutcome(120, "paid"),
+    PayoutOutcome(120, "paid", optional=True),
     PayoutOutcome(
         91,
         "rejected",
@@ -178,8 +181,8 @@ PAYOUT_OUTCOMES: tuple[PayoutOutcome, ...] = (
     ),
     PayoutOutcome(84, "failed"),  # a mistyped PayPal email: PayPal cannot deliver, the money comes back
     PayoutOutcome(77, "paid"),
-    PayoutOutcome(49, "paid"),
-    PayoutOutcome(21, "paid"),
+    PayoutOutcome(49, "paid", optional=True),
+    PayoutOutcome(21, "paid", optional=True),
 )
 RETRY_AFTER = timedelta(days=7)
 # Partners ask in the morning; staff decide the next day (see backdate_payout).
@@ -351,19 +354,24 @@ def load_history(*, demo: Partner, admin: User, progress: bool = False) -> LoadR
     complete = (
         bool(events)
         and MerchantEvent.objects.filter(event_id=events[-1].event_id).exists()
-        and demo.payouts.filter(requested_at=pending_at).exists()
+        and demo.payouts.filter(status="pending").exists()
     )
     if complete:
         return LoadResult(plan, None)
 
     history = PayoutHistory(demo=demo, admin=admin)
     # A withdrawal below the payout minimum is not made that day: the partner tries again a
-    # week later (if the next withdrawal is not due by then), so the history is complete
-    # whatever the dates do to the traffic.
-    attempts = {history.due(outcome) for outcome in PAYOUT_OUTCOMES}
-    attempts |= {history.due(outcome) + RETRY_AFTER for outcome in PAYOUT_OUTCOMES}
+    # week later (see PayoutOutcome.optional), until ten days before the end.
+    attempts = {
+        history.due(outcome) + k * RETRY_AFTER
+        for outcome in PAYOUT_OUTCOMES
+        for k in range(DAYS // RETRY_AFTER.days)
+        if history.due(outcome) + k * RETRY_AFTER < plan.end - timedelta(days=10)
+    }
     hooks: list[tuple[datetime, Callable[[datetime], None]]] = [(moment, history.withdraw) for moment in attempts]
     hooks.append((pending_at, history.pending))
+    # Below the minimum at that moment (a quiet fortnight): the partner asks on the last evening.
+    hooks.append((plan.end - timedelta(minutes=1), history.pending))
     simulator = MerchantSimulator(progress=progress)
     # Eager Celery connects its in-memory broker once, with a harmless warning about it.
     with history.paypal(), override_settings(CLICK_BUFFER=False), quiet_logger("kombu.connection"):
@@ -384,9 +392,16 @@ class PayoutHistory:
         self.admin = admin
         self.fake = None
         self.end = demo_end(demo)
-        # Resuming an interrupted load: the outcomes already written are not written again.
-        settled = Payout.objects.filter(partner=demo).exclude(status=Payout.Status.PENDING).count()
-        self.outcomes = deque(PAYOUT_OUTCOMES[settled:])
+        # Resuming an interrupted load: outcomes due before the last one written are not
+        # written again.
+        last = (
+            Payout.objects.filter(partner=demo)
+            .exclude(status=Payout.Status.PENDING)
+            .order_by("-requested_at")
+            .values_list("requested_at", flat=True)
+            .first()
+        )
+        self.outcomes = deque(o for o in PAYOUT_OUTCOMES if last is None or self.due(o) > last)
 
     def due(self, outcome: PayoutOutcome) -> datetime:
         return self.end - timedelta(days=outcome.days_before_end) + PAYOUT_TIME_OF_DAY
@@ -436,11 +451,13 @@ class PayoutHistory:
         from partners.services import partner_set_paypal_email
         from payouts.services import payout_approve, payout_reject
 
-        if not self.outcomes or self._done(moment):
+        if self._done(moment):
+            return
+        while self.outcomes and self.outcomes[0].optional and moment > self.due(self.outcomes[0]) + RETRY_AFTER:
+            self.outcomes.popleft()
+        if not self.outcomes or moment < self.due(self.outcomes[0]):
             return
         outcome = self.outcomes[0]
-        if moment < self.due(outcome):
-            return
         if outcome.status == "failed":
             # The partner mistyped the PayPal email; PayPal cannot deliver and the money comes
             # back. The partner then corrects it.
@@ -461,7 +478,9 @@ class PayoutHistory:
         backdate_payout(payout.pk, requested_at=moment, decided_at=moment + timedelta(hours=20))
 
     def pending(self, moment: datetime) -> None:
-        if self._done(moment):
+        from payouts.models import Payout
+
+        if Payout.objects.filter(partner=self.demo, status=Payout.Status.PENDING).exists():
             return
         payout = self._request()
         if payout is not None:
