@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "csp",
+    # django-ninja's API docs page from its vendored static files, with no inline script (CSP).
+    "ninja",
     "partners",
     "tracking",
     "commissions",
