@@ -68,6 +68,9 @@ SEAT_INCREASE_RATE = 0.09
 UPGRADE_RATE = 0.05
 REPEAT_VISIT_RATE = 0.24
 BILLING_PERIOD = timedelta(days=30)
+# Part of every run key: change it with the model, so a re-run after a change starts a new run
+# instead of replaying different bodies under old ids (which the API rightly refuses with 409).
+MODEL_VERSION = 3
 
 # Real browsers, so the redirect's bot filter counts these clicks like anyone else's.
 USER_AGENTS = (
@@ -217,6 +220,8 @@ def run_key(
     different inputs give new ids (so they never collide with another run's events)."""
     spec = json.dumps(
         {
+            "model": MODEL_VERSION,
+            "rates": [SIGNUP_RATE, TRIAL_TO_PAID, MONTHLY_CHURN, REFUND_RATE, REPEAT_VISIT_RATE],
             "seed": seed,
             "days": days,
             "end": end.isoformat(),

@@ -351,12 +351,13 @@ def load_history(*, demo: Partner, admin: User, progress: bool = False) -> LoadR
     plan = demo_plan(demo)
     pending_at = _pending_moment(plan, demo)
     events = [a for a in plan.actions if isinstance(a, Event)]
-    complete = (
-        bool(events)
-        and MerchantEvent.objects.filter(event_id=events[-1].event_id).exists()
-        and demo.payouts.filter(status="pending").exists()
-    )
-    if complete:
+    # Loaded when the plan's last event is in. An interrupted load is resumed (what is in is
+    # replayed without change). Data loaded by an earlier version of the simulator (another
+    # run key) counts as loaded too: a second six months would double it.
+    events_of_run = MerchantEvent.objects.filter(event_id__startswith=f"sim{plan.run_key}_")
+    complete = bool(events) and events_of_run.filter(event_id=events[-1].event_id).exists()
+    loaded_by_older_version = demo.referrals.exists() and demo.payouts.exists() and not events_of_run.exists()
+    if complete or loaded_by_older_version:
         return LoadResult(plan, None)
 
     history = PayoutHistory(demo=demo, admin=admin)
