@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
 from crawleruseragents import CRAWLER_USER_AGENTS_DATA
 
-from tracking.bots import crawler_regex, is_bot
+from tracking.bots import crawler_matcher, crawler_regex, is_bot
 
 BROWSERS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
@@ -43,3 +44,16 @@ def test_an_empty_user_agent_is_a_bot(user_agent):
 
 def test_the_regex_is_compiled_once():
     assert crawler_regex() is crawler_regex()
+
+
+def test_the_fast_matcher_agrees_with_the_lists_own_patterns_on_examples_browsers_and_mutations():
+    naive = re.compile("|".join(f"(?:{item['pattern']})" for item in CRAWLER_USER_AGENTS_DATA))
+    samples = [instance for item in CRAWLER_USER_AGENTS_DATA for instance in item["instances"]] + BROWSERS
+    rng = random.Random(9)
+    mutated = []
+    for ua in samples:
+        cut = rng.randrange(len(ua) + 1)
+        mutated += [ua.lower(), ua.upper(), ua.swapcase(), ua[:cut] + rng.choice(["", "x", " ", "/"]) + ua[cut + 1 :]]
+    samples += mutated + [ua[:n] for ua in BROWSERS for n in (2, 3, 10, 40, 80)]
+    matcher = crawler_matcher()
+    assert [matcher.search(s) for s in samples] == [bool(naive.search(s)) for s in samples]
