@@ -136,6 +136,8 @@ class _Writer:
     def __init__(self, progress: tqdm) -> None:
         self.postgres = connection.vendor == "postgresql"
         self.progress = progress
+        self._id_pools: dict[type[models.Model], list[int]] = {}
+        self._next_ids: dict[type[models.Model], int] = {}
 
     def write(
         self, model: type[models.Model], fields: list[str], rows: Iterable[tuple], *, counts: bool = False
@@ -207,19 +209,30 @@ class _Writer:
         return True
 
     def reserve_ids(self, model: type[models.Model], count: int) -> list[int]:
-        """``count`` fresh primary keys for rows written with explicit ids."""
-        if count == 0:
-            return []
-        table = model._meta.db_table
-        with connection.cursor() as cursor:
-            if self.postgres:
-                cursor.execute(
-                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
-                )
-                return [row[0] for row in cursor.fetchall()]
-            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {connection.ops.quote_name(table)}")
-            first = cursor.fetchone()[0] + 1
-            return list(range(first, first + count))
+        """``count`` fresh primary keys for rows written later with explicit ids. Taken from the
+        table's sequence in blocks (PostgreSQL), or counted on from the highest id (SQLite,
+        whose writers are serialised anyway), so a thousand small partners cost a few queries."""
+        pool = self._id_pools.setdefault(model, [])
+        if len(pool) < count:
+            wanted = max(count - len(pool), 5000)
+            table = model._meta.db_table
+            with connection.cursor() as cursor:
+                if self.postgres:
+                    cursor.execute(
+                        "SELECT nextval(%s) FROM generate_series(1, %s)",
+                        [connection.introspection.get_sequences(cursor, table)[0]["name"], wanted],
+                    )
+                    pool.extend(row[0] for row in cursor.fetchall())
+                else:
+                    if model not in self._next_ids:
+                        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {connection.ops.quote_name(table)}")
+                        self._next_ids[model] = cursor.fetchone()[0] + 1
+                    first = self._next_ids[model]
+                    pool.extend(range(first, first + wanted))
+                    self._next_ids[model] = first + wanted
+        taken = pool[:count]
+        del pool[:count]
+        return taken
 
 
 # --- what to generate -----------------------------------------------------------------------
@@ -929,8 +942,11 @@ class Command(BaseCommand):
                 writer.write(Click, click_fields, click_rows, counts=True)
                 writer.write(UniqueVisitor, unique_fields, unique_rows)
             phase("clicks and unique visitors")
+            money: dict[str, list[tuple]] = defaultdict(list)
             for n, plan in enumerate(plans):
-                generator.write_money(generator.money_rows(plan, tag=str(n)))
+                for table, rows in generator.money_rows(plan, tag=str(n)).items():
+                    money[table].extend(rows)
+            generator.write_money(money)
             phase("referrals, payments, ledger, events")
             partner_of = {link.id: plan.partner_id for plan in plans for link in plan.links}
             rollup_rows = generator.rollups.write(partner_of)
@@ -941,7 +957,8 @@ class Command(BaseCommand):
         if writer.postgres:
             # Fresh planner statistics, so the first benchmark does not run on stale estimates.
             with connection.cursor() as cursor:
-                for model in (Click, UniqueVisitor, Referral, Payment, CommissionEntry, MerchantEvent, DailyLinkStats):
+                # The tables the reports and the ledger read; clicks and events are left to autovacuum.
+                for model in (Link, Referral, Payment, CommissionEntry, DailyLinkStats, Partner):
                     cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
             phase("analyze")
 
