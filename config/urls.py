@@ -12,6 +12,7 @@ admin.site.site_title = "Partner Panel admin"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="partners:dashboard", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg", permanent=True)),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("", include("tracking.urls")),
