@@ -199,12 +199,7 @@ def browser_context_args(browser_context_args, live_server, browser):
 
 
 @pytest.fixture(autouse=True)
-def _e2e_program(request, settings):
-    if not _is_e2e(request.node):
-        yield
-        return
-    live_server = request.getfixturevalue("live_server")
-    merchant_site = request.getfixturevalue("merchant_site")
+def _e2e_program(settings, live_server, merchant_site):
     merchant_site.clear()
     settings.SITE_URL = live_server.url
     settings.MERCHANT_ALLOWED_HOSTS = (MERCHANT_HOST,)
@@ -212,7 +207,6 @@ def _e2e_program(request, settings):
     # Sign-up and log-in hash passwords in the server; the production hasher costs about a
     # second per hash on a busy CI machine and proves nothing about the panel.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    yield
 
 
 # --- screenshots and page problems ---------------------------------------------------------------
