@@ -44,7 +44,7 @@ DEMO_EMAIL, DEMO_PASSWORD = "demo@example.com", "demo"
 OTHER_PARTNER_PASSWORD = "partner"
 SEED = 2018
 DAYS = 180
-VISITORS_PER_DAY = 12.0
+VISITORS_PER_DAY = 11.0
 JOINED_DAYS_BEFORE_END = 200
 
 
@@ -123,7 +123,7 @@ OTHER_PARTNERS: tuple[PartnerSpec, ...] = (
         password=OTHER_PARTNER_PASSWORD,
         name="Priya Shah",
         website="https://salesopsweekly.example.org/",
-        traffic=0.4,
+        traffic=0.3,
         paypal_email="priya.shah@example.org",
         links=(
             LinkSpec("Sales tools roundup", "/features", 30, "Rectangle banner 300×250", "sow-roundup"),
@@ -135,7 +135,7 @@ OTHER_PARTNERS: tuple[PartnerSpec, ...] = (
         password=OTHER_PARTNER_PASSWORD,
         name="Marco Bianchi",
         website="https://marcotalks.example.com/",
-        traffic=0.3,
+        traffic=0.2,
         paypal_email="marco.bianchi@example.com",
         links=(LinkSpec("YouTube — dialer tutorial", "/features/power-dialer", 14, "Plain text link", "marco-yt"),),
     ),
@@ -144,7 +144,7 @@ OTHER_PARTNERS: tuple[PartnerSpec, ...] = (
         password=OTHER_PARTNER_PASSWORD,
         name="Lena Fischer",
         website="https://remotesupport.example.net/",
-        traffic=0.2,
+        traffic=0.12,
         paypal_email="lena.fischer@example.net",
     ),
     PartnerSpec(
@@ -152,7 +152,7 @@ OTHER_PARTNERS: tuple[PartnerSpec, ...] = (
         password=OTHER_PARTNER_PASSWORD,
         name="Tom Okafor",
         website="https://startuppodcast.example.org/",
-        traffic=0.15,
+        traffic=0.1,
         links=(LinkSpec("Podcast show notes", "/", 30, "Plain text link", "tom-podcast"),),
     ),
 )
