@@ -8,6 +8,7 @@ balance for the summary). Definitions are CONTRACT.md's.
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -39,6 +40,7 @@ from tracking.rollups import program_today
 # "A range over 2 years" is refused: at most 731 days, both ends included.
 MAX_RANGE_DAYS = 731
 DEFAULT_RANGE_DAYS = 30
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 _INT_ZERO = Value(0, output_field=IntegerField())
@@ -62,21 +64,25 @@ def parse_date_range(start: str | None, end: str | None, *, today: date | None =
     """Inclusive ``YYYY-MM-DD`` bounds from a query string; missing ones default to the last 30
     days. Raises ``DateRangeError`` (with the offending ``field``) for a bad date, a start after
     the end, or a range longer than two years."""
-    _, default_end = default_range(today)
 
-    def parse(value: str | None, name: str, fallback: date) -> date:
+    def parse(value: str | None, name: str) -> date | None:
         if value is None or value.strip() == "":
-            return fallback
+            return None
+        value = value.strip()
         try:
-            return date.fromisoformat(value.strip())
+            # Exactly YYYY-MM-DD: Python's fromisoformat alone would also take "20250101".
+            if not _ISO_DAY.fullmatch(value):
+                raise ValueError(value)
+            return date.fromisoformat(value)
         except ValueError:
             raise DateRangeError(
                 f"{name} must be a date written YYYY-MM-DD.", code="invalid_date", field=name
             ) from None
 
-    end_day = parse(end, "end", default_end)
-    # A start left out means the 30 days up to the given end.
-    start_day = parse(start, "start", end_day - timedelta(days=DEFAULT_RANGE_DAYS - 1))
+    start_day, end_day = parse(start, "start"), parse(end, "end")
+    end_day = end_day or default_range(today)[1]
+    # A start left out means the 30 days up to the end.
+    start_day = start_day or end_day - timedelta(days=DEFAULT_RANGE_DAYS - 1)
     if start_day > end_day:
         raise DateRangeError("start must be on or before end.", field="start")
     if (end_day - start_day).days + 1 > MAX_RANGE_DAYS:
