@@ -36,6 +36,8 @@
         : "";
       if (chart) { chart.destroy(); chart = null; }
       var isEmpty = charts.allZero(shownValues);
+      // Height follows the number of bars (set through the CSSOM, which the CSP allows).
+      box.style.height = (isEmpty ? 140 : Math.max(180, 48 + 28 * shown.length)) + "px";
       empty.classList.toggle("hidden", !isEmpty);
       canvas.classList.toggle("hidden", isEmpty);
       canvas.setAttribute("data-empty", isEmpty ? "1" : "0");
