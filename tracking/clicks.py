@@ -191,23 +191,37 @@ def buffer_enabled() -> bool:
     return bool(settings.CLICK_BUFFER and settings.REDIS_URL)
 
 
+# Guards the lazy creation below: two threads creating a client at once would leave one of them
+# unreferenced, and a garbage-collected redis.Redis closes its whole pool — connections other
+# threads are using included (they then fail mid-command with "I/O operation on closed file").
+_clients_lock = threading.Lock()
+
+
 def _redis(purpose: str):
     """A client for the redirect (fails fast) or for the consumer (may block on reads)."""
     url = settings.REDIS_URL
     client = _clients.get((url, purpose))
-    if client is None:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
+    if client is not None:
+        return client
+    with _clients_lock:
+        client = _clients.get((url, purpose))
+        return client if client is not None else _new_client(url, purpose)
 
-        timeout = REDIS_TIMEOUT_SECONDS if purpose == "redirect" else 30.0
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=REDIS_TIMEOUT_SECONDS if purpose == "redirect" else 5.0,
-            retry=Retry(NoBackoff(), 0),
-        )
-        _clients[(url, purpose)] = client
+
+def _new_client(url: str, purpose: str):
+    """Caller holds ``_clients_lock``."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    timeout = REDIS_TIMEOUT_SECONDS if purpose == "redirect" else 30.0
+    client = redis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS if purpose == "redirect" else 5.0,
+        retry=Retry(NoBackoff(), 0),
+    )
+    _clients[(url, purpose)] = client
     return client
 
 
