@@ -86,10 +86,18 @@ def _email(value: str) -> str:
     return value
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text and jsonb columns cannot hold NUL: a 400 here, not a DataError (500) later.
+    if "\x00" in value:
+        raise PydanticCustomError("invalid_value", "Must not contain NUL (\\u0000) characters.")
+    return value
+
+
 Identifier = Annotated[
     str,
     Strict(),
     StringConstraints(min_length=1, max_length=255, pattern=r"\S"),
+    AfterValidator(_no_nul),
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255}),
 ]
 Amount = Annotated[
