@@ -36,6 +36,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from commissions.signing import signature_header
 from payouts.fake_paypal import FakePayPal
@@ -56,6 +57,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "correct-horse-battery"
+
+# expect() waits 5 s by default; a CI machine running the whole suite on two busy cores can
+# need longer for a page (the admin's "Approve and send" talks to PayPal within the request).
+# A behaviour that is broken still fails, only later.
+expect.set_options(timeout=20_000)
 
 
 def find_chromium() -> str | None:
