@@ -244,14 +244,30 @@ def _drop_stream_connection() -> None:
         conn.disconnect()
 
 
+def _pack_xadd(key: str, fields: dict[str, str]) -> bytes:
+    """``XADD key * field value …`` in the Redis protocol (RESP: an array of bulk strings),
+    UTF-8 encoded as redis-py would; about ten times cheaper than ``Connection.pack_command``,
+    which encodes argument by argument through its generic encoder."""
+    parts = [b"*%d\r\n$4\r\nXADD\r\n" % (3 + 2 * len(fields)), _bulk(key), b"$1\r\n*\r\n"]
+    for name, value in fields.items():
+        parts.append(_bulk(name))
+        parts.append(_bulk(value))
+    return b"".join(parts)
+
+
+def _bulk(text: str) -> bytes:
+    data = text.encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
 def _xadd(fields: dict[str, str]) -> None:
     """``XADD STREAM_KEY * field value …`` and wait for Redis's answer (the entry id): the click
     is in Redis before the visitor gets the redirect.
 
     Sent on a connection this thread keeps from the redirect client's pool, without going
     through ``Redis.execute_command`` (pool checkout and release, retry wrapper, option parsing
-    on every call): the same command and reply for ~60 % less client CPU, and it is the only
-    Redis command of the hot path. Any error drops the connection (the next click opens a new
+    on every call) and packed by ``_pack_xadd``: the same command and reply for a fraction of
+    the client CPU, and it is the only Redis command of the hot path. Any error drops the connection (the next click opens a new
     one) and propagates, so the caller falls back to the database as before."""
     pool = _redis("redirect").connection_pool
     conn = getattr(_local, "conn", None)
@@ -261,12 +277,8 @@ def _xadd(fields: dict[str, str]) -> None:
         # Kept for the thread's life, never released: the pool counts it as in use.
         conn = pool.get_connection()
         _local.conn, _local.pool, _local.pid = conn, pool, os.getpid()
-    args = ["XADD", STREAM_KEY, "*"]
-    for name, value in fields.items():
-        args.append(name)
-        args.append(value)
     try:
-        conn.send_packed_command(conn.pack_command(*args), check_health=False)
+        conn.send_packed_command([_pack_xadd(STREAM_KEY, fields)], check_health=False)
         conn.read_response()
     except BaseException:
         _local.conn = None
