@@ -391,10 +391,10 @@ DASHBOARD = re.compile(r"/dashboard/([?#].*)?$")
 
 
 def arrive(page, url) -> None:
-    """Wait until the page is at ``url`` (glob or regex) and done loading, charts' fetches
-    and favicon included, so that the next step starts from a settled page."""
+    """Wait until the page is at ``url`` (glob or regex) and loaded. (What it fetches after
+    loading, a chart's data or the favicon, may be cut short by the next step: the problems
+    watcher ignores only that; the page test waits for every page to go quiet.)"""
     page.wait_for_url(url)
-    page.wait_for_load_state("networkidle")
 
 
 def log_in(page, email: str, password: str = PASSWORD) -> None:

@@ -183,7 +183,7 @@ def test_merchant_events_show_up_on_the_dashboard_referrals_and_commissions(
     answer = merchant.paid("pay_e2e_linus_1", "cus_e2e_linus_1", "49.00", plan="B", seats=2)
     assert answer["commission"]["amount"] == "9.80"
 
-    page.reload(wait_until="networkidle")
+    page.reload()
     after = dashboard_charts(page)
     shots.take(page, "dashboard-after")
     assert kpi(page, "commission") == "9.80 USD"
@@ -250,7 +250,7 @@ def test_a_partner_at_the_minimum_withdraws_the_admin_approves_and_paypal_pays(
     shots.take(page, "dashboard-below-minimum")
 
     merchant.paid("pay_e2e_margaret_2", "cus_e2e_margaret", "150.00")  # 30.00 more: 50.00
-    page.reload(wait_until="networkidle")
+    page.reload()
     expect(withdraw).to_be_enabled()
     expect(withdraw).to_have_text("Withdraw 50.00 USD")
     expect(page.locator("#withdraw-reason")).to_have_count(0)
@@ -295,7 +295,7 @@ def test_a_partner_at_the_minimum_withdraws_the_admin_approves_and_paypal_pays(
     payout.refresh_from_db()
     assert payout.status == Payout.Status.PAID
 
-    page.reload(wait_until="networkidle")
+    page.reload()
     expect(history.first.locator(".badge")).to_have_text("Paid")
     expect(history.first).to_contain_text(batch.batch_id)
     expect(page.locator("#withdraw-reason")).to_contain_text("50.00 USD to go")
