@@ -9,7 +9,7 @@ schemas are published in the OpenAPI document at ``/api/v1/openapi.json``.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -75,7 +75,11 @@ def _created(value: Any) -> datetime:
         raise PydanticCustomError("invalid_datetime", message) from None
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise PydanticCustomError("invalid_datetime", "Must include a time zone (Z or an offset such as +02:00).")
-    return moment
+    try:
+        # The same instant in UTC: PostgreSQL refuses offsets beyond ±15:59 (a DataError, 500).
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError("invalid_datetime", "Must be a date and time between the years 1 and 9999.") from None
 
 
 def _email(value: str) -> str:
