@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import traceback
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -90,7 +91,7 @@ def _run_threads(work: Sequence[Sequence], fn: Callable[[Client, object], object
     for thread in threads:
         thread.join(timeout=300)
     assert not any(thread.is_alive() for thread in threads), "a load thread did not finish"
-    assert not errors, errors[:3]
+    assert not errors, ["".join(traceback.format_exception(error)) for error in errors[:2]]
     return results
 
 
