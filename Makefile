@@ -14,6 +14,7 @@ help:
 	@echo "make test      - lint and run the whole test suite"
 	@echo "make test-e2e  - only the browser tests"
 	@echo "make bench     - benchmarks on PostgreSQL + Redis, writes BENCHMARKS.md"
+	@echo "make reliability - faults, load, fuzzing, access control; writes docs/reliability.md"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +69,12 @@ test-e2e: install
 
 bench: install
 	$(PY) bench/run.py
+
+# Faults, load, hostile input, access control, secrets, audit; writes docs/reliability.md.
+# Run it as CI does, on PostgreSQL and Redis: DATABASE_URL=postgres://... REDIS_URL=redis://... make reliability
+reliability: export DEBUG ?= true
+reliability: install
+	$(PY) tests/reliability/report.py
 
 screenshots: install
 	$(PY) docs/screenshots.py --base-url http://$(HOST):$(PORT)
