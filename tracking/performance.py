@@ -72,6 +72,38 @@ def _chart_data(rows: list[LinkPerformance]) -> dict:
     }
 
 
+def _numbers(row: LinkPerformance) -> dict:
+    """The row's numbers formatted once for the page (thousands separators, rates, dashes)."""
+    epc = row.earnings_per_click
+    return {
+        "clicks": f"{row.clicks:,}",
+        "unique_clicks": f"{row.unique_clicks:,}",
+        "trials": f"{row.trials:,}",
+        "subscriptions": f"{row.subscriptions:,}",
+        "click_to_trial": percent(row.click_to_trial),
+        "trial_to_paid": percent(row.trial_to_paid),
+        "commission": f"{row.commission:,.2f}",
+        "negative": row.commission < 0,
+        "earnings_per_click": "—" if epc is None else f"{epc:,.2f}",
+    }
+
+
+def _display(row: LinkPerformance) -> dict:
+    """Everything the template shows for one link, computed once (a report can have hundreds)."""
+    link, creative = row.link, row.link.creative
+    destination = link_destination(link)
+    return {
+        "link": link,
+        "label": link_label(link),
+        "url": link_url(link),
+        "destination": destination,
+        "destination_short": destination.split("://", 1)[-1].rstrip("/"),
+        "creative": creative,
+        "thumbnail": creative.image if creative is not None and creative.is_image and creative.image else None,
+        **_numbers(row),
+    }
+
+
 @partner_required
 def performance_view(request: HttpRequest) -> HttpResponse:
     start, end, range_error = _range(request)
@@ -94,18 +126,7 @@ def performance_view(request: HttpRequest) -> HttpResponse:
                 "aria": direction,
             }
         )
-    rows = [
-        {
-            "row": row,
-            "url": link_url(row.link),
-            "label": link_label(row.link),
-            "destination": link_destination(row.link),
-            "destination_short": link_destination(row.link).split("://", 1)[-1].rstrip("/"),
-            "click_to_trial": percent(row.click_to_trial),
-            "trial_to_paid": percent(row.trial_to_paid),
-        }
-        for row in report.rows
-    ]
+    rows = [_display(row) for row in report.rows]
     totals = report.totals
     return render(
         request,
@@ -113,9 +134,7 @@ def performance_view(request: HttpRequest) -> HttpResponse:
         {
             "report": report,
             "rows": rows,
-            "totals": totals,
-            "totals_click_to_trial": percent(totals.click_to_trial),
-            "totals_trial_to_paid": percent(totals.trial_to_paid),
+            "totals": _numbers(totals),
             "columns": columns,
             "start": start,
             "end": end,

@@ -73,9 +73,12 @@ def test_each_link_is_a_row_with_its_numbers_rates_and_creative(report_partner, 
     newsletter = rows["Newsletter"]
     assert (newsletter.clicks, newsletter.trials) == (3, 0)
     assert newsletter.trial_to_paid is None  # no trials: the rate is undefined, shown as a dash
-    totals = response.context["totals"]
+    totals = response.context["report"].totals
     assert (totals.clicks, totals.unique_clicks, totals.trials, totals.subscriptions) == (8, 7, 1, 1)
     assert str(totals.commission) == "19.80"
+    footer = html.split("<tfoot>", 1)[1]
+    for shown in (">8<", ">7<", ">1<", ">19.80<", ">14.3 %<", ">100.0 %<", ">2.48<"):
+        assert shown in footer, shown
     assert "Not yours" not in html
     assert 'id="performance-data" type="application/json"' in html
     assert "<script>" not in html  # CSP: no inline scripts
