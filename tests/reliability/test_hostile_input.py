@@ -103,7 +103,7 @@ def _schemathesis_run(operation, mode: GenerationMode, *, sign: bool, examples: 
 def test_schemathesis_signed_events_from_the_openapi_document_never_get_a_5xx_nor_write_when_refused(
     events_operation, mode, tried
 ):
-    statuses = _schemathesis_run(events_operation, mode, sign=True, examples=80)
+    statuses = _schemathesis_run(events_operation, mode, sign=True, examples=50)
     tried(f"{len(statuses)} signed {mode} cases ({sorted(set(statuses))})")
     if mode is GenerationMode.POSITIVE:
         assert set(statuses) <= {200, 201, 400, 409}
@@ -114,8 +114,8 @@ def test_schemathesis_signed_events_from_the_openapi_document_never_get_a_5xx_no
 
 
 def test_schemathesis_unsigned_or_badly_signed_events_are_all_refused_with_401(events_operation, tried):
-    statuses = _schemathesis_run(events_operation, GenerationMode.POSITIVE, sign=False, examples=40)
-    statuses += _schemathesis_run(events_operation, GenerationMode.NEGATIVE, sign=False, examples=40)
+    statuses = _schemathesis_run(events_operation, GenerationMode.POSITIVE, sign=False, examples=25)
+    statuses += _schemathesis_run(events_operation, GenerationMode.NEGATIVE, sign=False, examples=25)
     tried(f"{len(statuses)} cases with generated signature headers")
     assert set(statuses) == {401}
 
@@ -134,7 +134,7 @@ _headers = st.one_of(
 )
 
 
-@fuzz(400)
+@fuzz(250)
 @given(header=_headers, body=st.binary(max_size=200))
 def test_hypothesis_any_signature_header_is_either_valid_or_a_signature_error(header, body):
     try:
@@ -162,7 +162,7 @@ def test_hypothesis_garbage_signature_headers_over_http_are_401_and_write_nothin
     raw = json.dumps(signed_up("cus_sig", None)).encode()
     sent = count()
 
-    @fuzz(150)
+    @fuzz(100)
     @given(header=st.one_of(_headers.filter(bool), st.lists(_header_parts, min_size=1).map(",".join)))
     def run(header):
         next(sent)
@@ -228,7 +228,7 @@ _bodies = st.one_of(
 )
 
 
-@fuzz(400)
+@fuzz(250)
 @given(raw=st.one_of(st.binary(max_size=400), _bodies.map(lambda doc: json.dumps(doc).encode())))
 def test_hypothesis_any_body_either_parses_into_an_event_or_is_a_400_body_error(raw):
     try:
@@ -335,7 +335,7 @@ def test_a_body_over_max_request_body_bytes_is_refused_with_413_before_any_view(
 
 
 # --- hostile query strings ------------------------------------------------------------------------------------
-_QUERY_VALUES = ["\x00", "<script>alert(1)</script>", "9" * 400, "-1", "2025-02-30", "'", "%", "null", "[]", "é" * 300]
+_QUERY_VALUES = ["\x00", "<script>alert(1)</script>", "9" * 400, "-1", "2025-02-30", "%'[]é" * 100]
 _QUERY_PAGES = [
     ("partner", "/dashboard/", ["period", "start", "end"]),
     ("partner", "/referrals/", ["status", "link", "start", "end", "sort", "page"]),
@@ -390,18 +390,12 @@ IMG = '"><img src=x onerror=alert(1)>'
 PAYLOADS = [
     SCRIPT,
     IMG,
-    "javascript:alert(1)",
     " JaVaScRiPt:alert(document.cookie)",
-    "'; DROP TABLE partners_partner; --",
     "{{ 7|add:7 }}{% debug %}",
-    "\x00\x1b[31m control",
-    "\u202eevil\u202d rtl",
+    "\x00\x1b[31m\u202eevil\u202d control and bidi",
     "😀" * 300,
     "A" * 5_000,
-    "https://evil.example/phish",
-    "data:text/html,<script>alert(1)</script>",
-    "//evil.example/",
-    "   ",
+    "//evil.example/phish",
     "",
 ]
 # The raw forms of dangerous output: none may ever appear in a page.
