@@ -24,6 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "docs" / "reliability.md"
 EXTRA_TESTS = ["tests/partners/test_configuration.py::test_production_settings_pass_check_deploy"]
+# What the tests outside this folder try (they record no ``tried`` property themselves).
+TRIED = {
+    "test_production_settings_pass_check_deploy": "`manage.py check --deploy --fail-level WARNING` with DEBUG=false "
+    "(subprocess; the test lives in tests/partners/test_configuration.py)",
+}
 
 # Module → section of the report, in the order.
 AREAS = {
@@ -55,6 +60,32 @@ FINDINGS = [
         "/api/v1/docs served django-ninja's CDN page with an inline script (blocked by the CSP)",
         "config/settings.py: `ninja` in INSTALLED_APPS, so the vendored CSP-friendly page is used",
     ),
+    (
+        "Concurrent redirects through the Redis buffer answered 500 ('I/O operation on closed file'): two threads "
+        "created the Redis client at once and the orphan's garbage collection closed the shared pool",
+        "tracking/clicks.py: clients are created under a lock",
+    ),
+    (
+        "A signed event with NUL in an id answered 500 on PostgreSQL (text/jsonb cannot hold NUL)",
+        "commissions/schemas.py: ids with NUL are a 400 `invalid_value`",
+    ),
+    (
+        "A signed event whose `created` had an offset beyond ±15:59 (e.g. -23:03) answered 500 on PostgreSQL",
+        "commissions/schemas.py: `created` is normalised to UTC; dates UTC cannot hold are a 400",
+    ),
+]
+
+# Found and left to the owners (design decisions or outside the project's code).
+OPEN_FINDINGS = [
+    "Broker down: a staff approval (and 'Retry sending') is committed but the admin answers 500, because the "
+    "send task is published in a non-robust on-commit hook; the payout then waits in `approved` until staff "
+    "retry (nothing re-sends approved payouts on a schedule).",
+    "Django's own admin changelist passes list-filter values unchecked to the database: `?status=%00` is a "
+    "PostgreSQL DataError (500) for staff.",
+    "django-axes stores login IP addresses in clear (AccessAttempt for lockouts, AccessLog for every successful "
+    "login); click IPs are hashed. `AXES_DISABLE_ACCESS_LOG = True` would stop the second.",
+    "The password-reset throttle puts the raw email in its cache key: fine on Redis and locmem, an "
+    "InvalidCacheKey error on memcached.",
 ]
 
 
@@ -110,7 +141,7 @@ def _cases(junit: Path) -> list[Case]:
             Case(
                 module=module,
                 name=element.get("name", ""),
-                tried=properties.get("tried", ""),
+                tried=properties.get("tried") or TRIED.get(element.get("name", ""), ""),
                 outcome=outcome,
                 detail=detail,
                 seconds=float(element.get("time") or 0),
@@ -169,6 +200,8 @@ def render(cases: list[Case], *, seconds: float, code: int) -> str:
         lines.append("")
     lines += ["## Defects these tests found, and the fixes", "", "| Found | Fixed in |", "|---|---|"]
     lines += [f"| {_cell(found)} | {_cell(fixed)} |" for found, fixed in FINDINGS]
+    lines += ["", "## Found and reported, not changed here", ""]
+    lines += [f"- {finding}" for finding in OPEN_FINDINGS]
     lines.append("")
     return "\n".join(lines)
 

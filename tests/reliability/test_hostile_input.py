@@ -134,27 +134,42 @@ _headers = st.one_of(
 )
 
 
-@fuzz(250)
-@given(header=_headers, body=st.binary(max_size=200))
-def test_hypothesis_any_signature_header_is_either_valid_or_a_signature_error(header, body):
-    try:
-        verify_signature(header=header, body=body, secret=SECRET, tolerance=300, now=1_700_000_000)
-    except SignatureError:
-        return
-    # Accepted only if it really carries the signature of these bytes at an accepted time.
-    assert compute_signature(secret=SECRET, timestamp=int(header.split("t=")[1].split(",")[0]), body=body) in header
+def test_hypothesis_any_signature_header_is_either_valid_or_a_signature_error(tried):
+    sent = count()
+
+    @fuzz(250)
+    @given(header=_headers, body=st.binary(max_size=200))
+    def run(header, body):
+        next(sent)
+        try:
+            verify_signature(header=header, body=body, secret=SECRET, tolerance=300, now=1_700_000_000)
+        except SignatureError:
+            return
+        # Accepted only if it really carries the signature of these bytes at an accepted time.
+        timestamp = int(header.split("t=")[1].split(",")[0])
+        assert compute_signature(secret=SECRET, timestamp=timestamp, body=body) in header
+
+    run()
+    tried(f"{next(sent)} generated headers")
 
 
-@fuzz(150)
-@given(body=st.binary(max_size=300), timestamp=st.integers(1_699_999_701, 1_700_000_299), flip=st.integers(0, 63))
-def test_hypothesis_a_signature_with_any_one_hex_digit_changed_is_refused(body, timestamp, flip):
-    good = signature_header(secret=SECRET, body=body, timestamp=timestamp)
-    verify_signature(header=good, body=body, secret=SECRET, tolerance=300, now=1_700_000_000)
-    digits = good.split("v1=")[1]
-    bad_digit = "0" if digits[flip] != "0" else "1"
-    bad = good.replace(digits, digits[:flip] + bad_digit + digits[flip + 1 :])
-    with pytest.raises(SignatureError):
-        verify_signature(header=bad, body=body, secret=SECRET, tolerance=300, now=1_700_000_000)
+def test_hypothesis_a_signature_with_any_one_hex_digit_changed_is_refused(tried):
+    sent = count()
+
+    @fuzz(150)
+    @given(body=st.binary(max_size=300), timestamp=st.integers(1_699_999_701, 1_700_000_299), flip=st.integers(0, 63))
+    def run(body, timestamp, flip):
+        next(sent)
+        good = signature_header(secret=SECRET, body=body, timestamp=timestamp)
+        verify_signature(header=good, body=body, secret=SECRET, tolerance=300, now=1_700_000_000)
+        digits = good.split("v1=")[1]
+        bad_digit = "0" if digits[flip] != "0" else "1"
+        bad = good.replace(digits, digits[:flip] + bad_digit + digits[flip + 1 :])
+        with pytest.raises(SignatureError):
+            verify_signature(header=bad, body=body, secret=SECRET, tolerance=300, now=1_700_000_000)
+
+    run()
+    tried(f"{next(sent)} signed bodies, one digit flipped each")
 
 
 def test_hypothesis_garbage_signature_headers_over_http_are_401_and_write_nothing(client, settings, tried):
@@ -228,23 +243,30 @@ _bodies = st.one_of(
 )
 
 
-@fuzz(250)
-@given(raw=st.one_of(st.binary(max_size=400), _bodies.map(lambda doc: json.dumps(doc).encode())))
-def test_hypothesis_any_body_either_parses_into_an_event_or_is_a_400_body_error(raw):
-    try:
-        parsed = parse_event(raw)
-    except EventBodyError as exc:
-        assert exc.code and exc.message
-        return
-    assert parsed.event.type in {
-        "customer.signed_up",
-        "payment.succeeded",
-        "payment.refunded",
-        "subscription.cancelled",
-    }
-    if parsed.event.type == "payment.succeeded":
-        amount = parsed.event.data.amount
-        assert isinstance(amount, Decimal) and amount > 0 and amount == amount.quantize(Decimal("0.01"))
+def test_hypothesis_any_body_either_parses_into_an_event_or_is_a_400_body_error(tried):
+    sent = count()
+
+    @fuzz(250)
+    @given(raw=st.one_of(st.binary(max_size=400), _bodies.map(lambda doc: json.dumps(doc).encode())))
+    def run(raw):
+        next(sent)
+        try:
+            parsed = parse_event(raw)
+        except EventBodyError as exc:
+            assert exc.code and exc.message
+            return
+        assert parsed.event.type in {
+            "customer.signed_up",
+            "payment.succeeded",
+            "payment.refunded",
+            "subscription.cancelled",
+        }
+        if parsed.event.type == "payment.succeeded":
+            amount = parsed.event.data.amount
+            assert isinstance(amount, Decimal) and amount > 0 and amount == amount.quantize(Decimal("0.01"))
+
+    run()
+    tried(f"{next(sent)} generated bodies")
 
 
 _NASTY_BODIES = {
