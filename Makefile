@@ -44,9 +44,14 @@ demo: install
 	trap 'exit 130' INT TERM; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# granian (WSGI) was measured fastest on the click path; see BENCHMARKS.md. gunicorn remains:
+# .venv/bin/gunicorn config.wsgi -c config/gunicorn.conf.py
+WEB_CONCURRENCY ?= 2
+WEB_THREADS ?= 2
 serve: install
 	$(PY) manage.py collectstatic --noinput
-	$(VENV)/bin/gunicorn config.wsgi -c config/gunicorn.conf.py
+	$(VENV)/bin/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WEB_CONCURRENCY) \
+		--blocking-threads $(WEB_THREADS) --respawn-failed-workers --no-access-log config.wsgi:application
 
 worker: install
 	$(VENV)/bin/celery -A config worker -l info

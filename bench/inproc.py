@@ -79,24 +79,33 @@ def main() -> int:
         for _ in range(200):
             call(kind)
     results: dict[str, list[float]] = {kind: [] for kind in kinds}
+    split: dict[str, list[tuple[float, float]]] = {kind: [] for kind in kinds}
     for _ in range(args.rounds):
         for kind in kinds:
-            started = time.process_time()
+            before = os.times()
             for _ in range(args.requests):
                 call(kind)
-            results[kind].append((time.process_time() - started) / args.requests * 1e6)
+            after = os.times()
+            user = (after.user - before.user) / args.requests * 1e6
+            system = (after.system - before.system) / args.requests * 1e6
+            results[kind].append(user + system)
+            split[kind].append((user, system))
             flush_click_buffer_all(max_batches=1000)
     bare = statistics.median(results["bare"])
     for kind in kinds:
         cpu = statistics.median(results[kind])
-        print(f"{kind:<16} {cpu:7.1f} µs CPU/request  ({cpu / bare:.2f} × bare)")
+        user = statistics.median(u for u, _ in split[kind])
+        system = statistics.median(s for _, s in split[kind])
+        print(f"{kind:<16} {cpu:7.1f} µs CPU/request  ({cpu / bare:.2f} × bare; user {user:.0f}, system {system:.0f})")
     if args.profile:
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)
         profiler.enable()
         for _ in range(args.requests):
             call(args.profile)
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats("cumulative").print_callees("click_redirect_view|_xadd")
     flush_click_buffer_all(max_batches=1000)
     return 0
 

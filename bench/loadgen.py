@@ -33,6 +33,7 @@ class WrkResult:
     sent: int
     # CPU time the server's processes spent per answered request (µs), when measured.
     server_cpu_us: float = 0.0
+    server_sys_us: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -97,6 +98,7 @@ class Summary:
     errors: int
     non_success: int
     server_cpu_us: float
+    server_sys_us: float
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -113,4 +115,5 @@ def summarise(results: list[WrkResult]) -> Summary:
         errors=sum(r.socket_errors + r.timeouts for r in results),
         non_success=sum(r.s4xx + r.s5xx for r in results),
         server_cpu_us=statistics.median(r.server_cpu_us for r in results),
+        server_sys_us=statistics.median(r.server_sys_us for r in results),
     )

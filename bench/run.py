@@ -48,7 +48,7 @@ PY = sys.executable
 
 # The server configurations compared on the bare view and the click path. PRODUCTION is what
 # `make serve` runs (config/gunicorn.conf.py defaults); the others are the evidence for it.
-GUNICORN_SYNC = ServerConfig("gunicorn-sync-2", "gunicorn, 2 sync workers (stock)", "gunicorn", workers=2)
+GUNICORN_SYNC = ServerConfig("gunicorn-sync-2", "gunicorn, 2 sync workers", "gunicorn", workers=2, worker_class="sync")
 GUNICORN_GTHREAD = ServerConfig(
     "gunicorn-gthread-2x4",
     "gunicorn, 2 gthread workers × 4 threads",
@@ -57,8 +57,9 @@ GUNICORN_GTHREAD = ServerConfig(
     threads=4,
     worker_class="gthread",
 )
-GRANIAN = ServerConfig("granian-2", "granian, 2 WSGI workers", "granian", workers=2)
-PRODUCTION = GUNICORN_GTHREAD
+# What `make serve` runs (Makefile: granian --workers 2 --blocking-threads 2).
+GRANIAN = ServerConfig("granian-2x2", "granian, 2 WSGI workers × 2 threads", "granian", workers=2, threads=2)
+PRODUCTION = GRANIAN
 COMPARED = (GUNICORN_SYNC, GUNICORN_GTHREAD, GRANIAN)
 DIRECT = ServerConfig(
     "production-direct",
@@ -391,10 +392,15 @@ class Runner:
                 rng=random.Random(self.counter),
             )
             env["BENCH_EVENTS_FILE"] = str(batch.path)
-        cpu_before = server.cpu_seconds()
+        user_before, sys_before = server.cpu_split()
         result = loadgen.run_wrk(server.url, scenario.script, duration, env)
-        cpu = server.cpu_seconds() - cpu_before
-        result = dataclasses.replace(result, server_cpu_us=1e6 * cpu / max(1, result.requests))
+        user_after, sys_after = server.cpu_split()
+        answered = max(1, result.requests)
+        result = dataclasses.replace(
+            result,
+            server_cpu_us=1e6 * (user_after - user_before + sys_after - sys_before) / answered,
+            server_sys_us=1e6 * (sys_after - sys_before) / answered,
+        )
         if batch is not None:
             self.event_batches.append((batch, result))
         if scenario.is_click:

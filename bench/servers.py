@@ -81,15 +81,20 @@ class Server:
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server's processes: the master and its
         current workers (every thread)."""
-        total = 0
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of the master and its current workers."""
+        user = system = 0
         for pid in [self.process.pid, *self.worker_pids()]:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
             # utime, stime are fields 14 and 15 of stat; after the ")" they are at 11 and 12.
-            total += int(fields[11]) + int(fields[12])
-        return total / CLOCK_TICKS
+            user += int(fields[11])
+            system += int(fields[12])
+        return user / CLOCK_TICKS, system / CLOCK_TICKS
 
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
