@@ -102,7 +102,7 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
         f"- Redis append-only file: {versions.get('redis_aof', '?')} (see the analysis on what that means for "
         "buffered clicks if Redis itself dies)."
     )
-    add(f"- Command: `make bench` = `.venv/bin/python bench/run.py {' '.join(opts['argv'])}`".rstrip() + "`")
+    add(f"- Command: `make bench` (= `{' '.join(['.venv/bin/python bench/run.py', *opts['argv']])}`)")
     add(
         f"- wrk: 1 thread, 32 connections; {opts['rounds']} interleaved rounds of {opts['duration']:g} s per "
         f"scenario and server after a {opts['warmup']:g} s warm-up each; medians of the rounds."
@@ -201,8 +201,8 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
     add("## Events API: nothing lost, nothing twice")
     add("")
     add(
-        f"Across every events run (warm-up included): {ev['sent']:,} requests sent ({ev['replays_in_files']:,} "
-        f"planned replays), {ev['responses']:,} answered, {ev['status_4xx_5xx']} answered 4xx/5xx; "
+        f"Across every events run (warm-up included): {ev['sent']:,} requests sent (the request files held "
+        f"{ev['replays_in_files']:,} replays, about 10 %, of which only those reached were sent), {ev['responses']:,} answered, {ev['status_4xx_5xx']} answered 4xx/5xx; "
         f"{ev['unique_ids_sent']:,} distinct event ids sent, {ev['stored']:,} stored "
         f"(missing {ev['missing']}, of which at most {ev['in_flight_at_end']} were still in flight when wrk "
         f"stopped: lost {ev['lost']}); {ev['payments']:,} payments stored with {ev['commissions']:,} commissions."
@@ -248,8 +248,9 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
         add("## Where the time goes (py-spy, production server)")
         add("")
         add(
-            "Samples of the server's worker processes during a separate run of each scenario (not a measured "
-            "round), each sample put in the bucket of the innermost frame that names one:"
+            "py-spy samples (`--gil`: only threads holding the GIL, i.e. Python CPU, not time waiting on a "
+            "socket) of the server's workers during a separate run of each scenario (not a measured round), each "
+            "sample put in the bucket of the innermost frame that names one:"
         )
         add("")
         for key, profile in data["profiles"].items():

@@ -80,6 +80,8 @@ def record(pid: int, seconds: float, out: Path, rate: int = 200) -> subprocess.P
         "--format",
         "raw",
         "--nonblocking",
+        # Only samples holding the GIL: where the Python CPU goes, not time waiting on sockets.
+        "--gil",
         "-o",
         str(out),
     ]
@@ -96,6 +98,8 @@ def _bucket(frames: list[str]) -> str | None:
 
 def _is_idle(frames: list[str]) -> bool:
     # The arbiter (master) process and workers waiting for a connection are not request work.
+    if len(frames) <= 2:  # a process or thread root with nothing running
+        return True
     joined = ";".join(frames)
     return ("Arbiter.run" in joined and "spawn_worker" not in joined) or any(
         f.startswith(("SyncWorker.wait", "ThreadWorker.wait", "select ", "wait_for_signals")) for f in frames[-2:]
