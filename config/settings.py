@@ -173,6 +173,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "partners/locked_out.html"
 AXES_VERBOSE = False
+# Failed attempts are kept (that is the throttle); successful logins are not logged with IPs.
+AXES_DISABLE_ACCESS_LOG = True
 # Behind TRUSTED_PROXY_COUNT reverse proxies the client address comes from X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "config.clientip.client_ip"

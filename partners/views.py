@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from django.conf import settings
@@ -56,7 +57,9 @@ class ThrottledPasswordResetView(auth_views.PasswordResetView):
         email = (request.POST.get("email") or "").strip().lower()[:254]
         client = client_ip(request)
         limit = settings.PASSWORD_RESET_LIMIT_PER_HOUR
-        for key in (f"pwreset:ip:{client}", f"pwreset:email:{email}"):
+        # Keys hold digests: safe characters for any cache backend, no raw emails in the cache.
+        email_key = hashlib.sha256(email.encode()).hexdigest()
+        for key in (f"pwreset:ip:{client}", f"pwreset:email:{email_key}"):
             try:
                 cache.add(key, 0, timeout=3600)
                 try:

@@ -157,7 +157,9 @@ def payout_approve(*, payout_id: int, actor: User) -> Payout:
 
     from payouts import tasks
 
-    transaction.on_commit(lambda: tasks.send_payout_task.delay(payout.pk))
+    # robust: with the broker down the decision still stands; the periodic poll re-sends
+    # approved payouts that never reached PayPal.
+    transaction.on_commit(lambda: tasks.send_payout_task.delay(payout.pk), robust=True)
     return payout
 
 
@@ -322,7 +324,9 @@ def payout_retry_send(*, payout_id: int, actor: User) -> Payout:
 
     from payouts import tasks
 
-    transaction.on_commit(lambda: tasks.send_payout_task.delay(payout.pk))
+    # robust: with the broker down the decision still stands; the periodic poll re-sends
+    # approved payouts that never reached PayPal.
+    transaction.on_commit(lambda: tasks.send_payout_task.delay(payout.pk), robust=True)
     return payout
 
 

@@ -4,11 +4,13 @@ check the payout's status under a row lock, and PayPal pays one ``sender_batch_i
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from payouts import services
 from payouts.models import Payout
@@ -22,6 +24,9 @@ SEND_BACKOFF_SECONDS = 30
 # After a batch is accepted, look at it again soon rather than waiting for the beat schedule.
 FOLLOW_UP_POLLS = 5
 FOLLOW_UP_FIRST_SECONDS = 2
+# An approved payout whose send task was never queued (broker down at approval) is sent again
+# by the periodic poll once it has waited this long.
+STUCK_APPROVED_AFTER = timedelta(minutes=2)
 
 
 def send_backoff(retries: int) -> int:
@@ -62,8 +67,15 @@ def poll_payout_task(self, payout_id: int, follow_up: int = 0) -> str:
 
 @shared_task(name="payouts.tasks.poll_processing_payouts_task", acks_late=True)
 def poll_processing_payouts_task() -> dict[str, int]:
-    """Periodic: settle every processing payout that PayPal has a batch for."""
+    """Periodic: settle every processing payout that PayPal has a batch for, and send again
+    approved payouts left unsent (safe: PayPal pays one sender_batch_id once)."""
     counts: dict[str, int] = {}
+    stuck = Payout.objects.filter(
+        status=Payout.Status.APPROVED, paypal_batch_id="", decided_at__lt=timezone.now() - STUCK_APPROVED_AFTER
+    ).values_list("pk", flat=True)
+    for payout_id in list(stuck.order_by("pk")):
+        send_payout_task.delay(payout_id)
+        counts["resent"] = counts.get("resent", 0) + 1
     ids = (
         Payout.objects.filter(status=Payout.Status.PROCESSING).exclude(paypal_batch_id="").values_list("pk", flat=True)
     )

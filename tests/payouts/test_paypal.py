@@ -520,3 +520,27 @@ def test_payout_gateway_errors_have_safe_messages(fake_paypal):
     error = AuthenticationLoopError("PayPal answered 401", status=401)
     assert isinstance(error, PermanentGatewayError)
     assert error.as_dict() == {"message": "PayPal answered 401", "status": 401, "name": ""}
+
+
+def test_an_approval_whose_send_was_never_queued_is_sent_by_the_periodic_poll(
+    fake_paypal, partner_with_balance, payout_staff
+):
+    from datetime import timedelta
+
+    from payouts.tasks import poll_processing_payouts_task
+
+    partner = partner_with_balance("60.00")
+    payout = payout_request(partner=partner)
+    # No on-commit callbacks run: as if the broker was down when staff approved.
+    payout_approve(payout_id=payout.pk, actor=payout_staff)
+    Payout.objects.filter(pk=payout.pk).update(decided_at=timezone.now() - timedelta(minutes=5))
+    assert fake_paypal.batches == {}
+
+    counts = poll_processing_payouts_task.delay().get()
+
+    payout.refresh_from_db()
+    assert counts["resent"] == 1
+    assert len(fake_paypal.batches) == 1
+    assert payout.status in (Payout.Status.PROCESSING, Payout.Status.PAID)
+    poll_processing_payouts_task.delay().get()
+    assert len(fake_paypal.batches) == 1
