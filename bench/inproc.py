@@ -105,7 +105,9 @@ def main() -> int:
         profiler.disable()
         stats = pstats.Stats(profiler)
         stats.sort_stats("tottime").print_stats(30)
-        stats.sort_stats("cumulative").print_callees("click_redirect_view|_xadd")
+        stats.sort_stats("cumulative").print_callees(
+            os.environ.get("CALLEES", "click_redirect_view|_xadd|record_click")
+        )
     flush_click_buffer_all(max_batches=1000)
     return 0
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import csp.middleware
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.utils import build_policy
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 
@@ -32,3 +37,64 @@ class BodySizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+# --- Content-Security-Policy ---------------------------------------------------------------
+
+# Per-view parts django-csp reads from a response (its decorators set them).
+_CSP_RESPONSE_PARTS = (
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+)
+_CSP_SETTINGS = {False: "CONTENT_SECURITY_POLICY", True: "CONTENT_SECURITY_POLICY_REPORT_ONLY"}
+_csp_policies: dict[bool, str] = {}
+
+
+@receiver(setting_changed)
+def _forget_csp_policies(*, setting: str, **kwargs) -> None:
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _csp_policies.clear()
+
+
+def _csp_policy(*, report_only: bool) -> str:
+    policy = _csp_policies.get(report_only)
+    if policy is None:
+        policy = _csp_policies[report_only] = build_policy(report_only=report_only)
+    return policy
+
+
+class CSPMiddleware(csp.middleware.CSPMiddleware):
+    """django-csp's middleware with the policy strings built once instead of on every response.
+
+    django-csp 4 rebuilds both headers from the settings for every response (a deep copy, a
+    dataclass ``asdict`` and the string assembly: about a fifth of a bare request's CPU, see
+    BENCHMARKS.md). Without a nonce or a per-view decorator the policy depends on the settings
+    alone, so it is built once (again after ``override_settings``) and reused; a response that
+    carries per-view parts, or a request that used its nonce, goes through django-csp's own code.
+    The headers written are the same either way (tests/partners/test_security_headers.py)."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if isinstance(getattr(request, "_csp_nonce", None), str) or any(
+            getattr(response, part, None) is not None for part in _CSP_RESPONSE_PARTS
+        ):
+            return super().process_response(request, response)
+        if response.status_code in (500, 404) and settings.DEBUG:
+            return response
+        for header, report_only, exempt in (
+            (HEADER, False, "_csp_exempt"),
+            (HEADER_REPORT_ONLY, True, "_csp_exempt_ro"),
+        ):
+            policy = _csp_policy(report_only=report_only)
+            if not policy or header in response or getattr(response, exempt, False):
+                continue
+            config = getattr(settings, _CSP_SETTINGS[report_only], None) or {}
+            prefixes = config.get("EXCLUDE_URL_PREFIXES", None) or ()
+            if not request.path_info.startswith(tuple(prefixes)):
+                response[header] = policy
+        # As django-csp does: a nonce asked for after the header was written is an error.
+        request.csp_nonce = csp.middleware.CheckableLazyObject(self._csp_nonce_post_response)
+        return response

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils.encoding import iri_to_uri
 
 from tracking.models import Link
 from tracking.validators import is_allowed_destination
@@ -33,6 +35,13 @@ class CachedLink:
     # the link has none or its stored destination fails validation.
     destination: str
     destination_refused: bool
+    # ``destination`` as the Location header carries it (IRI → URI), cut where the click URL's
+    # parameters go: everything before the fragment, the separator to add ("?" or "&", "" when
+    # the URL ends in one), and the fragment with its "#". Computed once per cached link
+    # instead of splitting and joining the URL on every click.
+    location_head: str
+    location_separator: str
+    location_fragment: str
 
 
 _entries: dict[str, tuple[float, CachedLink]] = {}
@@ -41,6 +50,7 @@ _entries: dict[str, tuple[float, CachedLink]] = {}
 def _build(link_id: int, partner_id: int, code: str, is_active: bool, destination: str) -> CachedLink:
     refused = bool(destination) and not is_allowed_destination(destination)
     target = destination if destination and not refused else settings.DEFAULT_LANDING_URL
+    head, separator, fragment = split_location(target)
     return CachedLink(
         id=link_id,
         partner_id=partner_id,
@@ -48,7 +58,19 @@ def _build(link_id: int, partner_id: int, code: str, is_active: bool, destinatio
         is_active=is_active,
         destination=target,
         destination_refused=refused,
+        location_head=head,
+        location_separator=separator,
+        location_fragment=fragment,
     )
+
+
+def split_location(url: str) -> tuple[str, str, str]:
+    """(head, separator, fragment) of ``url`` as a Location header: ``head + separator +
+    "a=b" + fragment`` is the URL with the parameter ``a=b`` added to its query."""
+    uri = iri_to_uri(url)
+    head, hash_, fragment = uri.partition("#")
+    separator = "&" if urlsplit(head).query else "?"
+    return head, "" if head.endswith(separator) else separator, hash_ + fragment
 
 
 def get_link(code: str) -> CachedLink | None:

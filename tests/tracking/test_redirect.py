@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -297,3 +298,70 @@ def test_unknown_codes_and_bots_cost_at_most_one_query(visit, django_assert_max_
     with CaptureQueriesContext(connection) as ctx:
         visit("unknown-code")
     assert len(ctx.captured_queries) == 1
+
+
+def test_behind_a_trusted_proxy_visitors_are_told_apart_by_their_own_address(visit, client, settings):
+    # Every request arrives from the proxy; without TRUSTED_PROXY_COUNT all cookieless visitors
+    # with the same browser would be one visitor.
+    settings.TRUSTED_PROXY_COUNT = 1
+    link = LinkFactory()
+    for address in ("198.51.100.1", "198.51.100.2", "198.51.100.2"):
+        client.cookies.clear()
+        visit(link.code, ip="10.0.0.1", HTTP_X_FORWARDED_FOR=f"6.6.6.6, {address}")
+    assert Click.objects.count() == 3
+    assert Click.objects.filter(is_unique=True).count() == 2
+
+
+@pytest.mark.parametrize(
+    ("destination", "query", "expected"),
+    [
+        (
+            "https://crazycall.com/prices/%C3%BF?q=%C3%A4#part",
+            "",
+            "https://crazycall.com/prices/%C3%BF?q=%C3%A4&aff_click={id}#part",
+        ),
+        ("https://crazycall.com/signup?", "utm_source=x", "https://crazycall.com/signup?utm_source=x&aff_click={id}"),
+        ("https://crazycall.com/signup?plan=a&", "", "https://crazycall.com/signup?plan=a&aff_click={id}"),
+        ("https://crazycall.com", "a=1&aff_click=forged", "https://crazycall.com?a=1&aff_click={id}"),
+    ],
+)
+def test_the_parameters_are_added_to_the_query_once_before_the_fragment(visit, destination, query, expected):
+    link = LinkFactory(destination=destination)
+    response = visit(link.code, query)
+    assert response["Location"] == expected.format(id=Click.objects.get().id)
+
+
+def test_a_bot_is_sent_to_the_destination_with_its_parameters_and_no_click_id(visit):
+    link = LinkFactory(destination="https://crazycall.com/prices/%C3%BF#top")
+    assert visit(link.code, user_agent="Googlebot/2.1")["Location"] == "https://crazycall.com/prices/%C3%BF#top"
+    response = visit(link.code, "utm_medium=x y", user_agent="Googlebot/2.1")
+    assert response["Location"] == "https://crazycall.com/prices/%C3%BF?utm_medium=x+y#top"
+    assert not Click.objects.exists()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("domain", [None, ".crazycall.com"])
+def test_the_cookies_are_written_as_set_cookie_writes_them(visit, settings, debug, domain):
+    from django.http import HttpResponse
+
+    settings.DEBUG, settings.TRACKING_COOKIE_DOMAIN = debug, domain
+    response = visit(LinkFactory().code)
+    for name, max_age in (("aff_click", NINETY_DAYS), ("aff_vid", 2 * 365 * 86400)):
+        reference = HttpResponse()
+        value = response.cookies[name].value
+        reference.set_cookie(
+            name, value, max_age=max_age, domain=domain, secure=not debug, httponly=True, samesite="Lax"
+        )
+        expected = reference.cookies[name].output(header="").strip()
+        written = response.cookies[name].output(header="").strip()
+        # Expires is computed from the clock: compare everything else, then the date loosely.
+        drop_expires = lambda header: sorted(p for p in header.split("; ") if not p.startswith("expires="))  # noqa: E731
+        assert drop_expires(written) == drop_expires(expected)
+        gap = parsedate_to_datetime(response.cookies[name]["expires"]) - parsedate_to_datetime(
+            reference.cookies[name]["expires"]
+        )
+        assert abs(gap.total_seconds()) <= 2
+        assert dict(response.cookies[name]) == {
+            **dict(reference.cookies[name]),
+            "expires": response.cookies[name]["expires"],
+        }

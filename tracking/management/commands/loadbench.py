@@ -331,6 +331,9 @@ class _Generator:
         self.unique_time = array("q")
         self.counts: dict[str, int] = defaultdict(int)
         self.salt = rng.getrandbits(64)
+        # Mixed into the random part of every click id: the same --seed replays the same
+        # random draws, and without this a second run would generate the first run's ids.
+        self.id_salt = int.from_bytes(hashlib.sha256(run.encode()).digest()[:10]) & _UUID7_RANDOM
 
     # Clicks ------------------------------------------------------------------------------------
 
@@ -362,7 +365,7 @@ class _Generator:
         cumulative = list(itertools.accumulate(1 / (i + 1) ** 0.8 for i in range(len(links))))
         weight_total = cumulative[-1]
         last_position = len(links) - 1
-        random_float, random_bits, salt = rng.random, rng.getrandbits, self.salt
+        random_float, random_bits, salt, id_salt = rng.random, rng.getrandbits, self.salt, self.id_salt
         agents, referers = USER_AGENTS, REFERERS
         n_agents, n_referers = len(agents), len(referers)
         home = array("H")  # each visitor's usual link (position in ``links``)
@@ -394,7 +397,7 @@ class _Generator:
                 stamp = start + offset
                 key = visitor * MAX_LINKS + position
                 link_id = link_ids[position]
-                click_hex = f"{((stamp // 1000) << 80) | _UUID7_BITS | (random_bits(76) & _UUID7_RANDOM):032x}"
+                click_hex = f"{((stamp // 1000) << 80) | _UUID7_BITS | ((random_bits(76) ^ id_salt) & _UUID7_RANDOM):032x}"
                 day_clicks[link_id] += 1
                 unique = key not in seen
                 if unique:
