@@ -10,7 +10,7 @@ from csp.utils import build_policy
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 
 class BodySizeLimitMiddleware:
@@ -36,6 +36,25 @@ class BodySizeLimitMiddleware:
                 },
                 status=413,
             )
+        return self.get_response(request)
+
+
+class AdminNulMiddleware:
+    """Refuse admin requests whose query string holds a NUL character, with 400.
+
+    Django's admin changelist hands list-filter and search values to the database as they come,
+    and PostgreSQL text cannot hold NUL: ``/admin/payouts/payout/?status=%00`` was a DataError,
+    a 500. No admin URL has a use for NUL; the partner pages validate their parameters in
+    forms and answer such values with their own errors."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith("/admin/") and any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            return HttpResponseBadRequest("Query parameters cannot contain NUL characters.", content_type="text/plain")
         return self.get_response(request)
 
 

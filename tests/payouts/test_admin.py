@@ -304,3 +304,13 @@ def test_audit_entries_cannot_be_changed_or_deleted_through_the_models(pending):
         audit.delete()
     audit.refresh_from_db()
     assert audit.action == PayoutAudit.Action.REQUESTED
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", ["status__exact=%00", "q=a%00b", "o=1%00", "st%00atus=pending"])
+def test_admin_query_strings_with_nul_are_a_400_not_a_database_error(admin_client, query):
+    # PostgreSQL text cannot hold NUL: the admin changelist used to pass it on (a 500).
+    response = admin_client.get(f"/admin/payouts/payout/?{query}")
+    assert response.status_code == 400
+    assert b"NUL" in response.content
+    assert admin_client.get("/admin/payouts/payout/?status__exact=pending").status_code == 200
