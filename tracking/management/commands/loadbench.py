@@ -397,7 +397,9 @@ class _Generator:
                 stamp = start + offset
                 key = visitor * MAX_LINKS + position
                 link_id = link_ids[position]
-                click_hex = f"{((stamp // 1000) << 80) | _UUID7_BITS | ((random_bits(76) ^ id_salt) & _UUID7_RANDOM):032x}"
+                click_hex = (
+                    f"{((stamp // 1000) << 80) | _UUID7_BITS | ((random_bits(76) ^ id_salt) & _UUID7_RANDOM):032x}"
+                )
                 day_clicks[link_id] += 1
                 unique = key not in seen
                 if unique:
