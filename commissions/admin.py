@@ -14,19 +14,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
+from config.admin_readonly import ReadOnlyAdminMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """View only: no add, change or delete, for anyone (superusers included)."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields] + list(self.readonly_fields)

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from commissions.balance import partners_with_balances
 from commissions.models import CommissionEntry
+from config.admin_readonly import ReadOnlyAdminMixin
 from payouts.models import Payout, PayoutAudit
 from payouts.services import (
     PayoutError,
@@ -62,7 +63,7 @@ def _detail_text(detail: dict) -> str:
     return "; ".join(parts)
 
 
-class PayoutAuditInline(admin.TabularInline):
+class PayoutAuditInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = PayoutAudit
     extra = 0
     can_delete = False
@@ -75,21 +76,12 @@ class PayoutAuditInline(admin.TabularInline):
     def details(self, obj: PayoutAudit) -> str:
         return _detail_text(obj.detail)
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_active and request.user.is_staff
 
 
 @admin.register(Payout)
-class PayoutAdmin(admin.ModelAdmin):
+class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "partner_link",
@@ -133,15 +125,6 @@ class PayoutAdmin(admin.ModelAdmin):
     )
 
     # -- permissions: view for payout staff, no hand edits for anyone --------------------------
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     def has_view_permission(self, request, obj=None) -> bool:
         return super().has_view_permission(request, obj) or can_decide_payouts(request.user)
 
@@ -371,7 +354,7 @@ class PayoutAdmin(admin.ModelAdmin):
 
 
 @admin.register(PayoutAudit)
-class PayoutAuditAdmin(admin.ModelAdmin):
+class PayoutAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The audit trail: read-only for everyone, never deleted."""
 
     list_display = ("at", "payout", "action", "actor", "details")
@@ -386,12 +369,3 @@ class PayoutAuditAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in PayoutAudit._meta.fields] + ["details"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -6,22 +6,14 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
+from config.admin_readonly import ReadOnlyAdminMixin
 from tracking.models import Click, Creative, DailyLinkStats, Link
 from tracking.services import CODE_RE
 from tracking.validators import validate_destination
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Browsable, never editable: rows written by the tracking and reporting code."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class LinkAdminForm(forms.ModelForm):

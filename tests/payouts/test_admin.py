@@ -314,3 +314,15 @@ def test_admin_query_strings_with_nul_are_a_400_not_a_database_error(admin_clien
     assert response.status_code == 400
     assert b"NUL" in response.content
     assert admin_client.get("/admin/payouts/payout/?status__exact=pending").status_code == 200
+
+
+@pytest.mark.django_db
+def test_no_one_adds_edits_or_deletes_ledger_payout_or_audit_rows_by_hand(admin_client, pending):
+    # Superusers included: these rows are written by the code (config.admin_readonly).
+    payout = pending()
+    for name in ("payouts_payout", "payouts_payoutaudit", "commissions_commissionentry", "commissions_payment"):
+        assert admin_client.get(reverse(f"admin:{name}_add")).status_code == 403, name
+    assert (
+        admin_client.post(reverse("admin:payouts_payout_delete", args=[payout.pk]), {"post": "yes"}).status_code == 403
+    )
+    assert Payout.objects.filter(pk=payout.pk).exists()
