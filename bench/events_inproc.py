@@ -159,7 +159,7 @@ def main() -> int:
         if args.show_sql == kind and not shown and response.status_code in (200, 201):
             shown = True
             for q in captured.captured_queries:
-                print("   ", q["sql"][:300])
+                print("   ", q["sql"][:2000])
     if profiler is not None:
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False))

@@ -74,10 +74,13 @@ class _Handled:
 # --- JSON shapes (CONTRACT.md "Responses"; documented in docs/integration.md) -------------
 
 
-def referral_json(referral: Referral, *, now: datetime | None = None) -> dict[str, Any]:
+def referral_json(
+    referral: Referral, *, now: datetime | None = None, partner_code: str | None = None
+) -> dict[str, Any]:
+    """``partner_code``: the partner's referral code when the caller has it (no partner load)."""
     return {
         "id": referral.pk,
-        "partner": referral.partner.referral_code,
+        "partner": partner_code if partner_code is not None else referral.partner.referral_code,
         "status": referral_status(referral, now=now),
         "trial_days": referral.trial_days,
         "trial_ends_at": iso_utc(referral.trial_ends_at),
@@ -269,15 +272,17 @@ def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handl
         return _existing_referral(data.customer_id) or _Handled(Outcome.NOT_REFERRED, 201, {"referral": None})
     link = click.link
     # Only what the referral needs from its partner: the code (answer) and email (self-referral).
-    partner = Partner.objects.select_related("user").only("referral_code", "user__email").get(pk=link.partner_id)
+    partner_code, partner_email = (
+        Partner.objects.filter(pk=link.partner_id).values_list("referral_code", "user__email").get()
+    )
     email = data.email or ""
     referral = Referral(
-        partner=partner,
+        partner_id=link.partner_id,
         link=link,
         click=click,
         customer_id=data.customer_id,
         email=email,
-        is_self_referral=bool(email) and email.strip().casefold() == partner.user.email.strip().casefold(),
+        is_self_referral=bool(email) and email.strip().casefold() == partner_email.strip().casefold(),
         status=Referral.Status.TRIAL,
         signed_up_at=event.created,
         trial_days=link.trial_days,
@@ -289,7 +294,7 @@ def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handl
         assert existing is not None  # the conflicting row is committed by now
         return existing
     rollup_add(link_id=referral.link_id, partner_id=referral.partner_id, day=program_day(event.created), new_trials=1)
-    return _Handled(Outcome.APPLIED, 201, {"referral": referral_json(referral)}, referral)
+    return _Handled(Outcome.APPLIED, 201, {"referral": referral_json(referral, partner_code=partner_code)}, referral)
 
 
 # --- payment.succeeded -------------------------------------------------------------------
@@ -313,9 +318,25 @@ def _known_payment(payment_id: str) -> _Handled | None:
     return _Handled(Outcome.DUPLICATE, 200, body, known.referral)
 
 
+_PAYMENT_REFERRAL_FIELDS = (
+    "partner_id",
+    "link_id",
+    "customer_id",
+    "is_self_referral",
+    "status",
+    "first_paid_at",
+    "plan",
+    "seats",
+    "total_paid",
+    "total_commission",
+)
+
+
 def _payment_succeeded(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:
     data = event.data
-    referral = _lock_referral(customer_id=data.customer_id)
+    # The columns a payment reads and writes, without the partner join of ``_lock_referral``.
+    locked = Referral.objects.select_for_update().only(*_PAYMENT_REFERRAL_FIELDS).filter(customer_id=data.customer_id)
+    referral = next(iter(locked.order_by()[:1]), None)
     if referral is None:
         return _known_payment(data.payment_id) or _Handled(
             Outcome.NOT_REFERRED, 201, {"payment": None, "commission": None}
