@@ -38,8 +38,10 @@ from tracking.rollups import program_day, rollup_add
 logger = logging.getLogger(__name__)
 
 Outcome = MerchantEvent.Outcome
-# How often a delivery that lost a race on a unique key (event id, customer id, payment id)
-# is re-run: by then the winner has committed and the re-run answers as a replay/duplicate.
+# How often a delivery that hit an IntegrityError is re-run. The event id, customer id and
+# payment id are claimed with INSERT … ON CONFLICT DO NOTHING (a lost race waits for the
+# winner and answers as a replay/duplicate without an error), so this is the last resort for
+# a unique key some later change forgets to claim that way.
 _ATTEMPTS = 3
 
 
