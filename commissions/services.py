@@ -9,6 +9,7 @@ deadlock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +18,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from commissions.display import iso_utc
 from commissions.events import ParsedEvent
@@ -27,6 +30,7 @@ from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
 from commissions.money import ZERO, commission_for, money_str, reversal_for
 from commissions.selectors import referral_status
 from config.errors import PortalError
+from partners.models import Partner
 from tracking.clicks import click_for_attribution
 from tracking.models import Click
 from tracking.rollups import program_day, rollup_add
@@ -34,8 +38,10 @@ from tracking.rollups import program_day, rollup_add
 logger = logging.getLogger(__name__)
 
 Outcome = MerchantEvent.Outcome
-# How often a delivery that lost a race on a unique key (event id, customer id, payment id)
-# is re-run: by then the winner has committed and the re-run answers as a replay/duplicate.
+# How often a delivery that hit an IntegrityError is re-run. The event id, customer id and
+# payment id are claimed with INSERT … ON CONFLICT DO NOTHING (a lost race waits for the
+# winner and answers as a replay/duplicate without an error), so this is the last resort for
+# a unique key some later change forgets to claim that way.
 _ATTEMPTS = 3
 
 
@@ -70,10 +76,13 @@ class _Handled:
 # --- JSON shapes (CONTRACT.md "Responses"; documented in docs/integration.md) -------------
 
 
-def referral_json(referral: Referral, *, now: datetime | None = None) -> dict[str, Any]:
+def referral_json(
+    referral: Referral, *, now: datetime | None = None, partner_code: str | None = None
+) -> dict[str, Any]:
+    """``partner_code``: the partner's referral code when the caller has it (no partner load)."""
     return {
         "id": referral.pk,
-        "partner": referral.partner.referral_code,
+        "partner": partner_code if partner_code is not None else referral.partner.referral_code,
         "status": referral_status(referral, now=now),
         "trial_days": referral.trial_days,
         "trial_ends_at": iso_utc(referral.trial_ends_at),
@@ -107,39 +116,64 @@ def event_receive(*, parsed: ParsedEvent) -> EventResponse:
     A replay of a known event id with the same body answers 200 with the stored response;
     with another body ``EventConflict``. A refused event raises ``EventRejected`` having
     written nothing. Concurrent deliveries of one event make one set of rows: the loser of
-    the race on the unique event id waits for the winner's commit, gets ``IntegrityError``,
-    and answers as a replay."""
+    the race on the unique event id waits on the index for the winner's commit, then finds
+    its row and answers as a replay."""
     event_id = parsed.event.id
     for attempt in range(1, _ATTEMPTS + 1):
-        stored = MerchantEvent.objects.filter(event_id=event_id).only("body_sha256", "response_body").first()
-        if stored is not None:
-            return _replay(stored, parsed.body_sha256)
         # Resolved before the transaction: the lookup may flush the Redis click buffer, which
         # commits clicks on its own and should not hold the event's locks meanwhile.
         click = _attributable_click(parsed.event) if parsed.event.type == MerchantEvent.Type.SIGNED_UP else None
         try:
             return _event_apply(parsed, click=click)
         except IntegrityError:
+            # Every unique key of the path is claimed with ON CONFLICT; this is the last line.
             if attempt == _ATTEMPTS:
                 raise
             logger.info("event %s lost a race on a unique key; re-running as a replay (attempt %d)", event_id, attempt)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _replay(stored: MerchantEvent, body_sha256: str) -> EventResponse:
-    if stored.body_sha256 != body_sha256:
+def _replay(stored: tuple[str, dict[str, Any]], body_sha256: str) -> EventResponse:
+    stored_sha256, response_body = stored
+    if stored_sha256 != body_sha256:
         raise EventConflict(
             "An event with this id was already received with a different body. Use a new id for a new event.",
             field="id",
         )
-    return EventResponse(status=200, body=stored.response_body)
+    return EventResponse(status=200, body=response_body)
+
+
+def _insert_unless_exists(instance: Any, *, unique: str) -> bool:
+    """``INSERT … ON CONFLICT (unique) DO NOTHING RETURNING pk`` of an unsaved model instance:
+    True (and ``instance.pk`` set) when the row is new, False when a row with the same value of
+    the unique column exists. One statement both claims the key and tells whether it was free;
+    a concurrent transaction holding the same key makes this wait for its commit (then False)
+    or rollback (then True), like a plain INSERT on a unique index. PostgreSQL and SQLite
+    (3.35+) both speak it. No ``save()`` signals are sent (none exist for these models)."""
+    meta = instance._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({quote(meta.get_field(unique).column)}) DO NOTHING RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return True
 
 
 @transaction.atomic
 def _event_apply(parsed: ParsedEvent, *, click: Click | None) -> EventResponse:
     event = parsed.event
-    # Stored first: a concurrent delivery of the same id blocks here on the unique index.
-    record = MerchantEvent.objects.create(
+    record = MerchantEvent(
         event_id=event.id,
         type=event.type,
         body=parsed.text,
@@ -149,6 +183,11 @@ def _event_apply(parsed: ParsedEvent, *, click: Click | None) -> EventResponse:
         response_status=201,
         response_body={},
     )
+    # Stored first, and the idempotency check in the same statement: a concurrent delivery of
+    # the same id blocks here on the unique index until the first one commits.
+    if not _insert_unless_exists(record, unique="event_id"):
+        stored = MerchantEvent.objects.filter(event_id=event.id).values_list("body_sha256", "response_body").get()
+        return _replay(stored, parsed.body_sha256)
     handled = _HANDLERS[event.type](event, record, click)
     MerchantEvent.objects.filter(pk=record.pk).update(
         outcome=handled.outcome,
@@ -162,12 +201,39 @@ def _event_apply(parsed: ParsedEvent, *, click: Click | None) -> EventResponse:
     return EventResponse(status=handled.status, body=handled.body)
 
 
+def balance_refresh_key(partner_id: int) -> str:
+    """The cache key saying "a balance refresh of this partner is queued and has not started"."""
+    return f"commissions:balance-refresh-queued:{partner_id}"
+
+
+# A lost task (worker killed before it started) blocks new ones for at most this long; the
+# hourly recalculation of every partner catches up in any case.
+BALANCE_REFRESH_KEY_TTL = 60
+
+
 def _schedule_balance(partner_id: int) -> None:
+    """Queue one balance refresh for the partner unless one is queued and not yet started.
+
+    Runs after the event's commit. The task deletes the key *before* it reads the ledger, so
+    when ``add`` finds the key, that queued task has not read yet and will see this commit;
+    a burst of money events of one partner costs one task, not one per event."""
     from commissions.tasks import recalculate_partner_balance_task
 
-    # retry=False: with the broker down the event is already committed; the hourly
-    # recalculation of every partner catches up, so fail fast rather than stall the response.
-    recalculate_partner_balance_task.apply_async(kwargs={"partner_id": partner_id}, retry=False)
+    key = balance_refresh_key(partner_id)
+    try:
+        if not cache.add(key, 1, timeout=BALANCE_REFRESH_KEY_TTL):
+            return
+    except RedisError:
+        logger.warning("Balance refresh dedupe key of partner %s unavailable; queueing anyway.", partner_id)
+    try:
+        # retry=False: with the broker down the event is already committed; the hourly
+        # recalculation of every partner catches up, so fail fast rather than stall the response.
+        recalculate_partner_balance_task.apply_async(kwargs={"partner_id": partner_id}, retry=False)
+    except Exception:
+        # Not queued: let the next money event of the partner queue one.
+        with contextlib.suppress(RedisError):
+            cache.delete(key)
+        raise
 
 
 def _lock_referral(**lookup: Any) -> Referral | None:
@@ -194,31 +260,43 @@ def _attributable_click(event: Any) -> Click | None:
     return click
 
 
+def _existing_referral(customer_id: str) -> _Handled | None:
+    existing = Referral.objects.select_related("partner").filter(customer_id=customer_id).first()
+    if existing is None:
+        return None
+    # Referred at most once: the first partner keeps the customer.
+    return _Handled(Outcome.DUPLICATE, 200, {"referral": referral_json(existing)}, existing)
+
+
 def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:
     data = event.data
-    existing = Referral.objects.select_related("partner").filter(customer_id=data.customer_id).first()
-    if existing is not None:
-        # Referred at most once: the first partner keeps the customer.
-        return _Handled(Outcome.DUPLICATE, 200, {"referral": referral_json(existing)}, existing)
     if click is None:
-        return _Handled(Outcome.NOT_REFERRED, 201, {"referral": None})
+        return _existing_referral(data.customer_id) or _Handled(Outcome.NOT_REFERRED, 201, {"referral": None})
     link = click.link
-    partner = link.partner
+    # Only what the referral needs from its partner: the code (answer) and email (self-referral).
+    partner_code, partner_email = (
+        Partner.objects.filter(pk=link.partner_id).values_list("referral_code", "user__email").get()
+    )
     email = data.email or ""
-    referral = Referral.objects.create(
-        partner=partner,
+    referral = Referral(
+        partner_id=link.partner_id,
         link=link,
         click=click,
         customer_id=data.customer_id,
         email=email,
-        is_self_referral=bool(email) and email.strip().casefold() == partner.user.email.strip().casefold(),
+        is_self_referral=bool(email) and email.strip().casefold() == partner_email.strip().casefold(),
         status=Referral.Status.TRIAL,
         signed_up_at=event.created,
         trial_days=link.trial_days,
         trial_ends_at=event.created + timedelta(days=link.trial_days),
     )
+    # The unique customer id decides "referred at most once", concurrent sign-ups included.
+    if not _insert_unless_exists(referral, unique="customer_id"):
+        existing = _existing_referral(data.customer_id)
+        assert existing is not None  # the conflicting row is committed by now
+        return existing
     rollup_add(link_id=referral.link_id, partner_id=referral.partner_id, day=program_day(event.created), new_trials=1)
-    return _Handled(Outcome.APPLIED, 201, {"referral": referral_json(referral)}, referral)
+    return _Handled(Outcome.APPLIED, 201, {"referral": referral_json(referral, partner_code=partner_code)}, referral)
 
 
 # --- payment.succeeded -------------------------------------------------------------------
@@ -231,21 +309,41 @@ def _payment_commission(payment: Payment) -> Decimal | None:
     return total
 
 
+def _known_payment(payment_id: str) -> _Handled | None:
+    known = Payment.objects.select_related("referral").filter(payment_id=payment_id).first()
+    if known is None:
+        return None
+    body = {
+        "payment": payment_json(known, customer_id=known.referral.customer_id),
+        "commission": _commission_json(_payment_commission(known)),
+    }
+    return _Handled(Outcome.DUPLICATE, 200, body, known.referral)
+
+
+_PAYMENT_REFERRAL_FIELDS = (
+    "partner_id",
+    "link_id",
+    "customer_id",
+    "is_self_referral",
+    "status",
+    "first_paid_at",
+    "plan",
+    "seats",
+    "total_paid",
+    "total_commission",
+)
+
+
 def _payment_succeeded(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:
     data = event.data
-    referral = _lock_referral(customer_id=data.customer_id)
-    known = Payment.objects.select_related("referral").filter(payment_id=data.payment_id).first()
-    if known is not None:
-        # A payment earns once: a new event id for a known payment changes nothing.
-        body = {
-            "payment": payment_json(known, customer_id=known.referral.customer_id),
-            "commission": _commission_json(_payment_commission(known)),
-        }
-        return _Handled(Outcome.DUPLICATE, 200, body, known.referral)
+    # The columns a payment reads and writes, without the partner join of ``_lock_referral``.
+    locked = Referral.objects.select_for_update().only(*_PAYMENT_REFERRAL_FIELDS).filter(customer_id=data.customer_id)
+    referral = next(iter(locked.order_by()[:1]), None)
     if referral is None:
-        return _Handled(Outcome.NOT_REFERRED, 201, {"payment": None, "commission": None})
-
-    payment = Payment.objects.create(
+        return _known_payment(data.payment_id) or _Handled(
+            Outcome.NOT_REFERRED, 201, {"payment": None, "commission": None}
+        )
+    payment = Payment(
         payment_id=data.payment_id,
         referral=referral,
         partner_id=referral.partner_id,
@@ -256,6 +354,12 @@ def _payment_succeeded(event: Any, record: MerchantEvent, click: Click | None) -
         paid_at=event.created,
         event=record,
     )
+    # A payment earns once (its unique id decides, concurrent deliveries included): a new
+    # event id for a known payment changes nothing.
+    if not _insert_unless_exists(payment, unique="payment_id"):
+        known = _known_payment(data.payment_id)
+        assert known is not None  # the conflicting row is committed by now
+        return known
     # A self-referral is recorded but earns nothing: its ledger entry is 0.00, so every
     # payment has exactly one commission entry and every refund one reversal.
     commission = ZERO if referral.is_self_referral else commission_for(data.amount)

@@ -7,13 +7,18 @@ or a duplicate delivery changes nothing more.
 from __future__ import annotations
 
 from celery import shared_task
+from django.core.cache import cache
 
-from commissions.services import partner_balances_recalculate, referrals_expire_trials
+from commissions.services import balance_refresh_key, partner_balances_recalculate, referrals_expire_trials
 
 
 @shared_task(name="commissions.tasks.recalculate_partner_balance_task", ignore_result=True)
 def recalculate_partner_balance_task(partner_id: int) -> int:
-    """Scheduled (on commit) after every money event of the partner."""
+    """Scheduled (on commit) after a money event of the partner, unless one is already queued
+    (``services._schedule_balance``)."""
+    # Before reading the ledger: an event committed from here on queues a new refresh; one
+    # committed before is seen by this one.
+    cache.delete(balance_refresh_key(partner_id))
     return partner_balances_recalculate(partner_ids=[partner_id])
 
 
