@@ -293,7 +293,8 @@ def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handl
     # The unique customer id decides "referred at most once", concurrent sign-ups included.
     if not _insert_unless_exists(referral, unique="customer_id"):
         existing = _existing_referral(data.customer_id)
-        assert existing is not None  # the conflicting row is committed by now
+        if existing is None:  # the conflicting row was rolled back meanwhile: run the event again
+            raise IntegrityError(f"referral of customer {data.customer_id} vanished")
         return existing
     rollup_add(link_id=referral.link_id, partner_id=referral.partner_id, day=program_day(event.created), new_trials=1)
     return _Handled(Outcome.APPLIED, 201, {"referral": referral_json(referral, partner_code=partner_code)}, referral)
@@ -358,7 +359,8 @@ def _payment_succeeded(event: Any, record: MerchantEvent, click: Click | None) -
     # event id for a known payment changes nothing.
     if not _insert_unless_exists(payment, unique="payment_id"):
         known = _known_payment(data.payment_id)
-        assert known is not None  # the conflicting row is committed by now
+        if known is None:  # the conflicting row was rolled back meanwhile: run the event again
+            raise IntegrityError(f"payment {data.payment_id} vanished")
         return known
     # A self-referral is recorded but earns nothing: its ledger entry is 0.00, so every
     # payment has exactly one commission entry and every refund one reversal.

@@ -6,8 +6,11 @@ or a duplicate delivery changes nothing more.
 
 from __future__ import annotations
 
+import contextlib
+
 from celery import shared_task
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from commissions.services import balance_refresh_key, partner_balances_recalculate, referrals_expire_trials
 
@@ -18,7 +21,8 @@ def recalculate_partner_balance_task(partner_id: int) -> int:
     (``services._schedule_balance``)."""
     # Before reading the ledger: an event committed from here on queues a new refresh; one
     # committed before is seen by this one.
-    cache.delete(balance_refresh_key(partner_id))
+    with contextlib.suppress(RedisError):  # a stale key only delays the next refresh (60 s at most)
+        cache.delete(balance_refresh_key(partner_id))
     return partner_balances_recalculate(partner_ids=[partner_id])
 
 
