@@ -21,8 +21,8 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("visitor id, cookie signature and IP hashing (HMAC)", ("tracking/visitors.py",)),
     ("link cache lookup", ("tracking/linkcache.py",)),
     ("click record (building the entry)", ("tracking/clicks.py",)),
-    ("Location URL (query pass-through, aff_click)", ("_with_params",)),
-    ("cookies (set_cookie)", ("set_cookie", "http/cookie", "http/cookies.py")),
+    ("Location URL (query pass-through, aff_click)", ("_location (", "_ClickRedirect")),
+    ("cookies (Set-Cookie headers)", ("set_cookie", "http/cookie", "http/cookies.py", "_cookie (", "_cookie_template")),
     ("the click view itself", ("tracking/views.py",)),
     ("bare view", ("bench/urls.py",)),
     (

@@ -143,6 +143,16 @@ def test_ten_thousand_clicks_with_repeats_count_each_visitor_once_per_link(setti
         finally:
             connections.close_all()
 
+    # A click whose XADD times out under this load is written directly instead (and may be in
+    # the stream too: the writes are idempotent on the click id). Count those fallbacks.
+    fallbacks: list[int] = []
+    write_direct = clicks.record_click_direct
+
+    def counted_direct(data):
+        fallbacks.append(1)
+        return write_direct(data)
+
+    monkeypatch.setattr(clicks, "record_click_direct", counted_direct)
     flush_thread = threading.Thread(target=flusher, name="load-flusher")
     flush_thread.start()
     try:
@@ -158,7 +168,11 @@ def test_ten_thousand_clicks_with_repeats_count_each_visitor_once_per_link(setti
         assert Counter(status for status, _ in answers) == {302: CLICKS}
         click_ids = {click_id for _, click_id in answers}
         assert len(click_ids) == CLICKS and "" not in click_ids
-        assert sum(flushed) == CLICKS - half  # every buffered click left the stream once
+        # Every click went into the stream or, when Redis was too slow, straight to the database;
+        # every stream entry was flushed once and acknowledged (nothing left pending).
+        assert CLICKS - half - len(fallbacks) <= sum(flushed) <= CLICKS - half
+        assert stream.xlen(key) == 0
+        assert stream.xpending(key, clicks.GROUP)["pending"] == 0
 
         assert Click.objects.count() == CLICKS
         assert set(map(str, Click.objects.values_list("id", flat=True))) == click_ids
