@@ -111,9 +111,11 @@ class DailyLinkStats(models.Model):
     increments as clicks and events arrive; every report and chart reads these, never raw clicks.
     Rebuildable from the raw rows (`tracking.rollups.rebuild_rollups`)."""
 
-    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="daily_stats")
+    # No single-column indexes: (link, day) and (partner, day) below lead with these columns,
+    # and every index is one more write for each counter update on the click path.
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="daily_stats", db_index=False)
     # Denormalised from the link so partner-wide reports need no join.
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="daily_stats")
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="daily_stats", db_index=False)
     day = models.DateField()
     clicks = models.PositiveIntegerField(default=0)
     unique_clicks = models.PositiveIntegerField(default=0)
@@ -136,3 +138,19 @@ class DailyLinkStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link_id} {self.day}"
+
+
+class PartnerRollupTotals(models.Model):
+    """The sum of a partner's ``DailyLinkStats.commission`` over all days (= the commission
+    KPI), so the dashboard reads one row instead of summing a row per link and day.
+
+    Kept exact by the same writers as the rollups: ``rollup_add`` adds to it in the same
+    statement sequence and transaction as the (link, day) counter, and ``rebuild_rollups``
+    recomputes it from the rollups under the rollups' table lock. Only commission is kept here:
+    clicks never change it, so the click path never touches this row."""
+
+    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, primary_key=True, related_name="rollup_totals")
+    commission = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}: {self.commission}"

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 from django.db import connection, transaction
+from django.db.models import Sum
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -20,12 +21,20 @@ from commissions.money import cents
 from config.celery_app import app as celery_app
 from tests.factories import LinkFactory, PartnerFactory
 from tests.reports import builders as b
-from tracking.models import DailyLinkStats
+from tracking.models import DailyLinkStats, PartnerRollupTotals
 from tracking.rollups import program_day, rebuild_rollups, rebuild_rollups_task, rollup_add
 
 # Europe/Warsaw switches to summer time at 01:00 UTC on 2026-03-29: days there are not UTC
 # days, and one of them is 23 hours long.
 BASE = datetime(2026, 3, 28, 22, 30, tzinfo=UTC)
+
+
+def _totals_match_the_rollups() -> bool:
+    """Every partner's ``PartnerRollupTotals.commission`` equals the sum of its rollups."""
+    summed = dict(DailyLinkStats.objects.values_list("partner").annotate(total=Sum("commission")).order_by())
+    stored = dict(PartnerRollupTotals.objects.values_list("partner_id", "commission"))
+    partners = set(summed) | set(stored)
+    return all(summed.get(p, Decimal("0.00")) == stored.get(p, Decimal("0.00")) for p in partners)
 
 
 def _snapshot() -> dict:
@@ -91,6 +100,7 @@ def test_a_rebuild_equals_the_incremental_counts_after_any_sequence_of_clicks_an
                 b.cancel(referral, referral.signed_up_at + timedelta(minutes=minutes))
 
         before = _snapshot()
+        assert _totals_match_the_rollups()
         first, last = program_day(BASE - timedelta(days=4)), program_day(BASE + timedelta(days=4))
         report = rebuild_rollups(first, last, dry_run=True)
         assert report.differences == []
@@ -147,6 +157,22 @@ def test_a_rebuild_repairs_the_counters_and_a_second_one_finds_nothing(drifted):
     assert (rows[date(2026, 2, 11)].unique_clicks, rows[date(2026, 2, 11)].commission) == (0, Decimal("0.00"))
     assert rows[date(2026, 2, 12)].partner_id == partner.pk
     assert rebuild_rollups(date(2026, 2, 1), date(2026, 2, 28)).ok
+
+
+@pytest.mark.django_db
+def test_a_rebuild_brings_the_partner_commission_total_back_to_the_ledger(drifted):
+    partner, _ = drifted
+    assert PartnerRollupTotals.objects.get(partner=partner).commission == Decimal("11.50")  # 10.00 + the drift
+    rebuild_rollups(date(2026, 2, 1), date(2026, 2, 28), partner_id=partner.pk)
+    assert PartnerRollupTotals.objects.get(partner=partner).commission == Decimal("10.00")
+    assert _totals_match_the_rollups()
+
+
+@pytest.mark.django_db
+def test_clicks_never_write_the_partner_commission_total(partner):
+    b.click(partner.links.get(), "visitor", datetime(2026, 2, 10, 12, tzinfo=UTC))
+    assert DailyLinkStats.objects.exists()
+    assert not PartnerRollupTotals.objects.exists()
 
 
 @pytest.mark.django_db
@@ -234,6 +260,7 @@ def test_concurrent_increments_from_threads_lose_nothing():
     _run_threads(8, add)
     row = DailyLinkStats.objects.get(link=link, day=day)
     assert (row.clicks, row.unique_clicks, row.new_trials, row.commission) == (400, 200, 400, Decimal("4.00"))
+    assert PartnerRollupTotals.objects.get(partner=partner).commission == Decimal("4.00")
 
 
 @pytest.mark.postgres
