@@ -154,3 +154,37 @@ class PartnerRollupTotals(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id}: {self.commission}"
+
+
+class LinkMonthlyStats(models.Model):
+    """``DailyLinkStats`` summed per link and calendar month (``month`` = its first day), so a
+    report over a long range reads a row per link and month for the whole months it covers.
+
+    Written only by database triggers on ``DailyLinkStats`` (migration 0005): every insert,
+    update and delete of a daily row moves its month's row by the same amounts in the same
+    statement, whoever writes (``rollup_add``, the click consumer, a rebuild, loadbench).
+    ``rollup_totals_rebuild`` recomputes it from the daily rows."""
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="monthly_stats", db_index=False)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField()
+    clicks = models.IntegerField(default=0)
+    unique_clicks = models.IntegerField(default=0)
+    new_trials = models.IntegerField(default=0)
+    new_subscriptions = models.IntegerField(default=0)
+    commission = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["link", "month"], name="monthly_stats_link_month"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["partner", "month"],
+                include=["link", "clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission"],
+                name="monthly_stats_partner_cov",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} {self.month:%Y-%m}"

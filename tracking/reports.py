@@ -20,6 +20,7 @@ from django.db.models import (
     Exists,
     IntegerField,
     OuterRef,
+    Q,
     Subquery,
     Sum,
     Value,
@@ -33,7 +34,7 @@ from config.errors import PortalError
 from partners.models import Partner
 from payouts.models import Payout
 from payouts.rules import WithdrawalStatus, withdrawal_status
-from tracking.models import DailyLinkStats, Link, PartnerRollupTotals
+from tracking.models import DailyLinkStats, Link, LinkMonthlyStats, PartnerRollupTotals
 from tracking.rollups import program_today
 
 # "A range over 2 years" is refused: at most 731 days, both ends included.
@@ -322,6 +323,54 @@ def normalise_sort(sort: str | None) -> str:
     return sort if key in SORT_KEYS else ""
 
 
+_PER_LINK = {
+    "clicks": "clicks",
+    "unique_clicks": "unique_clicks",
+    "trials": "new_trials",
+    "subscriptions": "new_subscriptions",
+    "commission": "commission",
+}
+
+
+def _whole_months(start: date, end: date) -> tuple[date, date]:
+    """``(first, stop)``: the calendar months lying wholly inside ``start``..``end`` are those
+    whose first day is in ``first`` ≤ month < ``stop`` (none when ``first >= stop``)."""
+    first = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    stop = (end + timedelta(days=1)).replace(day=1)
+    return first, stop
+
+
+def _sums_per_link(partner: Partner, start: date, end: date):
+    """Rows of (link_id, sums) whose per-link totals are the sums of the rollups over
+    ``start``..``end``: whole months from ``LinkMonthlyStats`` (a row per link and month), the
+    days before and after them from ``DailyLinkStats``, both range scans of covering indexes,
+    in one statement. A link's rollups carry its partner, so these are all of its rows."""
+    first, stop = _whole_months(start, end)
+    sums = {name: Sum(column) for name, column in _PER_LINK.items()}
+    if first >= stop:
+        return (
+            DailyLinkStats.objects.filter(partner=partner, day__gte=start, day__lte=end)
+            .values("link_id")
+            .annotate(**sums)
+            .order_by()
+        )
+    days = (
+        DailyLinkStats.objects.filter(
+            Q(day__lt=first) | Q(day__gte=stop), partner=partner, day__gte=start, day__lte=end
+        )
+        .values("link_id")
+        .annotate(**sums)
+        .order_by()
+    )
+    months = (
+        LinkMonthlyStats.objects.filter(partner=partner, month__gte=first, month__lt=stop)
+        .values("link_id")
+        .annotate(**sums)
+        .order_by()
+    )
+    return days.union(months, all=True)
+
+
 def link_performance(partner: Partner, start: date, end: date, sort: str | None = None) -> PerformanceReport:
     """One row per link of the partner (disabled ones included: they keep their history) with
     the sums of its rollups over ``start``..``end``, sorted, plus a totals row. Two queries
@@ -330,22 +379,11 @@ def link_performance(partner: Partner, start: date, end: date, sort: str | None 
     links = (
         Link.objects.filter(partner=partner).select_related("creative").order_by("-is_default", "-created_at", "-pk")
     )
-    # The sums per link come from the (partner, day) covering index alone: one range of index
-    # entries for the days asked, grouped by link (a join from each link instead walked every
-    # day of every link). A link's rollups carry its partner, so these are all its rows.
-    sums = {
-        row["link_id"]: row
-        for row in DailyLinkStats.objects.filter(partner=partner, day__gte=start, day__lte=end)
-        .values("link_id")
-        .annotate(
-            clicks=Sum("clicks"),
-            unique_clicks=Sum("unique_clicks"),
-            trials=Sum("new_trials"),
-            subscriptions=Sum("new_subscriptions"),
-            commission=Sum("commission"),
-        )
-        .order_by()
-    }
+    sums: dict[int, dict] = {}
+    for row in _sums_per_link(partner, start, end):
+        into = sums.setdefault(row["link_id"], dict.fromkeys(_PER_LINK, 0))
+        for key in _PER_LINK:
+            into[key] += row[key] or 0
     empty = {"clicks": 0, "unique_clicks": 0, "trials": 0, "subscriptions": 0, "commission": ZERO}
     rows = []
     for link in links:
@@ -353,11 +391,11 @@ def link_performance(partner: Partner, start: date, end: date, sort: str | None 
         rows.append(
             LinkPerformance(
                 link=link,
-                clicks=int(row["clicks"] or 0),
-                unique_clicks=int(row["unique_clicks"] or 0),
-                trials=int(row["trials"] or 0),
-                subscriptions=int(row["subscriptions"] or 0),
-                commission=cents(row["commission"] or ZERO),
+                clicks=int(row["clicks"]),
+                unique_clicks=int(row["unique_clicks"]),
+                trials=int(row["trials"]),
+                subscriptions=int(row["subscriptions"]),
+                commission=cents(Decimal(row["commission"])),
             )
         )
     if sort:

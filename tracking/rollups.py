@@ -101,8 +101,11 @@ def rollup_add(
 
 
 def rollup_totals_rebuild(*, partner_id: int | None = None) -> None:
-    """Recompute ``PartnerRollupTotals`` from the rollups (one partner, or all), under the
-    rollups' table lock so no increment lands between the read and the write."""
+    """Recompute ``PartnerRollupTotals`` and ``LinkMonthlyStats`` from the daily rollups (one
+    partner, or all), under the rollups' table lock so no increment lands between the read and
+    the write."""
+    from tracking.monthly import recompute_sql
+
     table = connection.ops.quote_name(DailyLinkStats._meta.db_table)
     totals = connection.ops.quote_name(PartnerRollupTotals._meta.db_table)
     where, params = ("WHERE partner_id = %s", [partner_id]) if partner_id is not None else ("", [])
@@ -115,6 +118,8 @@ def rollup_totals_rebuild(*, partner_id: int | None = None) -> None:
                 f"FROM {table} {where} GROUP BY partner_id",
                 params,
             )
+            for sql in recompute_sql(connection.vendor, partner_filter=partner_id is not None):
+                cursor.execute(sql, params)
 
 
 # --- Rebuild ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from commissions.money import cents
 from config.celery_app import app as celery_app
 from tests.factories import LinkFactory, PartnerFactory
 from tests.reports import builders as b
-from tracking.models import DailyLinkStats, PartnerRollupTotals
+from tracking.models import DailyLinkStats, LinkMonthlyStats, PartnerRollupTotals
 from tracking.rollups import program_day, rebuild_rollups, rebuild_rollups_task, rollup_add
 
 # Europe/Warsaw switches to summer time at 01:00 UTC on 2026-03-29: days there are not UTC
@@ -30,11 +30,28 @@ BASE = datetime(2026, 3, 28, 22, 30, tzinfo=UTC)
 
 
 def _totals_match_the_rollups() -> bool:
-    """Every partner's ``PartnerRollupTotals.commission`` equals the sum of its rollups."""
+    """Every partner's ``PartnerRollupTotals.commission`` equals the sum of its rollups, and
+    every ``LinkMonthlyStats`` row the sums of its link's daily rows in that month."""
     summed = dict(DailyLinkStats.objects.values_list("partner").annotate(total=Sum("commission")).order_by())
     stored = dict(PartnerRollupTotals.objects.values_list("partner_id", "commission"))
     partners = set(summed) | set(stored)
-    return all(summed.get(p, Decimal("0.00")) == stored.get(p, Decimal("0.00")) for p in partners)
+    totals_match = all(summed.get(p, Decimal("0.00")) == stored.get(p, Decimal("0.00")) for p in partners)
+    return totals_match and _months_match_the_rollups()
+
+
+def _months_match_the_rollups() -> bool:
+    counters = ("clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission")
+    by_month: dict[tuple, list] = {}
+    for row in DailyLinkStats.objects.all():
+        sums = by_month.setdefault((row.link_id, row.partner_id, row.day.replace(day=1)), [0, 0, 0, 0, Decimal("0.00")])
+        for i, counter in enumerate(counters):
+            sums[i] += getattr(row, counter)
+    months = {
+        (m.link_id, m.partner_id, m.month): [getattr(m, c) for c in counters]
+        for m in LinkMonthlyStats.objects.all()
+        if any(getattr(m, c) for c in counters)  # a month emptied by a repair keeps a zero row
+    }
+    return months == {key: sums for key, sums in by_month.items() if any(sums)}
 
 
 def _snapshot() -> dict:
@@ -163,9 +180,31 @@ def test_a_rebuild_repairs_the_counters_and_a_second_one_finds_nothing(drifted):
 def test_a_rebuild_brings_the_partner_commission_total_back_to_the_ledger(drifted):
     partner, _ = drifted
     assert PartnerRollupTotals.objects.get(partner=partner).commission == Decimal("11.50")  # 10.00 + the drift
+    assert _months_match_the_rollups()  # the month rows followed the tampering, the deletion too
     rebuild_rollups(date(2026, 2, 1), date(2026, 2, 28), partner_id=partner.pk)
     assert PartnerRollupTotals.objects.get(partner=partner).commission == Decimal("10.00")
     assert _totals_match_the_rollups()
+
+
+@pytest.mark.django_db
+def test_month_rows_follow_inserts_updates_and_deletes_of_daily_rows(partner):
+    link = LinkFactory(partner=partner)
+    for day in (date(2026, 1, 31), date(2026, 2, 1), date(2026, 2, 27)):
+        rollup_add(link_id=link.pk, partner_id=partner.pk, day=day, clicks=2, commission=Decimal("1.25"))
+    rollup_add(link_id=link.pk, partner_id=partner.pk, day=date(2026, 2, 1), unique_clicks=1)
+    DailyLinkStats.objects.filter(day=date(2026, 2, 27)).update(clicks=7)
+    DailyLinkStats.objects.filter(day=date(2026, 1, 31)).delete()
+    months = {m.month: (m.clicks, m.unique_clicks, m.commission) for m in LinkMonthlyStats.objects.filter(link=link)}
+    assert months == {date(2026, 1, 1): (0, 0, Decimal("0.00")), date(2026, 2, 1): (9, 1, Decimal("2.50"))}
+    assert _months_match_the_rollups()
+
+
+@pytest.mark.django_db
+def test_a_link_with_rollups_can_still_be_deleted(partner):
+    link = LinkFactory(partner=partner)
+    rollup_add(link_id=link.pk, partner_id=partner.pk, day=date(2026, 2, 3), clicks=4)
+    link.delete()
+    assert not LinkMonthlyStats.objects.filter(link_id=link.pk).exists()
 
 
 @pytest.mark.django_db
