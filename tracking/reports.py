@@ -19,7 +19,6 @@ from django.db.models import (
     DecimalField,
     Exists,
     IntegerField,
-    OuterRef,
     Q,
     Subquery,
     Sum,
@@ -144,7 +143,9 @@ def partner_summary(partner: Partner) -> PartnerSummary:
     today = program_today()
     since = today - timedelta(days=29)
     now = timezone.now()
-    mine = {"partner": OuterRef("pk")}
+    # The partner as a constant, not OuterRef: each subquery is then planned for this partner
+    # (with a correlated one the planner guesses a few rows and picks the wrong index).
+    mine = {"partner_id": partner.pk}
     cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
     row = (
         Partner.objects.filter(pk=partner.pk)
