@@ -35,7 +35,9 @@ def _totals_match_the_rollups() -> bool:
     summed = dict(DailyLinkStats.objects.values_list("partner").annotate(total=Sum("commission")).order_by())
     stored = dict(PartnerRollupTotals.objects.values_list("partner_id", "commission"))
     partners = set(summed) | set(stored)
-    totals_match = all(summed.get(p, Decimal("0.00")) == stored.get(p, Decimal("0.00")) for p in partners)
+    # cents(): SQLite sums its decimal column in floating point (0.890000000000001).
+    zero = Decimal("0.00")
+    totals_match = all(cents(summed.get(p, zero)) == cents(stored.get(p, zero)) for p in partners)
     return totals_match and _months_match_the_rollups()
 
 
