@@ -140,22 +140,6 @@ class DailyLinkStats(models.Model):
         return f"{self.link_id} {self.day}"
 
 
-class PartnerRollupTotals(models.Model):
-    """The sum of a partner's ``DailyLinkStats.commission`` over all days (= the commission
-    KPI), so the dashboard reads one row instead of summing a row per link and day.
-
-    Kept exact by the same writers as the rollups: ``rollup_add`` adds to it in the same
-    statement sequence and transaction as the (link, day) counter, and ``rebuild_rollups``
-    recomputes it from the rollups under the rollups' table lock. Only commission is kept here:
-    clicks never change it, so the click path never touches this row."""
-
-    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, primary_key=True, related_name="rollup_totals")
-    commission = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
-
-    def __str__(self) -> str:
-        return f"{self.partner_id}: {self.commission}"
-
-
 class LinkMonthlyStats(models.Model):
     """``DailyLinkStats`` summed per link and calendar month (``month`` = its first day), so a
     report over a long range reads a row per link and month for the whole months it covers.
@@ -163,7 +147,7 @@ class LinkMonthlyStats(models.Model):
     Written only by database triggers on ``DailyLinkStats`` (migration 0005): every insert,
     update and delete of a daily row moves its month's row by the same amounts in the same
     statement, whoever writes (``rollup_add``, the click consumer, a rebuild, loadbench).
-    ``rollup_totals_rebuild`` recomputes it from the daily rows."""
+    ``rollups.monthly_rebuild`` (run by every rebuild) recomputes it from the daily rows."""
 
     link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="monthly_stats", db_index=False)
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)

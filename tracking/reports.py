@@ -33,7 +33,7 @@ from config.errors import PortalError
 from partners.models import Partner
 from payouts.models import Payout
 from payouts.rules import WithdrawalStatus, withdrawal_status
-from tracking.models import DailyLinkStats, Link, LinkMonthlyStats, PartnerRollupTotals
+from tracking.models import DailyLinkStats, Link, LinkMonthlyStats
 from tracking.rollups import program_today
 
 # "A range over 2 years" is refused: at most 731 days, both ends included.
@@ -138,7 +138,7 @@ def _count(queryset) -> Coalesce:
 
 def partner_summary(partner: Partner) -> PartnerSummary:
     """The five KPIs of the contract plus whether the partner can withdraw, in one statement
-    whose every part reads a bounded number of index entries (one totals row, 30 days of
+    whose every part reads a bounded number of index entries (a row per link and month, 30 days of
     rollups, the partner's active referrals, the newest ledger entries, the payouts)."""
     today = program_today()
     since = today - timedelta(days=29)
@@ -151,14 +151,10 @@ def partner_summary(partner: Partner) -> PartnerSummary:
         Partner.objects.filter(pk=partner.pk)
         .values(
             # Commission = every commission entry, reversals included. The rollups hold their sum
-            # per link and day (written in the same transaction as each entry) and
-            # PartnerRollupTotals holds the sum of those, kept in the same transactions again: so
-            # it is the ledger's sum, read as one row instead of a row per link and day.
-            commission=Coalesce(
-                Subquery(PartnerRollupTotals.objects.filter(**mine).values("commission")[:1], output_field=_MONEY),
-                _MONEY_ZERO,
-                output_field=_MONEY,
-            ),
+            # per link and day (written in the same transaction as each entry), the month rows
+            # the same sums per link and month: so this is the ledger's sum, read from a row per
+            # link and month (and no partner-wide row every event would have to lock).
+            commission=_total(LinkMonthlyStats.objects.filter(**mine), "commission", _MONEY),
             # Unique clicks are additive across days and links: the last 30 days, today included.
             unique_clicks_30d=_total(
                 DailyLinkStats.objects.filter(**mine, day__gte=since, day__lte=today), "unique_clicks", IntegerField()

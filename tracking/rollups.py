@@ -27,7 +27,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from tracking.models import DailyLinkStats, PartnerRollupTotals
+from tracking.models import DailyLinkStats
 
 logger = logging.getLogger(__name__)
 
@@ -88,36 +88,18 @@ def rollup_add(
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, (link_id, partner_id, day, *values[:4], Decimal(values[4])))
-        if commission:
-            # The partner's commission total moves with its (link, day) counter, in the same
-            # transaction. Taken after the (link, day) row, and no writer takes another counter
-            # row after it, so this lock cannot close a cycle; clicks (commission 0) never take it.
-            totals = connection.ops.quote_name(PartnerRollupTotals._meta.db_table)
-            cursor.execute(
-                f"INSERT INTO {totals} (partner_id, commission) VALUES (%s, %s) "
-                f"ON CONFLICT (partner_id) DO UPDATE SET commission = {totals}.commission + excluded.commission",
-                (partner_id, Decimal(commission)),
-            )
 
 
-def rollup_totals_rebuild(*, partner_id: int | None = None) -> None:
-    """Recompute ``PartnerRollupTotals`` and ``LinkMonthlyStats`` from the daily rollups (one
-    partner, or all), under the rollups' table lock so no increment lands between the read and
-    the write."""
+def monthly_rebuild(*, partner_id: int | None = None) -> None:
+    """Recompute ``LinkMonthlyStats`` from the daily rollups (one partner, or all), under the
+    rollups' table lock so no increment lands between the read and the write. The triggers keep
+    them equal anyway; this repairs rows written while the triggers were off (a restore)."""
     from tracking.monthly import recompute_sql
 
-    table = connection.ops.quote_name(DailyLinkStats._meta.db_table)
-    totals = connection.ops.quote_name(PartnerRollupTotals._meta.db_table)
-    where, params = ("WHERE partner_id = %s", [partner_id]) if partner_id is not None else ("", [])
+    params = [partner_id] if partner_id is not None else []
     with transaction.atomic():
         _lock_counters()
         with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {totals} {where}", params)
-            cursor.execute(
-                f"INSERT INTO {totals} (partner_id, commission) SELECT partner_id, SUM(commission) "
-                f"FROM {table} {where} GROUP BY partner_id",
-                params,
-            )
             for sql in recompute_sql(connection.vendor, partner_filter=partner_id is not None):
                 cursor.execute(sql, params)
 
@@ -324,8 +306,8 @@ def rebuild_rollups(start: date, end: date, *, partner_id: int | None = None, dr
     for chunk_start, chunk_end in _chunks(start, end):
         _rebuild_chunk(report, chunk_start, chunk_end)
     if not dry_run:
-        # The per-partner totals follow whatever the rebuild wrote (and repair any drift).
-        rollup_totals_rebuild(partner_id=partner_id)
+        # The month rows followed every write by trigger; recomputing them repairs any drift.
+        monthly_rebuild(partner_id=partner_id)
     if report.differences:
         logger.warning("%s First: %s", report.summary(), "; ".join(str(d) for d in report.differences[:10]))
     else:

@@ -9,39 +9,26 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 from django.db import connection, transaction
-from django.db.models import Sum
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from commissions.models import Payment, Referral
 from commissions.money import cents
-from config.celery_app import app as celery_app
 from tests.factories import LinkFactory, PartnerFactory
 from tests.reports import builders as b
-from tracking.models import DailyLinkStats, LinkMonthlyStats, PartnerRollupTotals
-from tracking.rollups import program_day, rebuild_rollups, rebuild_rollups_task, rollup_add
+from tracking.models import DailyLinkStats, LinkMonthlyStats
+from tracking.reports import partner_summary
+from tracking.rollups import program_day, rebuild_rollups, rollup_add
 
 # Europe/Warsaw switches to summer time at 01:00 UTC on 2026-03-29: days there are not UTC
 # days, and one of them is 23 hours long.
 BASE = datetime(2026, 3, 28, 22, 30, tzinfo=UTC)
 
 
-def _totals_match_the_rollups() -> bool:
-    """Every partner's ``PartnerRollupTotals.commission`` equals the sum of its rollups, and
-    every ``LinkMonthlyStats`` row the sums of its link's daily rows in that month."""
-    summed = dict(DailyLinkStats.objects.values_list("partner").annotate(total=Sum("commission")).order_by())
-    stored = dict(PartnerRollupTotals.objects.values_list("partner_id", "commission"))
-    partners = set(summed) | set(stored)
-    # cents(): SQLite sums its decimal column in floating point (0.890000000000001).
-    zero = Decimal("0.00")
-    totals_match = all(cents(summed.get(p, zero)) == cents(stored.get(p, zero)) for p in partners)
-    return totals_match and _months_match_the_rollups()
-
-
 def _months_match_the_rollups() -> bool:
+    """Every ``LinkMonthlyStats`` row holds the sums of its link's daily rows in that month."""
     counters = ("clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission")
     by_month: dict[tuple, list] = {}
     for row in DailyLinkStats.objects.all():
@@ -119,7 +106,7 @@ def test_a_rebuild_equals_the_incremental_counts_after_any_sequence_of_clicks_an
                 b.cancel(referral, referral.signed_up_at + timedelta(minutes=minutes))
 
         before = _snapshot()
-        assert _totals_match_the_rollups()
+        assert _months_match_the_rollups()
         first, last = program_day(BASE - timedelta(days=4)), program_day(BASE + timedelta(days=4))
         report = rebuild_rollups(first, last, dry_run=True)
         assert report.differences == []
@@ -179,13 +166,13 @@ def test_a_rebuild_repairs_the_counters_and_a_second_one_finds_nothing(drifted):
 
 
 @pytest.mark.django_db
-def test_a_rebuild_brings_the_partner_commission_total_back_to_the_ledger(drifted):
+def test_a_rebuild_brings_the_commission_kpi_back_to_the_ledger(drifted):
     partner, _ = drifted
-    assert PartnerRollupTotals.objects.get(partner=partner).commission == Decimal("11.50")  # 10.00 + the drift
     assert _months_match_the_rollups()  # the month rows followed the tampering, the deletion too
+    assert partner_summary(partner).commission == Decimal("11.50")  # 10.00 + the drift
     rebuild_rollups(date(2026, 2, 1), date(2026, 2, 28), partner_id=partner.pk)
-    assert PartnerRollupTotals.objects.get(partner=partner).commission == Decimal("10.00")
-    assert _totals_match_the_rollups()
+    assert partner_summary(partner).commission == Decimal("10.00")
+    assert _months_match_the_rollups()
 
 
 @pytest.mark.django_db
@@ -207,54 +194,6 @@ def test_a_link_with_rollups_can_still_be_deleted(partner):
     rollup_add(link_id=link.pk, partner_id=partner.pk, day=date(2026, 2, 3), clicks=4)
     link.delete()
     assert not LinkMonthlyStats.objects.filter(link_id=link.pk).exists()
-
-
-@pytest.mark.django_db
-def test_clicks_never_write_the_partner_commission_total(partner):
-    b.click(partner.links.get(), "visitor", datetime(2026, 2, 10, 12, tzinfo=UTC))
-    assert DailyLinkStats.objects.exists()
-    assert not PartnerRollupTotals.objects.exists()
-
-
-@pytest.mark.django_db
-def test_a_rebuild_for_one_partner_leaves_the_others_alone(drifted):
-    partner, _ = drifted
-    other = PartnerFactory()
-    other_link = other.links.get()
-    rollup_add(link_id=other_link.pk, partner_id=other.pk, day=date(2026, 2, 10), clicks=7)
-    report = rebuild_rollups(date(2026, 2, 1), date(2026, 2, 28), partner_id=partner.pk)
-    assert {d.link_id for d in report.differences} == {partner.links.get().pk}
-    assert DailyLinkStats.objects.get(link=other_link).clicks == 7
-
-
-@pytest.mark.django_db
-def test_the_command_prints_the_differences_and_a_summary(drifted, capsys):
-    call_command("rebuild_rollups", "--start", "2026-02-01", "--end", "2026-02-28")
-    out = capsys.readouterr().out
-    assert f"link {drifted[1].pk} 2026-02-10 clicks: 8 -> 3" in out
-    assert "5 differences" in out
-    call_command("rebuild_rollups", "--start", "2026-02-01", "--end", "2026-02-28")
-    assert "0 differences" in capsys.readouterr().out
-
-
-@pytest.mark.django_db
-def test_the_celery_task_is_registered_by_name_and_rebuilds_a_range(drifted):
-    assert "tracking.rollups.rebuild_rollups_task" in celery_app.tasks
-    result = rebuild_rollups_task.delay("2026-02-01", "2026-02-28").get()
-    assert result["difference_count"] == 5
-    assert result["differences"][0]["old"] in {"8", "2", "1.50", "0"}
-    assert rebuild_rollups_task.delay("2026-02-01", "2026-02-28").get()["difference_count"] == 0
-
-
-@pytest.mark.django_db
-def test_a_rebuild_spanning_several_chunks_covers_every_day(partner):
-    link = partner.links.get()
-    for month in range(1, 7):
-        b.click(link, f"v{month}", datetime(2025, month, 15, 12, tzinfo=UTC))
-    DailyLinkStats.objects.all().delete()
-    report = rebuild_rollups(date(2025, 1, 1), date(2025, 6, 30))
-    assert report.rows_written == 6
-    assert DailyLinkStats.objects.filter(link=link).count() == 6
 
 
 def _run_threads(count: int, target: Callable[[int], None]) -> None:
@@ -301,7 +240,8 @@ def test_concurrent_increments_from_threads_lose_nothing():
     _run_threads(8, add)
     row = DailyLinkStats.objects.get(link=link, day=day)
     assert (row.clicks, row.unique_clicks, row.new_trials, row.commission) == (400, 200, 400, Decimal("4.00"))
-    assert PartnerRollupTotals.objects.get(partner=partner).commission == Decimal("4.00")
+    month = LinkMonthlyStats.objects.get(link=link)
+    assert (month.clicks, month.unique_clicks, month.new_trials, month.commission) == (400, 200, 400, Decimal("4.00"))
 
 
 @pytest.mark.postgres

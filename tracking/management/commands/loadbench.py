@@ -43,7 +43,7 @@ from commissions.balance import partner_balances_refresh
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
 from commissions.money import ZERO, commission_for, reversal_for
 from partners.models import Partner, User, new_referral_code
-from tracking.models import Click, Creative, DailyLinkStats, Link, PartnerRollupTotals, UniqueVisitor
+from tracking.models import Click, Creative, DailyLinkStats, Link, UniqueVisitor
 from tracking.rollups import day_start, program_today, program_tz
 
 BENCH_EMAIL = "bench@example.com"
@@ -309,16 +309,6 @@ class _Rollups:
                     f"ON CONFLICT (link_id, day) DO UPDATE SET {sets}",
                     [(*row[:7], str(row[7])) for row in rows],
                 )
-            # The per-partner commission totals move with the counters, as in ``rollup_add``.
-            commission_of: dict[int, Decimal] = defaultdict(Decimal)
-            for row in rows:
-                commission_of[row[1]] += row[7]
-            totals = connection.ops.quote_name(PartnerRollupTotals._meta.db_table)
-            cursor.executemany(
-                f"INSERT INTO {totals} (partner_id, commission) VALUES (%s, %s) "
-                f"ON CONFLICT (partner_id) DO UPDATE SET commission = {totals}.commission + excluded.commission",
-                [(partner_id, str(amount)) for partner_id, amount in sorted(commission_of.items()) if amount],
-            )
         return len(rows)
 
 
