@@ -23,13 +23,18 @@ class WithdrawalStatus:
     missing: Decimal = Decimal("0.00")
 
 
-def withdrawal_status(*, partner: Partner, balance: Decimal | None = None) -> WithdrawalStatus:
-    """Why the partner can or cannot withdraw now. ``balance`` defaults to the ledger balance."""
+def withdrawal_status(
+    *, partner: Partner, balance: Decimal | None = None, open_payout: bool | None = None
+) -> WithdrawalStatus:
+    """Why the partner can or cannot withdraw now. ``balance`` defaults to the ledger balance;
+    ``open_payout`` (whether a payout is pending/approved/processing) is looked up unless given."""
     if balance is None:
         balance = partner_balance(partner=partner)
     minimum = settings.PAYOUT_MINIMUM
     currency = settings.PROGRAM_CURRENCY
-    if Payout.objects.filter(partner=partner, status__in=Payout.OPEN_STATUSES).exists():
+    if open_payout is None:
+        open_payout = Payout.objects.filter(partner=partner, status__in=Payout.OPEN_STATUSES).exists()
+    if open_payout:
         return WithdrawalStatus(
             False, balance, "in_progress", "Your previous withdrawal request is still being processed."
         )

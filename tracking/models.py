@@ -111,9 +111,11 @@ class DailyLinkStats(models.Model):
     increments as clicks and events arrive; every report and chart reads these, never raw clicks.
     Rebuildable from the raw rows (`tracking.rollups.rebuild_rollups`)."""
 
-    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="daily_stats")
+    # No single-column indexes: (link, day) and (partner, day) below lead with these columns,
+    # and every index is one more write for each counter update on the click path.
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="daily_stats", db_index=False)
     # Denormalised from the link so partner-wide reports need no join.
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="daily_stats")
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="daily_stats", db_index=False)
     day = models.DateField()
     clicks = models.PositiveIntegerField(default=0)
     unique_clicks = models.PositiveIntegerField(default=0)
@@ -136,3 +138,37 @@ class DailyLinkStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link_id} {self.day}"
+
+
+class LinkMonthlyStats(models.Model):
+    """``DailyLinkStats`` summed per link and calendar month (``month`` = its first day), so a
+    report over a long range reads a row per link and month for the whole months it covers.
+
+    Written only by database triggers on ``DailyLinkStats`` (migration 0005): every insert,
+    update and delete of a daily row moves its month's row by the same amounts in the same
+    statement, whoever writes (``rollup_add``, the click consumer, a rebuild, loadbench).
+    ``rollups.monthly_rebuild`` (run by every rebuild) recomputes it from the daily rows."""
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="monthly_stats", db_index=False)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField()
+    clicks = models.IntegerField(default=0)
+    unique_clicks = models.IntegerField(default=0)
+    new_trials = models.IntegerField(default=0)
+    new_subscriptions = models.IntegerField(default=0)
+    commission = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["link", "month"], name="monthly_stats_link_month"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["partner", "month"],
+                include=["link", "clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission"],
+                name="monthly_stats_partner_cov",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} {self.month:%Y-%m}"

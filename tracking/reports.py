@@ -10,16 +10,15 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import (
     Count,
     DecimalField,
-    FilteredRelation,
+    Exists,
     IntegerField,
-    OuterRef,
     Q,
     Subquery,
     Sum,
@@ -34,7 +33,7 @@ from config.errors import PortalError
 from partners.models import Partner
 from payouts.models import Payout
 from payouts.rules import WithdrawalStatus, withdrawal_status
-from tracking.models import DailyLinkStats, Link
+from tracking.models import DailyLinkStats, Link, LinkMonthlyStats
 from tracking.rollups import program_today
 
 # "A range over 2 years" is refused: at most 731 days, both ends included.
@@ -125,67 +124,75 @@ class PartnerSummary:
         return self.withdrawal.can_withdraw
 
 
-def _balance_deductions(partner: Partner, now: datetime) -> tuple[Decimal, Decimal]:
-    """(commission still in the hold, payouts that hold money) for the balance, one query.
+def _total(queryset, field: str, output_field) -> Coalesce:
+    """``SUM(field)`` of ``queryset`` (correlated on the partner) as a scalar subquery, 0 when empty."""
+    summed = queryset.order_by().values("partner").annotate(total=Sum(field)).values("total")
+    zero = _MONEY_ZERO if isinstance(output_field, DecimalField) else _INT_ZERO
+    return Coalesce(Subquery(summed, output_field=output_field), zero, output_field=output_field)
 
-    Both read a handful of rows: the hold is a range scan of the newest commission entries on
-    (partner, earned_at); payouts are few per partner."""
-    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
-    held = CommissionEntry.objects.filter(
-        partner=OuterRef("pk"), kind=CommissionEntry.Kind.COMMISSION, earned_at__gt=cutoff
-    )
-    paid_out = Payout.objects.filter(partner=OuterRef("pk"), status__in=Payout.COUNTED_STATUSES)
 
-    def total(queryset) -> Coalesce:
-        summed = queryset.order_by().values("partner").annotate(total=Sum("amount")).values("total")
-        return Coalesce(Subquery(summed, output_field=_MONEY), _MONEY_ZERO, output_field=_MONEY)
-
-    row = Partner.objects.filter(pk=partner.pk).values(held=total(held), paid_out=total(paid_out)).get()
-    return row["held"], row["paid_out"]
+def _count(queryset) -> Coalesce:
+    counted = queryset.order_by().values("partner").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), _INT_ZERO, output_field=IntegerField())
 
 
 def partner_summary(partner: Partner) -> PartnerSummary:
-    """The five KPIs of the contract plus whether the partner can withdraw. Four queries, each
-    reading a bounded number of rows (rollups, indexed referral counts, the newest entries)."""
+    """The five KPIs of the contract plus whether the partner can withdraw, in one statement
+    whose every part reads a bounded number of index entries (a row per link and month, 30 days of
+    rollups, the partner's active referrals, the newest ledger entries, the payouts)."""
     today = program_today()
     since = today - timedelta(days=29)
-    totals = DailyLinkStats.objects.filter(partner=partner).aggregate(
-        # Commission = every commission entry, reversals included: the rollup holds their sum
-        # per day, so the sum of the rollup is the sum of the ledger.
-        commission=Coalesce(Sum("commission"), _MONEY_ZERO, output_field=_MONEY),
-        # Unique clicks are additive across days and links: the last 30 days, today included.
-        unique_clicks_30d=Coalesce(
-            Sum("unique_clicks", filter=Q(day__gte=since, day__lte=today)), _INT_ZERO, output_field=IntegerField()
-        ),
-    )
     now = timezone.now()
-    # Status counts come from the referrals themselves: "active trial" depends on the time now
-    # (a trial that ended without payment stops counting at once, whether or not the periodic
-    # expiry task has run yet), which a daily counter cannot express. The WHERE clause lets the
-    # (partner, status, trial_ends_at) index pick out just these referrals.
-    active = Q(status=Referral.Status.TRIAL, trial_ends_at__gt=now)
-    paying = Q(status=Referral.Status.PAYING)
-    statuses = partner.referrals.filter(active | paying).aggregate(
-        active_trials=Count("pk", filter=active), active_subscriptions=Count("pk", filter=paying)
+    # The partner as a constant, not OuterRef: each subquery is then planned for this partner
+    # (with a correlated one the planner guesses a few rows and picks the wrong index).
+    mine = {"partner_id": partner.pk}
+    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
+    row = (
+        Partner.objects.filter(pk=partner.pk)
+        .values(
+            # Commission = every commission entry, reversals included. The rollups hold their sum
+            # per link and day (written in the same transaction as each entry), the month rows
+            # the same sums per link and month: so this is the ledger's sum, read from a row per
+            # link and month (and no partner-wide row every event would have to lock).
+            commission=_total(LinkMonthlyStats.objects.filter(**mine), "commission", _MONEY),
+            # Unique clicks are additive across days and links: the last 30 days, today included.
+            unique_clicks_30d=_total(
+                DailyLinkStats.objects.filter(**mine, day__gte=since, day__lte=today), "unique_clicks", IntegerField()
+            ),
+            # Status counts come from the referrals themselves: "active trial" depends on the
+            # time now (a trial that ended without payment stops counting at once, whether or
+            # not the periodic expiry task has run yet), which a daily counter cannot express.
+            # Each count is a range of the (partner, status, trial_ends_at) index alone.
+            active_trials=_count(Referral.objects.filter(**mine, status=Referral.Status.TRIAL, trial_ends_at__gt=now)),
+            active_subscriptions=_count(Referral.objects.filter(**mine, status=Referral.Status.PAYING)),
+            # The balance, see below: commission still in the hold, and payouts that hold money.
+            held=_total(
+                CommissionEntry.objects.filter(**mine, kind=CommissionEntry.Kind.COMMISSION, earned_at__gt=cutoff),
+                "amount",
+                _MONEY,
+            ),
+            paid_out=_total(Payout.objects.filter(**mine, status__in=Payout.COUNTED_STATUSES), "amount", _MONEY),
+            open_payout=Exists(Payout.objects.filter(**mine, status__in=Payout.OPEN_STATUSES)),
+        )
+        .get()
     )
     # Which balance: neither the denormalised Partner.balance (it lags the ledger by a Celery
     # round-trip, so the button here could disagree with /payouts/ or with what a request then
     # finds) nor a full ledger aggregate (hundreds of milliseconds for a partner with 100,000
     # payments). The contract's balance is "all entries − commissions still in the hold −
-    # payouts pending/approved/processing/paid"; the first term is the commission KPI above
-    # (the rollups add up every ledger entry, in the same transaction as the entry), the other
-    # two read only recent entries and the payouts. So it equals the ledger balance, always
-    # current, at the cost of one small query. Withdrawals themselves never use it: the payouts
-    # code recomputes the balance from the ledger under the partner lock.
-    held, paid_out = _balance_deductions(partner, now)
-    balance = cents(totals["commission"] - held - paid_out)
-    withdrawal = withdrawal_status(partner=partner, balance=balance)
+    # payouts pending/approved/processing/paid"; the first term is the commission KPI above,
+    # the other two read only recent entries and the payouts. So it equals the ledger balance,
+    # always current. Withdrawals themselves never use it: the payouts code recomputes the
+    # balance from the ledger under the partner lock.
+    commission = cents(row["commission"])
+    balance = cents(row["commission"] - row["held"] - row["paid_out"])
+    withdrawal = withdrawal_status(partner=partner, balance=balance, open_payout=row["open_payout"])
     return PartnerSummary(
         currency=settings.PROGRAM_CURRENCY,
-        commission=cents(totals["commission"]),
-        unique_clicks_30d=int(totals["unique_clicks_30d"]),
-        active_trials=statuses["active_trials"],
-        active_subscriptions=statuses["active_subscriptions"],
+        commission=commission,
+        unique_clicks_30d=int(row["unique_clicks_30d"]),
+        active_trials=int(row["active_trials"]),
+        active_subscriptions=int(row["active_subscriptions"]),
         balance=balance,
         withdrawal=withdrawal,
     )
@@ -313,37 +320,81 @@ def normalise_sort(sort: str | None) -> str:
     return sort if key in SORT_KEYS else ""
 
 
+_PER_LINK = {
+    "clicks": "clicks",
+    "unique_clicks": "unique_clicks",
+    "trials": "new_trials",
+    "subscriptions": "new_subscriptions",
+    "commission": "commission",
+}
+
+
+def _whole_months(start: date, end: date) -> tuple[date, date]:
+    """``(first, stop)``: the calendar months lying wholly inside ``start``..``end`` are those
+    whose first day is in ``first`` ≤ month < ``stop`` (none when ``first >= stop``)."""
+    first = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    stop = (end + timedelta(days=1)).replace(day=1)
+    return first, stop
+
+
+def _sums_per_link(partner: Partner, start: date, end: date):
+    """Rows of (link_id, sums) whose per-link totals are the sums of the rollups over
+    ``start``..``end``: whole months from ``LinkMonthlyStats`` (a row per link and month), the
+    days before and after them from ``DailyLinkStats``, both range scans of covering indexes,
+    in one statement. A link's rollups carry its partner, so these are all of its rows."""
+    first, stop = _whole_months(start, end)
+    sums = {name: Sum(column) for name, column in _PER_LINK.items()}
+    if first >= stop:
+        return (
+            DailyLinkStats.objects.filter(partner=partner, day__gte=start, day__lte=end)
+            .values("link_id")
+            .annotate(**sums)
+            .order_by()
+        )
+    days = (
+        DailyLinkStats.objects.filter(
+            Q(day__lt=first) | Q(day__gte=stop), partner=partner, day__gte=start, day__lte=end
+        )
+        .values("link_id")
+        .annotate(**sums)
+        .order_by()
+    )
+    months = (
+        LinkMonthlyStats.objects.filter(partner=partner, month__gte=first, month__lt=stop)
+        .values("link_id")
+        .annotate(**sums)
+        .order_by()
+    )
+    return days.union(months, all=True)
+
+
 def link_performance(partner: Partner, start: date, end: date, sort: str | None = None) -> PerformanceReport:
     """One row per link of the partner (disabled ones included: they keep their history) with
-    the sums of its rollups over ``start``..``end``, sorted, plus a totals row. One query: the
-    day filter sits in the join, so each link reads only its rows of the range."""
+    the sums of its rollups over ``start``..``end``, sorted, plus a totals row. Two queries
+    (the links, the sums per link) whatever the number of links and days."""
     sort = normalise_sort(sort)
     links = (
-        Link.objects.filter(partner=partner)
-        .select_related("creative")
-        .annotate(
-            in_range=FilteredRelation(
-                "daily_stats", condition=Q(daily_stats__day__gte=start, daily_stats__day__lte=end)
-            ),
-            sum_clicks=Coalesce(Sum("in_range__clicks"), _INT_ZERO),
-            sum_unique_clicks=Coalesce(Sum("in_range__unique_clicks"), _INT_ZERO),
-            sum_trials=Coalesce(Sum("in_range__new_trials"), _INT_ZERO),
-            sum_subscriptions=Coalesce(Sum("in_range__new_subscriptions"), _INT_ZERO),
-            sum_commission=Coalesce(Sum("in_range__commission"), _MONEY_ZERO, output_field=_MONEY),
-        )
-        .order_by("-is_default", "-created_at", "-pk")
+        Link.objects.filter(partner=partner).select_related("creative").order_by("-is_default", "-created_at", "-pk")
     )
-    rows = [
-        LinkPerformance(
-            link=link,
-            clicks=int(link.sum_clicks),
-            unique_clicks=int(link.sum_unique_clicks),
-            trials=int(link.sum_trials),
-            subscriptions=int(link.sum_subscriptions),
-            commission=cents(link.sum_commission),
+    sums: dict[int, dict] = {}
+    for row in _sums_per_link(partner, start, end):
+        into = sums.setdefault(row["link_id"], dict.fromkeys(_PER_LINK, 0))
+        for key in _PER_LINK:
+            into[key] += row[key] or 0
+    empty = {"clicks": 0, "unique_clicks": 0, "trials": 0, "subscriptions": 0, "commission": ZERO}
+    rows = []
+    for link in links:
+        row = sums.get(link.pk, empty)
+        rows.append(
+            LinkPerformance(
+                link=link,
+                clicks=int(row["clicks"]),
+                unique_clicks=int(row["unique_clicks"]),
+                trials=int(row["trials"]),
+                subscriptions=int(row["subscriptions"]),
+                commission=cents(Decimal(row["commission"])),
+            )
         )
-        for link in links
-    ]
     if sort:
         # Python's sort is stable (also reversed): ties keep the natural order above.
         rows.sort(key=SORT_KEYS[sort.removeprefix("-")], reverse=sort.startswith("-"))

@@ -90,6 +90,20 @@ def rollup_add(
         cursor.execute(sql, (link_id, partner_id, day, *values[:4], Decimal(values[4])))
 
 
+def monthly_rebuild(*, partner_id: int | None = None) -> None:
+    """Recompute ``LinkMonthlyStats`` from the daily rollups (one partner, or all), under the
+    rollups' table lock so no increment lands between the read and the write. The triggers keep
+    them equal anyway; this repairs rows written while the triggers were off (a restore)."""
+    from tracking.monthly import recompute_sql
+
+    params = [partner_id] if partner_id is not None else []
+    with transaction.atomic():
+        _lock_counters()
+        with connection.cursor() as cursor:
+            for sql in recompute_sql(connection.vendor, partner_filter=partner_id is not None):
+                cursor.execute(sql, params)
+
+
 # --- Rebuild ----------------------------------------------------------------------------
 
 
@@ -291,6 +305,9 @@ def rebuild_rollups(start: date, end: date, *, partner_id: int | None = None, dr
     report = RebuildReport(start=start, end=end, partner_id=partner_id, dry_run=dry_run)
     for chunk_start, chunk_end in _chunks(start, end):
         _rebuild_chunk(report, chunk_start, chunk_end)
+    if not dry_run:
+        # The month rows followed every write by trigger; recomputing them repairs any drift.
+        monthly_rebuild(partner_id=partner_id)
     if report.differences:
         logger.warning("%s First: %s", report.summary(), "; ".join(str(d) for d in report.differences[:10]))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -183,3 +184,34 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
         response = client.get(reverse(name))
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("partners:login"))
+
+
+def test_a_range_over_whole_months_adds_up_exactly_as_its_days(partner):
+    from datetime import UTC, date, datetime
+
+    from tracking.models import DailyLinkStats
+    from tracking.reports import link_performance
+
+    link = LinkFactory(partner=partner)
+    for n, day in enumerate(
+        (date(2025, 12, 31), date(2026, 1, 1), date(2026, 1, 31), date(2026, 2, 1), date(2026, 3, 2))
+    ):
+        at = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
+        b.pay(b.signup(b.click(link, f"v{n}", at), at), f"{10 + n}.00", at)
+    for start, end in [
+        (date(2025, 12, 31), date(2026, 3, 2)),  # days, whole January and February, days
+        (date(2026, 1, 1), date(2026, 2, 28)),  # whole months only
+        (date(2026, 1, 2), date(2026, 1, 31)),  # no whole month
+        (date(2026, 1, 1), date(2026, 1, 1)),
+    ]:
+        row = next(r for r in link_performance(partner, start, end).rows if r.link == link)
+        days = DailyLinkStats.objects.filter(link=link, day__gte=start, day__lte=end)
+        expected = (
+            sum(d.clicks for d in days),
+            sum(d.unique_clicks for d in days),
+            sum(d.new_trials for d in days),
+            sum(d.new_subscriptions for d in days),
+            sum((d.commission for d in days), Decimal("0.00")),
+        )
+        assert (row.clicks, row.unique_clicks, row.trials, row.subscriptions, row.commission) == expected
+        assert row.clicks > 0

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.core.management import call_command
 from django.db import connection, transaction
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -17,15 +16,31 @@ from hypothesis import strategies as st
 
 from commissions.models import Payment, Referral
 from commissions.money import cents
-from config.celery_app import app as celery_app
 from tests.factories import LinkFactory, PartnerFactory
 from tests.reports import builders as b
-from tracking.models import DailyLinkStats
-from tracking.rollups import program_day, rebuild_rollups, rebuild_rollups_task, rollup_add
+from tracking.models import DailyLinkStats, LinkMonthlyStats
+from tracking.reports import partner_summary
+from tracking.rollups import program_day, rebuild_rollups, rollup_add
 
 # Europe/Warsaw switches to summer time at 01:00 UTC on 2026-03-29: days there are not UTC
 # days, and one of them is 23 hours long.
 BASE = datetime(2026, 3, 28, 22, 30, tzinfo=UTC)
+
+
+def _months_match_the_rollups() -> bool:
+    """Every ``LinkMonthlyStats`` row holds the sums of its link's daily rows in that month."""
+    counters = ("clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission")
+    by_month: dict[tuple, list] = {}
+    for row in DailyLinkStats.objects.all():
+        sums = by_month.setdefault((row.link_id, row.partner_id, row.day.replace(day=1)), [0, 0, 0, 0, Decimal("0.00")])
+        for i, counter in enumerate(counters):
+            sums[i] += getattr(row, counter)
+    months = {
+        (m.link_id, m.partner_id, m.month): [getattr(m, c) for c in counters]
+        for m in LinkMonthlyStats.objects.all()
+        if any(getattr(m, c) for c in counters)  # a month emptied by a repair keeps a zero row
+    }
+    return months == {key: sums for key, sums in by_month.items() if any(sums)}
 
 
 def _snapshot() -> dict:
@@ -91,6 +106,7 @@ def test_a_rebuild_equals_the_incremental_counts_after_any_sequence_of_clicks_an
                 b.cancel(referral, referral.signed_up_at + timedelta(minutes=minutes))
 
         before = _snapshot()
+        assert _months_match_the_rollups()
         first, last = program_day(BASE - timedelta(days=4)), program_day(BASE + timedelta(days=4))
         report = rebuild_rollups(first, last, dry_run=True)
         assert report.differences == []
@@ -150,44 +166,34 @@ def test_a_rebuild_repairs_the_counters_and_a_second_one_finds_nothing(drifted):
 
 
 @pytest.mark.django_db
-def test_a_rebuild_for_one_partner_leaves_the_others_alone(drifted):
+def test_a_rebuild_brings_the_commission_kpi_back_to_the_ledger(drifted):
     partner, _ = drifted
-    other = PartnerFactory()
-    other_link = other.links.get()
-    rollup_add(link_id=other_link.pk, partner_id=other.pk, day=date(2026, 2, 10), clicks=7)
-    report = rebuild_rollups(date(2026, 2, 1), date(2026, 2, 28), partner_id=partner.pk)
-    assert {d.link_id for d in report.differences} == {partner.links.get().pk}
-    assert DailyLinkStats.objects.get(link=other_link).clicks == 7
+    assert _months_match_the_rollups()  # the month rows followed the tampering, the deletion too
+    assert partner_summary(partner).commission == Decimal("11.50")  # 10.00 + the drift
+    rebuild_rollups(date(2026, 2, 1), date(2026, 2, 28), partner_id=partner.pk)
+    assert partner_summary(partner).commission == Decimal("10.00")
+    assert _months_match_the_rollups()
 
 
 @pytest.mark.django_db
-def test_the_command_prints_the_differences_and_a_summary(drifted, capsys):
-    call_command("rebuild_rollups", "--start", "2026-02-01", "--end", "2026-02-28")
-    out = capsys.readouterr().out
-    assert f"link {drifted[1].pk} 2026-02-10 clicks: 8 -> 3" in out
-    assert "5 differences" in out
-    call_command("rebuild_rollups", "--start", "2026-02-01", "--end", "2026-02-28")
-    assert "0 differences" in capsys.readouterr().out
+def test_month_rows_follow_inserts_updates_and_deletes_of_daily_rows(partner):
+    link = LinkFactory(partner=partner)
+    for day in (date(2026, 1, 31), date(2026, 2, 1), date(2026, 2, 27)):
+        rollup_add(link_id=link.pk, partner_id=partner.pk, day=day, clicks=2, commission=Decimal("1.25"))
+    rollup_add(link_id=link.pk, partner_id=partner.pk, day=date(2026, 2, 1), unique_clicks=1)
+    DailyLinkStats.objects.filter(day=date(2026, 2, 27)).update(clicks=7)
+    DailyLinkStats.objects.filter(day=date(2026, 1, 31)).delete()
+    months = {m.month: (m.clicks, m.unique_clicks, m.commission) for m in LinkMonthlyStats.objects.filter(link=link)}
+    assert months == {date(2026, 1, 1): (0, 0, Decimal("0.00")), date(2026, 2, 1): (9, 1, Decimal("2.50"))}
+    assert _months_match_the_rollups()
 
 
 @pytest.mark.django_db
-def test_the_celery_task_is_registered_by_name_and_rebuilds_a_range(drifted):
-    assert "tracking.rollups.rebuild_rollups_task" in celery_app.tasks
-    result = rebuild_rollups_task.delay("2026-02-01", "2026-02-28").get()
-    assert result["difference_count"] == 5
-    assert result["differences"][0]["old"] in {"8", "2", "1.50", "0"}
-    assert rebuild_rollups_task.delay("2026-02-01", "2026-02-28").get()["difference_count"] == 0
-
-
-@pytest.mark.django_db
-def test_a_rebuild_spanning_several_chunks_covers_every_day(partner):
-    link = partner.links.get()
-    for month in range(1, 7):
-        b.click(link, f"v{month}", datetime(2025, month, 15, 12, tzinfo=UTC))
-    DailyLinkStats.objects.all().delete()
-    report = rebuild_rollups(date(2025, 1, 1), date(2025, 6, 30))
-    assert report.rows_written == 6
-    assert DailyLinkStats.objects.filter(link=link).count() == 6
+def test_a_link_with_rollups_can_still_be_deleted(partner):
+    link = LinkFactory(partner=partner)
+    rollup_add(link_id=link.pk, partner_id=partner.pk, day=date(2026, 2, 3), clicks=4)
+    link.delete()
+    assert not LinkMonthlyStats.objects.filter(link_id=link.pk).exists()
 
 
 def _run_threads(count: int, target: Callable[[int], None]) -> None:
@@ -234,6 +240,8 @@ def test_concurrent_increments_from_threads_lose_nothing():
     _run_threads(8, add)
     row = DailyLinkStats.objects.get(link=link, day=day)
     assert (row.clicks, row.unique_clicks, row.new_trials, row.commission) == (400, 200, 400, Decimal("4.00"))
+    month = LinkMonthlyStats.objects.get(link=link)
+    assert (month.clicks, month.unique_clicks, month.new_trials, month.commission) == (400, 200, 400, Decimal("4.00"))
 
 
 @pytest.mark.postgres
