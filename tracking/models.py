@@ -74,7 +74,8 @@ class Click(models.Model):
     the row is written, so the row can be buffered and inserted later)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    link = models.ForeignKey(Link, on_delete=models.PROTECT, related_name="clicks")
+    # No index of its own: click_link_time (link, created_at) serves every lookup by link.
+    link = models.ForeignKey(Link, on_delete=models.PROTECT, related_name="clicks", db_index=False)
     visitor_id = models.CharField(max_length=64)
     created_at = models.DateTimeField()
     ip_hash = models.CharField(max_length=64, blank=True)
@@ -93,7 +94,8 @@ class UniqueVisitor(models.Model):
     """One row per (link, visitor) ever seen: inserting it decides, atomically in the database,
     whether a click is the visitor's first on that link (a unique click)."""
 
-    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: unique_visitor_per_link (link, visitor_id) serves every lookup by link.
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="+", db_index=False)
     visitor_id = models.CharField(max_length=64)
     first_click_at = models.DateTimeField()
 
@@ -144,7 +146,7 @@ class LinkMonthlyStats(models.Model):
     """``DailyLinkStats`` summed per link and calendar month (``month`` = its first day), so a
     report over a long range reads a row per link and month for the whole months it covers.
 
-    Written only by database triggers on ``DailyLinkStats`` (migration 0005): every insert,
+    Written only by database triggers on ``DailyLinkStats`` (migration 0003): every insert,
     update and delete of a daily row moves its month's row by the same amounts in the same
     statement, whoever writes (``rollup_add``, the click consumer, a rebuild, loadbench).
     ``rollups.monthly_rebuild`` (run by every rebuild) recomputes it from the daily rows."""

@@ -1,5 +1,5 @@
 """The triggers that keep ``LinkMonthlyStats`` equal to the monthly sums of ``DailyLinkStats``,
-and its recomputation. SQL for PostgreSQL and SQLite, used by migration 0005.
+and its recomputation. SQL for PostgreSQL and SQLite, used by migration 0003.
 
 PostgreSQL: statement-level triggers with transition tables, so one statement's rows (a click
 consumer batch, a rebuild chunk) move each month row once, after the statement has taken all
