@@ -250,3 +250,50 @@ def test_with_redis_unreachable_click_for_attribution_still_finds_stored_clicks(
     settings.CLICK_BUFFER = True
     assert str(click_for_attribution(click_id).id) == click_id
     assert click_for_attribution(str(uuid.uuid4())) is None
+
+
+def _buffered_click(link) -> ClickData:
+    click = ClickData(uuid.uuid4(), link.pk, link.partner_id, uuid.uuid4().hex, timezone.now())
+    assert clicks.record_click(click) == "buffered"
+    return click
+
+
+def test_the_consumer_recreates_its_group_when_the_stream_was_deleted_under_it(
+    stream, django_capture_on_commit_callbacks
+):
+    # E.g. Redis restarted without persistence: the group this process created is gone.
+    link = LinkFactory()
+    _buffered_click(link)
+    assert _flush(django_capture_on_commit_callbacks) == 1
+    stream.delete(clicks.STREAM_KEY)
+    second = _buffered_click(link)  # XADD makes a new stream, without the group
+    assert _flush(django_capture_on_commit_callbacks) == 1
+    assert Click.objects.filter(pk=second.id).exists()
+
+
+def test_the_consumer_daemon_lingers_after_a_small_batch_and_reclaims_only_now_and_then(
+    stream, monkeypatch, django_capture_on_commit_callbacks
+):
+    link = LinkFactory()
+    for _ in range(3):
+        _buffered_click(link)
+    client = clicks._redis("consumer")
+    autoclaims, sleeps, batches = [], [], []
+    real_autoclaim, real_flush = client.xautoclaim, clicks.flush_click_buffer
+    monkeypatch.setattr(client, "xautoclaim", lambda *a, **k: autoclaims.append(1) or real_autoclaim(*a, **k))
+    monkeypatch.setattr(clicks.time, "sleep", sleeps.append)
+    # The daemon recycles its connection between batches; this test's connection holds its transaction.
+    monkeypatch.setattr("django.db.close_old_connections", lambda: None)
+
+    def counted_flush(*args, **kwargs):
+        batches.append(real_flush(*args, **kwargs))
+        return batches[-1]
+
+    monkeypatch.setattr(clicks, "flush_click_buffer", counted_flush)
+    with django_capture_on_commit_callbacks(execute=True):
+        total = clicks.consume_click_buffer(batch=100, block_ms=10, linger_ms=100, stop=lambda: len(batches) >= 4)
+    assert (total, batches) == (3, [3, 0, 0, 0])
+    assert sleeps == [0.1]  # after the small batch only; an empty read already waited block_ms
+    assert autoclaims == [1]  # the first batch looked for a dead consumer's entries; the next 30 s do not
+    assert Click.objects.filter(link=link).count() == 3
+    assert stream.xlen(clicks.STREAM_KEY) == 0
