@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install demo serve test test-e2e lint migrate bench worker beat screenshots reliability clean
+.PHONY: help install demo serve test test-e2e lint migrate bench worker beat flusher screenshots reliability clean
 
 help:
 	@echo "make demo      - install, migrate, load the demo data and serve on http://$(HOST):$(PORT)"
@@ -58,6 +58,10 @@ worker: install
 
 beat: install
 	$(VENV)/bin/celery -A config beat -l info
+
+# The click-buffer consumer (CLICK_BUFFER on): Redis stream -> PostgreSQL in batches.
+flusher: install
+	$(PY) manage.py flush_clicks --loop
 
 lint: install
 	$(VENV)/bin/ruff check .
