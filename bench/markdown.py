@@ -208,7 +208,8 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
         f"stopped: lost {ev['lost']}); {ev['payments']:,} payments stored with {ev['commissions']:,} commissions."
     )
     add(
-        f"Each money event also queues a Celery balance refresh of its partner (no worker ran during the bench); "
+        f"A money event queues a Celery balance refresh of its partner unless one is already queued and not "
+        f"started (a Redis key; no worker ran during the bench, so one per partner stayed queued); "
         f"one refresh of the measured partner takes {ev['balance_refresh_ms_measured_partner']} ms."
     )
     add("")

@@ -63,6 +63,9 @@ class ServerConfig:
                 WEB_CONCURRENCY=str(self.workers),
                 WEB_THREADS=str(self.threads),
                 WORKER_CLASS=self.worker_class,
+                # Worker recycling (50,000 requests in production) would restart workers every few
+                # seconds at these rates: a restarted worker's CPU counters read as negative CPU.
+                MAX_REQUESTS="0",
             )
         return env
 
