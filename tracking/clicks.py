@@ -584,7 +584,8 @@ def click_for_attribution(click_id: str) -> Click | None:
     parsed = _parse_click_id(click_id)
     if parsed is None:
         return None
-    click = Click.objects.select_related("link").filter(pk=parsed).first()
+    lookup = Click.objects.select_related("link").filter(pk=parsed)[:1]  # no .first(): no ORDER BY, one clone less
+    click = next(iter(lookup), None)
     if click is None and buffer_enabled():
         from redis.exceptions import RedisError
 
@@ -593,5 +594,5 @@ def click_for_attribution(click_id: str) -> Click | None:
         except RedisError:
             logger.warning("Click buffer unreachable while looking up click %s.", parsed)
             return None
-        click = Click.objects.select_related("link").filter(pk=parsed).first()
+        click = next(iter(lookup.all()), None)
     return click
