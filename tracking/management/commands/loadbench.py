@@ -297,6 +297,12 @@ class _Rollups:
                 with cursor.copy(f"COPY loadbench_rollup ({columns}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
+                # The triggers on the rollups keep the monthly table (tracking/monthly.py): they
+                # must fire for this statement even when the row-by-row loads above skipped the
+                # foreign-key triggers (session_replication_role = replica skips every trigger).
+                cursor.execute("SHOW session_replication_role")
+                if cursor.fetchone()[0] == "replica":
+                    cursor.execute("SET LOCAL session_replication_role = origin")
                 cursor.execute(
                     f"INSERT INTO {table} ({columns}) SELECT {columns} FROM loadbench_rollup "
                     f"ON CONFLICT (link_id, day) DO UPDATE SET {sets}"
