@@ -39,6 +39,31 @@ def _sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
+def event_body(
+    i: int, *, prefix: str, created: str, click_ids: list[str], customer_ids: list[str], rng: random.Random
+) -> tuple[str, dict]:
+    """The ``i``-th event of the mix: ("signup", a new customer attributed to a recent click) for
+    even ``i``, ("payment", a payment of an existing referred customer) for odd ``i``."""
+    event_id = f"{prefix}-{i}"
+    if i % 2 == 0:
+        data = {
+            "customer_id": f"cus-{prefix}-{i}",
+            "click_id": rng.choice(click_ids),
+            "email": f"customer-{prefix}-{i}@example.net",
+        }
+        return "signup", {"id": event_id, "type": "customer.signed_up", "created": created, "data": data}
+    plan, seats = rng.choice("ABC"), rng.choice((1, 1, 2, 3, 5))
+    data = {
+        "payment_id": f"pay-{prefix}-{i}",
+        "customer_id": rng.choice(customer_ids),
+        "amount": f"{PRICES[plan] * seats}.00",
+        "currency": "USD",
+        "plan": plan,
+        "seats": seats,
+    }
+    return "payment", {"id": event_id, "type": "payment.succeeded", "created": created, "data": data}
+
+
 def write_batch(
     path: Path,
     *,
@@ -66,27 +91,13 @@ def write_batch(
             ids.append(ids[j])
             replays += 1
             continue
-        event_id = f"{prefix}-{i}"
-        if i % 2 == 0:
-            data = {
-                "customer_id": f"cus-{prefix}-{i}",
-                "click_id": rng.choice(click_ids),
-                "email": f"customer-{prefix}-{i}@example.net",
-            }
-            body = {"id": event_id, "type": "customer.signed_up", "created": created, "data": data}
+        kind, body = event_body(
+            i, prefix=prefix, created=created, click_ids=click_ids, customer_ids=customer_ids, rng=rng
+        )
+        event_id = body["id"]
+        if kind == "signup":
             signups += 1
         else:
-            plan = rng.choice("ABC")
-            seats = rng.choice((1, 1, 2, 3, 5))
-            data = {
-                "payment_id": f"pay-{prefix}-{i}",
-                "customer_id": rng.choice(customer_ids),
-                "amount": f"{PRICES[plan] * seats}.00",
-                "currency": "USD",
-                "plan": plan,
-                "seats": seats,
-            }
-            body = {"id": event_id, "type": "payment.succeeded", "created": created, "data": data}
             payments += 1
         raw = json.dumps(body, separators=(",", ":")).encode()
         lines.append(f"{_sign(key, timestamp, raw)}\t{raw.decode()}")

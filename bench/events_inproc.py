@@ -28,9 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-PRICES = {"A": 25, "B": 39, "C": 59}
-REPLAY_SHARE = 0.10
-REPLAY_WINDOW = 200
+from bench.events import REPLAY_SHARE, REPLAY_WINDOW, event_body  # noqa: E402 (after the sys.path line)
 
 
 def _env() -> None:
@@ -51,27 +49,9 @@ def _events(count: int, *, prefix: str, click_ids: list[str], customer_ids: list
         if i >= 10 and rng.random() < REPLAY_SHARE:
             out.append(("replay", out[rng.randrange(max(0, i - REPLAY_WINDOW), i)][1]))
             continue
-        event_id = f"{prefix}-{i}"
-        if i % 2 == 0:
-            kind = "signup"
-            data = {
-                "customer_id": f"cus-{prefix}-{i}",
-                "click_id": rng.choice(click_ids),
-                "email": f"customer-{prefix}-{i}@example.net",
-            }
-            body = {"id": event_id, "type": "customer.signed_up", "created": created, "data": data}
-        else:
-            kind = "payment"
-            plan, seats = rng.choice("ABC"), rng.choice((1, 1, 2, 3, 5))
-            data = {
-                "payment_id": f"pay-{prefix}-{i}",
-                "customer_id": rng.choice(customer_ids),
-                "amount": f"{PRICES[plan] * seats}.00",
-                "currency": "USD",
-                "plan": plan,
-                "seats": seats,
-            }
-            body = {"id": event_id, "type": "payment.succeeded", "created": created, "data": data}
+        kind, body = event_body(
+            i, prefix=prefix, created=created, click_ids=click_ids, customer_ids=customer_ids, rng=rng
+        )
         out.append((kind, json.dumps(body, separators=(",", ":")).encode()))
     return out
 
