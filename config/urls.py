@@ -5,11 +5,15 @@ from django.views.generic import RedirectView
 
 from config.api import api
 from config.health import healthz
+from tracking.views import click_redirect_view
 
 admin.site.site_header = "Partner Panel administration"
 admin.site.site_title = "Partner Panel admin"
 
 urlpatterns = [
+    # The affiliate link first: it is the most requested URL by far, and Django tries the
+    # patterns in order (nested includes cost a resolver level each).
+    path("r/<str:code>", click_redirect_view, name="click_redirect"),
     path("", RedirectView.as_view(pattern_name="partners:dashboard", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg", permanent=True)),

@@ -5,7 +5,6 @@ from tracking import performance, views
 app_name = "tracking"
 
 urlpatterns = [
-    path("r/<str:code>", views.click_redirect_view, name="click_redirect"),
     path("resources/", views.resources_view, name="resources"),
     path("resources/links/<int:link_id>/", views.link_detail_view, name="link_detail"),
     path("resources/links/<int:link_id>/toggle/", views.link_toggle_view, name="link_toggle"),
