@@ -174,11 +174,12 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_LOCKOUT_TEMPLATE = "partners/locked_out.html"
 AXES_VERBOSE = False
-# Failed attempts are kept (that is the throttle); successful logins are not logged with IPs.
+# Failed attempts are kept (that is the throttle) under a keyed pseudonym of the address
+# (config.clientip.pseudonymous_ip); successful logins are not logged at all.
 AXES_DISABLE_ACCESS_LOG = True
 # Behind TRUSTED_PROXY_COUNT reverse proxies the client address comes from X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-AXES_CLIENT_IP_CALLABLE = "config.clientip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "config.clientip.pseudonymous_ip"
 PASSWORD_RESET_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_LIMIT_PER_HOUR", default=5)
 
 # --- Email ----------------------------------------------------------------------------------

@@ -85,6 +85,20 @@ def test_repeated_bad_logins_are_throttled(client, settings):
     assert "_auth_user_id" not in client.session
 
 
+def test_the_lockout_is_per_client_address_though_addresses_are_stored_as_pseudonyms(client, settings):
+    from axes.models import AccessAttempt
+
+    PartnerFactory(user__email="bob@example.com")
+    login = reverse("partners:login")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(login, {"username": "bob@example.com", "password": "wrong"}, REMOTE_ADDR="203.0.113.5")
+    right = {"username": "bob@example.com", "password": "correct-horse-battery"}
+    assert client.post(login, right, REMOTE_ADDR="203.0.113.5").status_code == 429
+    # The same account from another address is not locked out by this one's failures.
+    assert client.post(login, right, REMOTE_ADDR="198.51.100.9").status_code == 302
+    assert "203.0.113.5" not in AccessAttempt.objects.values_list("ip_address", flat=True)
+
+
 def test_logout_is_post_only(partner_client):
     assert partner_client.get(reverse("partners:logout")).status_code == 405
     response = partner_client.post(reverse("partners:logout"))

@@ -234,6 +234,25 @@ def test_click_ip_addresses_are_stored_only_as_keyed_hashes(tried):
     assert all(len(h) == 64 for h in Click.objects.values_list("ip_hash", flat=True))
 
 
+def test_failed_login_addresses_are_stored_only_as_keyed_pseudonyms(tried, settings):
+    # django-axes keeps failed attempts (they are the throttle) with the address it is given.
+    import ipaddress
+
+    from axes.models import AccessAttempt
+
+    PartnerFactory(user__email="bob@example.com")
+    addresses = ["203.0.113.77", "2001:db8::4242"]
+    for ip in addresses:
+        Client().post("/accounts/login/", {"username": "bob@example.com", "password": "wrong"}, REMOTE_ADDR=ip)
+    stored = _text_values_everywhere()
+    tried(f"{len(addresses)} failed logins")
+    assert AccessAttempt.objects.count() == len(addresses)
+    for ip in addresses:
+        assert ip not in stored
+    for value in AccessAttempt.objects.values_list("ip_address", flat=True):
+        assert ipaddress.ip_address(value) in ipaddress.ip_network("fd00::/8")
+
+
 # --- customer emails masked ------------------------------------------------------------------------------------
 def test_customers_emails_are_masked_on_every_partner_page_export_and_api_answer(tried):
     partner = PartnerFactory()
