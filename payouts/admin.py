@@ -282,12 +282,15 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def retry_send(self, request: HttpRequest, queryset) -> None:
         self._require(request)
         for payout_id in queryset.order_by("pk").values_list("pk", flat=True):
-            try:
-                payout_retry_send(payout_id=payout_id, actor=request.user)
-            except PayoutError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.message_user(request, f"Payout #{payout_id} queued for sending.")
+            self._retry_one(request, payout_id)
+
+    def _retry_one(self, request: HttpRequest, payout_id: int) -> None:
+        try:
+            payout_retry_send(payout_id=payout_id, actor=request.user)
+        except PayoutError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Payout #{payout_id} queued for sending.")
 
     @admin.action(description="Check PayPal status now", permissions=["approve"])
     def check_paypal(self, request: HttpRequest, queryset) -> None:
@@ -340,12 +343,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _retry_post(self, request: HttpRequest, payout_id: int) -> HttpResponse:
         get_object_or_404(Payout, pk=payout_id)
-        try:
-            payout_retry_send(payout_id=payout_id, actor=request.user)
-        except PayoutError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-        else:
-            self.message_user(request, f"Payout #{payout_id} queued for sending.")
+        self._retry_one(request, payout_id)
         return HttpResponseRedirect(self._change_url(payout_id))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
