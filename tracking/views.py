@@ -6,7 +6,6 @@ import functools
 import logging
 import re
 import time
-import uuid
 from http.cookies import Morsel
 from urllib.parse import parse_qsl, urlencode
 
@@ -29,6 +28,7 @@ from tracking.bots import is_bot
 from tracking.clicks import ClickData, record_click
 from tracking.embed import creative_image_url, embed_html, link_url
 from tracking.forms import LinkBuilderForm
+from tracking.ids import new_click_id
 from tracking.models import Creative, Link
 from tracking.selectors import creative_get, creative_list, default_link_get, link_get, link_list
 from tracking.services import LinkError, link_create, link_delete, link_set_active
@@ -172,7 +172,7 @@ def click_redirect_view(request: HttpRequest, code: str) -> HttpResponse:
     ip = client_ip(request)  # behind a proxy REMOTE_ADDR is the proxy: every visitor would share it
     visitor_id = visitor_from_cookie(request.COOKIES.get(VISITOR_COOKIE)) or visitor_from_request(ip, user_agent)
     click = ClickData(
-        id=uuid.uuid4(),
+        id=new_click_id(),
         link_id=link.id,
         partner_id=link.partner_id,
         visitor_id=visitor_id,
