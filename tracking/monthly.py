@@ -10,6 +10,8 @@ row-level triggers.
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 _DAILY = "tracking_dailylinkstats"
 _MONTHLY = "tracking_linkmonthlystats"
 _COUNTERS = ("clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission")
@@ -121,7 +123,8 @@ def install(schema_editor) -> None:
     vendor = schema_editor.connection.vendor
     statements = {"postgresql": POSTGRES_FORWARD, "sqlite": SQLITE_FORWARD}.get(vendor)
     if statements is None:
-        raise NotImplementedError(f"LinkMonthlyStats triggers for {vendor}")
+        # DATABASE_URL accepts PostgreSQL (production) and SQLite (demo, tests) only.
+        raise ImproperlyConfigured(f"Partner Panel runs on PostgreSQL or SQLite, not {vendor}.")
     for sql in statements:
         schema_editor.execute(sql, params=None)
     for sql in recompute_sql(vendor, partner_filter=False):
