@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, transaction
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -16,11 +17,12 @@ from hypothesis import strategies as st
 
 from commissions.models import Payment, Referral
 from commissions.money import cents
+from config.celery_app import app as celery_app
 from tests.factories import LinkFactory, PartnerFactory
 from tests.reports import builders as b
 from tracking.models import DailyLinkStats, LinkMonthlyStats
 from tracking.reports import partner_summary
-from tracking.rollups import program_day, rebuild_rollups, rollup_add
+from tracking.rollups import program_day, rebuild_rollups, rebuild_rollups_task, rollup_add
 
 # Europe/Warsaw switches to summer time at 01:00 UTC on 2026-03-29: days there are not UTC
 # days, and one of them is 23 hours long.
@@ -194,6 +196,47 @@ def test_a_link_with_rollups_can_still_be_deleted(partner):
     rollup_add(link_id=link.pk, partner_id=partner.pk, day=date(2026, 2, 3), clicks=4)
     link.delete()
     assert not LinkMonthlyStats.objects.filter(link_id=link.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_rebuild_for_one_partner_leaves_the_others_alone(drifted):
+    partner, _ = drifted
+    other = PartnerFactory()
+    other_link = other.links.get()
+    rollup_add(link_id=other_link.pk, partner_id=other.pk, day=date(2026, 2, 10), clicks=7)
+    report = rebuild_rollups(date(2026, 2, 1), date(2026, 2, 28), partner_id=partner.pk)
+    assert {d.link_id for d in report.differences} == {partner.links.get().pk}
+    assert DailyLinkStats.objects.get(link=other_link).clicks == 7
+
+
+@pytest.mark.django_db
+def test_the_command_prints_the_differences_and_a_summary(drifted, capsys):
+    call_command("rebuild_rollups", "--start", "2026-02-01", "--end", "2026-02-28")
+    out = capsys.readouterr().out
+    assert f"link {drifted[1].pk} 2026-02-10 clicks: 8 -> 3" in out
+    assert "5 differences" in out
+    call_command("rebuild_rollups", "--start", "2026-02-01", "--end", "2026-02-28")
+    assert "0 differences" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_the_celery_task_is_registered_by_name_and_rebuilds_a_range(drifted):
+    assert "tracking.rollups.rebuild_rollups_task" in celery_app.tasks
+    result = rebuild_rollups_task.delay("2026-02-01", "2026-02-28").get()
+    assert result["difference_count"] == 5
+    assert result["differences"][0]["old"] in {"8", "2", "1.50", "0"}
+    assert rebuild_rollups_task.delay("2026-02-01", "2026-02-28").get()["difference_count"] == 0
+
+
+@pytest.mark.django_db
+def test_a_rebuild_spanning_several_chunks_covers_every_day(partner):
+    link = partner.links.get()
+    for month in range(1, 7):
+        b.click(link, f"v{month}", datetime(2025, month, 15, 12, tzinfo=UTC))
+    DailyLinkStats.objects.all().delete()
+    report = rebuild_rollups(date(2025, 1, 1), date(2025, 6, 30))
+    assert report.rows_written == 6
+    assert DailyLinkStats.objects.filter(link=link).count() == 6
 
 
 def _run_threads(count: int, target: Callable[[int], None]) -> None:
