@@ -7,13 +7,12 @@ and cannot be trusted. With no proxy (the default), REMOTE_ADDR is the client.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-from functools import cache
 
 from django.conf import settings
 from django.http import HttpRequest
+
+from config.keyed import keyed_hmac
 
 
 def client_ip(request: HttpRequest) -> str:
@@ -27,11 +26,6 @@ def client_ip(request: HttpRequest) -> str:
     return forwarded[-count] if len(forwarded) >= count else forwarded[0]
 
 
-@cache
-def _pseudonym_key(secret: str) -> bytes:
-    return hashlib.sha256(f"partner-panel.login-throttle-ip|{secret}".encode()).digest()
-
-
 def pseudonymous_ip(request: HttpRequest) -> str:
     """The client's address as django-axes stores it (AXES_CLIENT_IP_CALLABLE): a keyed hash
     of it, written as an IPv6 address in the unique-local block fd00::/8, which no client
@@ -39,5 +33,5 @@ def pseudonymous_ip(request: HttpRequest) -> str:
     per-address lockout works unchanged, but failed-login records hold no address (axes's
     column is an IP address field, hence the shape). Keyed with SECRET_KEY: without the key
     the whole IPv4 space cannot be hashed to reverse it."""
-    digest = hmac.new(_pseudonym_key(settings.SECRET_KEY), client_ip(request).encode(), hashlib.sha256).digest()
+    digest = keyed_hmac("login-throttle-ip", client_ip(request)).digest()
     return str(ipaddress.IPv6Address(b"\xfd" + digest[:15]))

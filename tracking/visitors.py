@@ -12,12 +12,10 @@ the whole IPv4 space without the key).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
-from functools import cache
 
-from django.conf import settings
+from config.keyed import keyed_hmac
 
 VISITOR_COOKIE = "aff_vid"
 VISITOR_COOKIE_MAX_AGE = 2 * 365 * 86400
@@ -26,13 +24,8 @@ _SIG_HEX = 16
 _COOKIE_RE = re.compile(rf"^[0-9a-f]{{{_ID_HEX}}}\.[0-9a-f]{{{_SIG_HEX}}}$")
 
 
-@cache
-def _key(purpose: str, secret: str) -> bytes:
-    return hashlib.sha256(f"partner-panel.tracking.{purpose}|{secret}".encode()).digest()
-
-
 def _mac(purpose: str, message: str) -> str:
-    return hmac.new(_key(purpose, settings.SECRET_KEY), message.encode(), hashlib.sha256).hexdigest()
+    return keyed_hmac(f"tracking.{purpose}", message).hexdigest()
 
 
 def _sign(visitor_id: str) -> str:
