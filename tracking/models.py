@@ -108,6 +108,10 @@ class UniqueVisitor(models.Model):
         return f"{self.link_id} {self.visitor_id}"
 
 
+# The counters of a rollup row, daily or monthly, in this order wherever SQL lists them.
+ROLLUP_COUNTERS = ("clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission")
+
+
 class DailyLinkStats(models.Model):
     """Per-link, per-day counters (days in the program's time zone). Kept current with atomic
     increments as clicks and events arrive; every report and chart reads these, never raw clicks.
@@ -133,7 +137,7 @@ class DailyLinkStats(models.Model):
             # Covering (PostgreSQL INCLUDE): partner-wide sums read the index only, no heap.
             models.Index(
                 fields=["partner", "day"],
-                include=["link", "clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission"],
+                include=["link", *ROLLUP_COUNTERS],
                 name="daily_stats_partner_day_cov",
             )
         ]
@@ -154,6 +158,10 @@ class LinkMonthlyStats(models.Model):
     link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="monthly_stats", db_index=False)
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)
     month = models.DateField()
+    # The same counters as DailyLinkStats, but without its non-negative CHECKs and with room for
+    # a month's sums: the triggers apply deltas, and a delta landing on a month row that is
+    # missing (rows loaded with triggers off, before a rebuild repairs them) must not make the
+    # daily write it follows fail.
     clicks = models.IntegerField(default=0)
     unique_clicks = models.IntegerField(default=0)
     new_trials = models.IntegerField(default=0)
@@ -167,7 +175,7 @@ class LinkMonthlyStats(models.Model):
         indexes = [
             models.Index(
                 fields=["partner", "month"],
-                include=["link", "clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission"],
+                include=["link", *ROLLUP_COUNTERS],
                 name="monthly_stats_partner_cov",
             )
         ]

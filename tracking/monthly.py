@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
+from tracking.models import ROLLUP_COUNTERS
+
 _DAILY = "tracking_dailylinkstats"
 _MONTHLY = "tracking_linkmonthlystats"
-_COUNTERS = ("clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission")
+_COUNTERS = ROLLUP_COUNTERS
 
 _ADD = ", ".join(f"{c} = m.{c} + excluded.{c}" for c in _COUNTERS)
 _SUMS = ", ".join(f"SUM({c})" for c in _COUNTERS)

@@ -27,11 +27,11 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from tracking.models import DailyLinkStats
+from tracking.models import ROLLUP_COUNTERS, DailyLinkStats
 
 logger = logging.getLogger(__name__)
 
-_COUNTERS = ("clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission")
+_COUNTERS = ROLLUP_COUNTERS
 _ZERO_MONEY = Decimal("0.00")
 # A rebuild locks the counters table while it reads and writes one chunk of days (see
 # ``_rebuild_chunk``); chunks keep each lock short when a year is rebuilt.

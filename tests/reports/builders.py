@@ -61,3 +61,25 @@ def cancel(referral: Referral, at: datetime) -> None:
 
 def money(value: str) -> Decimal:
     return Decimal(value)
+
+
+def monthly_differences() -> list:
+    """``LinkMonthlyStats`` rows that do not hold the sums of their link's daily rollups in that
+    month, as (key, daily sums, monthly row) — empty when the table agrees. A month emptied by a
+    repair may keep a zero row; zero rows and missing rows count as equal."""
+    from tracking.models import ROLLUP_COUNTERS, DailyLinkStats, LinkMonthlyStats
+
+    daily: dict[tuple, list] = {}
+    for row in DailyLinkStats.objects.all():
+        sums = daily.setdefault((row.link_id, row.partner_id, row.day.replace(day=1)), [0, 0, 0, 0, Decimal("0.00")])
+        for i, counter in enumerate(ROLLUP_COUNTERS):
+            sums[i] += getattr(row, counter)
+    monthly = {
+        (m.link_id, m.partner_id, m.month): [getattr(m, c) for c in ROLLUP_COUNTERS]
+        for m in LinkMonthlyStats.objects.all()
+    }
+    return sorted(
+        (key, daily.get(key), monthly.get(key))
+        for key in daily.keys() | monthly.keys()
+        if daily.get(key) != monthly.get(key) and (any(daily.get(key) or ()) or any(monthly.get(key) or ()))
+    )

@@ -15,6 +15,7 @@ from commissions.balance import partner_balance
 from commissions.events import canonical_sha256
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
 from partners.models import Partner
+from tests.reports.builders import monthly_differences
 from tracking.models import Click, DailyLinkStats, UniqueVisitor
 from tracking.rollups import program_today, rebuild_rollups
 
@@ -46,37 +47,13 @@ def _whole_history_rebuild(**kwargs):
     return rebuild_rollups(today - timedelta(days=400), today, **kwargs)
 
 
-def _monthly_differences() -> list:
-    """(link, month) rows of LinkMonthlyStats that differ from the sums of the daily rollups."""
-    from django.db.models.functions import TruncMonth
-
-    from tracking.models import LinkMonthlyStats
-
-    counters = ("clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission")
-    daily = {
-        (row["link_id"], row["month"]): tuple(row[c] for c in counters)
-        for row in DailyLinkStats.objects.annotate(month=TruncMonth("day"))
-        .values("link_id", "month")
-        .annotate(**{c: Sum(c) for c in counters})
-    }
-    monthly = {
-        (row["link_id"], row["month"]): tuple(row[c] for c in counters)
-        for row in LinkMonthlyStats.objects.values("link_id", "month", *counters)
-    }
-    return sorted(
-        (key, daily.get(key), monthly.get(key))
-        for key in daily.keys() | monthly.keys()
-        if daily.get(key) != monthly.get(key)
-    )
-
-
 def test_a_small_run_leaves_rollups_equal_to_a_rebuild_from_its_rows():
     output = _run("--seed", "7")
     assert "bench@example.com / bench" in output
     report = _whole_history_rebuild(dry_run=True)
     assert report.differences == []
     # The monthly table follows the rollups even though the rows were loaded without triggers.
-    assert _monthly_differences() == []
+    assert monthly_differences() == []
     assert report.rows_checked > 0
     bench = Partner.objects.get(user__email="bench@example.com")
     assert Click.objects.filter(link__partner=bench).count() == 2000

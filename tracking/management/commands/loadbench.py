@@ -43,7 +43,7 @@ from commissions.balance import partner_balances_refresh
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
 from commissions.money import ZERO, commission_for, reversal_for
 from partners.models import Partner, User, new_referral_code
-from tracking.models import Click, Creative, DailyLinkStats, Link, UniqueVisitor
+from tracking.models import ROLLUP_COUNTERS, Click, Creative, DailyLinkStats, Link, UniqueVisitor
 from tracking.rollups import day_start, program_today, program_tz
 
 BENCH_EMAIL = "bench@example.com"
@@ -280,7 +280,7 @@ class _Rollups:
         """Add the counters to the stored ones, as ``rollup_add`` would have done click by
         click: one upsert per (link, day) that adds to an existing row."""
         table = connection.ops.quote_name(DailyLinkStats._meta.db_table)
-        counters = ("clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission")
+        counters = ROLLUP_COUNTERS
         columns = f"link_id, partner_id, day, {', '.join(counters)}"
         sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
         rows = [
