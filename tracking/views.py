@@ -170,7 +170,12 @@ def click_redirect_view(request: HttpRequest, code: str) -> HttpResponse:
         return _ClickRedirect(_location(link, query_string, None))
 
     ip = client_ip(request)  # behind a proxy REMOTE_ADDR is the proxy: every visitor would share it
-    visitor_id = visitor_from_cookie(request.COOKIES.get(VISITOR_COOKIE)) or visitor_from_request(ip, user_agent)
+    visitor_cookie = request.COOKIES.get(VISITOR_COOKIE)
+    visitor_id = visitor_from_cookie(visitor_cookie)
+    if visitor_id is None:
+        visitor_id = visitor_from_request(ip, user_agent)
+        visitor_cookie = visitor_cookie_value(visitor_id)
+    # else the incoming cookie is exactly the signed value: sent back as it is (a longer life).
     click = ClickData(
         id=new_click_id(),
         link_id=link.id,
@@ -192,7 +197,7 @@ def click_redirect_view(request: HttpRequest, code: str) -> HttpResponse:
     click_id = str(click.id)
     response = _ClickRedirect(_location(link, query_string, click_id))
     _cookie(response, CLICK_COOKIE, click_id, settings.ATTRIBUTION_WINDOW_DAYS * 86400)
-    _cookie(response, VISITOR_COOKIE, visitor_cookie_value(visitor_id), VISITOR_COOKIE_MAX_AGE)
+    _cookie(response, VISITOR_COOKIE, visitor_cookie, VISITOR_COOKIE_MAX_AGE)
     return response
 
 

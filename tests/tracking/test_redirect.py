@@ -365,3 +365,11 @@ def test_the_cookies_are_written_as_set_cookie_writes_them(visit, settings, debu
             **dict(reference.cookies[name]),
             "expires": response.cookies[name]["expires"],
         }
+
+
+def test_a_returning_visitor_gets_the_same_visitor_cookie_back_with_a_fresh_lifetime(visit, client):
+    link = LinkFactory()
+    first = visit(link.code).cookies["aff_vid"]
+    again = visit(link.code, ip="192.0.2.99").cookies["aff_vid"]  # the client resends aff_vid
+    assert again.value == first.value
+    assert again["max-age"] == 2 * 365 * 86400
