@@ -4,7 +4,9 @@ bench database and Redis. CPU time, unlike wall time, stays readable on a busy m
 makes this the quick check of a click-path change; bench/ab.py and `make bench` give the HTTP
 figures.
 
-    .venv/bin/python bench/inproc.py [--requests 3000] [--profile click]
+    .venv/bin/python bench/inproc.py [--requests 3000] [--profile click_new]
+
+With --profile, CALLEES (a regex of function names) picks whose callees are printed.
 """
 
 from __future__ import annotations
