@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -118,9 +117,10 @@ def main() -> int:
     finally:
         for side in sides.values():
             servers.stop(side)
-        run.wait_for_drain(timeout=120)
-        os.killpg(consumer.pid, signal.SIGTERM)
-        consumer.wait(timeout=30)
+        try:
+            run.wait_for_drain(timeout=120)
+        finally:
+            consumer.stop()
 
     medians = {
         name: (

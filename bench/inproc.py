@@ -42,7 +42,6 @@ def main() -> int:
     import django
 
     django.setup()
-    from django.core.handlers.wsgi import WSGIHandler
     from django.test.client import RequestFactory
 
     from partners.models import Partner
@@ -52,7 +51,8 @@ def main() -> int:
 
     partner = Partner.objects.get(user__email="bench@example.com")
     codes = list(Link.objects.filter(partner=partner, is_active=True).values_list("code", flat=True)[:100])
-    handler = WSGIHandler()
+    from config.wsgi import application as handler
+
     factory = RequestFactory()
     cookies = [visitor_cookie_value(f"{i:032x}") for i in range(400)]
     counter = [0]

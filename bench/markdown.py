@@ -147,9 +147,12 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
     add(
         "Click redirect: GET `/r/<code>?utm_source=bench` over the measured partner's 100 links; every other "
         "request a new visitor (no cookie, a user agent never seen before), the others returning visitors with a "
-        "signed `aff_vid` cookie from a pool of 400. Each counted click is XADDed to the Redis stream before the "
-        "302 is sent; a `manage.py flush_clicks --loop` consumer beside the servers moves them into PostgreSQL "
-        "(its CPU is part of the runs); the direct variant writes each click to PostgreSQL in the request."
+        "signed `aff_vid` cookie from a pool of 400. Each counted click is appended to the web process's click "
+        "spool file (`CLICK_BUFFER=spool`, tracking/spool.py) before the 302 is sent, and `/r/<code>` runs on the "
+        "short middleware chain of config/handlers.py (the bare view runs on the full one); a `manage.py "
+        "flush_clicks --loop` consumer beside the servers moves the clicks into PostgreSQL (its CPU is part of the "
+        "runs). Variants: `CLICK_BUFFER=redis` XADDs each click to a Redis stream (its own consumer), and the "
+        "direct variant writes each click to PostgreSQL in the request."
     )
     add("")
 
@@ -220,7 +223,7 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
     add("")
     add(
         f"Across every click run: {ck['sent']:,} requests sent, {ck['responses']:,} redirects answered, "
-        f"{ck['stored']:,} clicks stored once the consumer drained the stream (lost: {ck['lost']}; the "
+        f"{ck['stored']:,} clicks stored once the consumers drained the spool and the stream (lost: {ck['lost']}; the "
         f"difference above the answered count is requests in flight when wrk stopped). "
         f"{ck['pairs']:,} (link, visitor) pairs clicked during the bench: "
         f"{ck['pairs_without_exactly_one_unique']} without exactly one unique click. Rollups vs a rebuild from raw "

@@ -24,6 +24,7 @@ import os
 import platform
 import random
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -70,6 +71,17 @@ DIRECT = ServerConfig(
     worker_class=PRODUCTION.worker_class,
     app_env={"CLICK_BUFFER": "false"},
 )
+# The other buffer: each click XADDed to a Redis stream (the production setting before the spool).
+REDIS_STREAM = ServerConfig(
+    "production-redis",
+    f"{PRODUCTION.label}, CLICK_BUFFER=redis (Redis stream)",
+    PRODUCTION.kind,
+    workers=PRODUCTION.workers,
+    threads=PRODUCTION.threads,
+    worker_class=PRODUCTION.worker_class,
+    app_env={"CLICK_BUFFER": "redis"},
+)
+VARIANTS = (REDIS_STREAM, DIRECT)
 
 ANALYSIS_START = "<!-- analysis:start (hand-written, kept by bench/run.py across runs) -->"
 ANALYSIS_END = "<!-- analysis:end -->"
@@ -161,7 +173,8 @@ def bench_env() -> dict[str, str]:
         "SECURE_SSL_REDIRECT": "false",
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "LOG_LEVEL": "WARNING",
-        "CLICK_BUFFER": "true",
+        "CLICK_BUFFER": "spool",
+        "CLICK_SPOOL_DIR": str(RESULTS / "click-spool"),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
 
@@ -233,8 +246,32 @@ def versions() -> dict:
     return out
 
 
-def start_consumer(env: dict[str, str]) -> subprocess.Popen:
-    log_file = (RESULTS / "flush_clicks.log").open("wb")
+class Consumers:
+    """The click flushers beside the servers: one for the spool (the production buffer) and one
+    for the Redis stream (the REDIS_STREAM variant), as `make flusher` runs them."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.processes = [
+            _start_consumer({**env, "CLICK_BUFFER": mode}, f"flush_clicks-{mode}.log") for mode in ("spool", "redis")
+        ]
+
+    def alive(self) -> bool:
+        return all(process.poll() is None for process in self.processes)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            process.wait(timeout=30)
+
+
+def start_consumer(env: dict[str, str]) -> Consumers:
+    return Consumers(env)
+
+
+def _start_consumer(env: dict[str, str], log_name: str) -> subprocess.Popen:
+    log_file = (RESULTS / log_name).open("wb")
     return subprocess.Popen(
         [PY, "manage.py", "flush_clicks", "--loop", "--block-ms", "200"],
         cwd=ROOT,
@@ -246,8 +283,10 @@ def start_consumer(env: dict[str, str]) -> subprocess.Popen:
 
 
 def wait_for_drain(timeout: float = 180.0) -> float:
-    """Wait until the click stream is empty and nothing is pending; return the seconds waited."""
+    """Wait until the click spool is flushed, the click stream is empty and nothing is pending;
+    return the seconds waited."""
     from tracking.clicks import GROUP, STREAM_KEY
+    from tracking.spool import pending_bytes
 
     client = redis_client()
     started = time.monotonic()
@@ -257,7 +296,7 @@ def wait_for_drain(timeout: float = 180.0) -> float:
             pending = client.xpending(STREAM_KEY, GROUP)["pending"]
         except Exception:  # the group is created by the first flush
             pending = 0
-        if length == 0 and pending == 0:
+        if length == 0 and pending == 0 and pending_bytes() == 0:
             return time.monotonic() - started
         time.sleep(0.2)
     raise RuntimeError(f"The click buffer did not drain in {timeout:.0f} s")
@@ -520,6 +559,7 @@ def main() -> int:
     log(f"machine: {info['machine']['nproc']} CPUs, {info['machine']['cpu']}; load {info['machine']['load_at_start']}")
 
     redis_client().flushdb()  # only the bench's own Redis database (BENCH_REDIS_URL)
+    shutil.rmtree(env["CLICK_SPOOL_DIR"], ignore_errors=True)  # the bench's own click spool
     if not opts.reuse:
         log(f"creating {DB_NAME} and {BALANCE_DB_NAME}")
         pg_admin(
@@ -571,13 +611,13 @@ def main() -> int:
     profiles: dict[str, dict] = {}
     runner = Runner(fx=fx, env=env, token=secrets.token_hex(3))
     try:
-        for config in (*COMPARED, DIRECT):
+        for config in (*COMPARED, *VARIANTS):
             log(f"starting {config.label}")
             running[config.key] = servers.start(config, full_env, RESULTS)
         plan: list[tuple[str, str]] = []
         for config in COMPARED:
             plan += [("bare", config.key), ("click", config.key)]
-        plan.append(("click", DIRECT.key))
+        plan += [("click", variant.key) for variant in VARIANTS]
         plan += [(key, PRODUCTION.key) for key in ("events", "dashboard", "summary", "trends", "performance")]
 
         log(f"warm-up: {len(plan)} runs of {opts.warmup:g} s")
@@ -612,12 +652,11 @@ def main() -> int:
     finally:
         for server in running.values():
             servers.stop(server)
-        if consumer.poll() is None:
+        if consumer.alive():
             try:
                 wait_for_drain(timeout=120)
             finally:
-                os.killpg(consumer.pid, signal.SIGTERM)
-                consumer.wait(timeout=30)
+                consumer.stop()
 
     log("checking clicks, unique clicks and rollups")
     clicks_check = check_clicks(runner, clicks_before, bench_started, fx.partner_id)
@@ -656,7 +695,7 @@ def main() -> int:
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in opts.__dict__.items()},
         "info": info,
         "timings_s": {k: round(v, 1) for k, v in timings.items()},
-        "servers": {c.key: c.label for c in (*COMPARED, DIRECT)},
+        "servers": {c.key: c.label for c in (*COMPARED, *VARIANTS)},
         "production": PRODUCTION.key,
         "http": [
             {

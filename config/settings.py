@@ -12,6 +12,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from config.program import read_program_rules
 
@@ -67,6 +68,21 @@ MIDDLEWARE = [
     "config.middleware.CSPMiddleware",  # django-csp's, with the policy built once
     # django-axes must come last: it turns a locked-out login into a 429 page.
     "axes.middleware.AxesMiddleware",
+]
+# The chain of /r/<code>, the affiliate link (config/handlers.py): it reads no session, user,
+# CSRF token, message or static file, so only the body-size limit, the host check and the
+# middleware that set response headers run; it answers exactly as through MIDDLEWARE.
+CLICK_PATH_MIDDLEWARE = [
+    name
+    for name in MIDDLEWARE
+    if name
+    in {
+        "config.middleware.BodySizeLimitMiddleware",
+        "django.middleware.security.SecurityMiddleware",
+        "django.middleware.common.CommonMiddleware",  # ALLOWED_HOSTS, Content-Length
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        "config.middleware.CSPMiddleware",
+    }
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -269,9 +285,17 @@ PAYPAL_CLIENT_SECRET = env("PAYPAL_CLIENT_SECRET", default="")
 PAYPAL_API_BASE = env("PAYPAL_API_BASE", default="")
 PAYPAL_TIMEOUT_SECONDS = env.float("PAYPAL_TIMEOUT_SECONDS", default=10.0)
 
-# Click recording: through a Redis stream when Redis is configured (flushed in batches by a
-# worker), straight into the database otherwise or whenever Redis cannot be reached.
-CLICK_BUFFER = env.bool("CLICK_BUFFER", default=bool(REDIS_URL))
+# Click recording (tracking/clicks.py): "spool" appends each click to a local file that
+# `manage.py flush_clicks --loop` on the same host moves into the database (tracking/spool.py;
+# the production choice, see BENCHMARKS.md); "redis" buffers in a Redis stream (true is the
+# same); "off" (false) writes each click straight into the database. Both buffers fall back to
+# a direct write whenever they cannot take a click.
+_CLICK_BUFFERS = {"spool": "spool", "redis": "redis", "true": "redis", "on": "redis", "1": "redis"}
+_click_buffer = env.str("CLICK_BUFFER", default="redis" if REDIS_URL else "off").strip().lower()
+if _click_buffer not in {*_CLICK_BUFFERS, "off", "false", "0", ""}:
+    raise ImproperlyConfigured(f"CLICK_BUFFER must be spool, redis or off, not {_click_buffer!r}.")
+CLICK_BUFFER = _CLICK_BUFFERS.get(_click_buffer, False)
+CLICK_SPOOL_DIR = env.path("CLICK_SPOOL_DIR", default=BASE_DIR / "var" / "click-spool")
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,11 @@
-"""Recording counted clicks: straight into the database, or through a Redis stream.
+"""Recording counted clicks: straight into the database, through a local spool file, or through
+a Redis stream (``CLICK_BUFFER``: off, spool, redis).
 
-Direct path (no Redis, ``CLICK_BUFFER`` off, or Redis unreachable): one transaction of three
+Spool (``tracking.spool``, the production choice): the redirect appends the click to its
+process's spool file; the host's flusher moves the lines into the database with
+``write_clicks`` below. No network round trip on the redirect, and Redis may be down.
+
+Direct path (``CLICK_BUFFER`` off, or a buffer that cannot take the click): one transaction of three
 statements — ``INSERT`` the (link, visitor) pair into ``UniqueVisitor`` ``ON CONFLICT DO
 NOTHING`` (the row is new exactly when this is the visitor's first click on the link: the
 database decides, so two simultaneous first clicks make one unique click), ``INSERT`` the click
@@ -37,6 +42,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
+from tracking import spool
 from tracking.models import Click, Link, UniqueVisitor
 from tracking.rollups import program_day, rollup_add
 
@@ -247,8 +253,19 @@ _clients: dict[tuple[str, str], object] = {}
 _redis_down: tuple[str, float] = ("", 0.0)
 
 
+def buffer_mode() -> str | None:
+    """ "spool", "redis" or None (clicks written directly): ``CLICK_BUFFER`` (a Redis stream
+    needs ``REDIS_URL``; ``True``, as tests set it, means the stream)."""
+    mode = settings.CLICK_BUFFER
+    if mode == "spool":
+        return "spool"
+    if mode in (True, "redis") and settings.REDIS_URL:
+        return "redis"
+    return None
+
+
 def buffer_enabled() -> bool:
-    return bool(settings.CLICK_BUFFER and settings.REDIS_URL)
+    return buffer_mode() is not None
 
 
 # Guards the lazy creation below: two threads creating a client at once would leave one of them
@@ -292,6 +309,7 @@ def reset_buffer_state() -> None:
     _groups_ready.clear()
     _redis_down = ("", 0.0)
     _drop_stream_connection()
+    spool.close_current()
 
 
 # The redirect's connection for XADD, one per thread (gthread workers run several threads).
@@ -385,10 +403,18 @@ def _decode(fields: dict) -> ClickData:
 
 
 def record_click(click: ClickData) -> str:
-    """Record a counted click: into the stream when the buffer is on and Redis answers,
-    otherwise straight into the database. Returns ``"buffered"`` or ``"direct"``."""
+    """Record a counted click: into the spool file or the stream when a buffer is on and takes
+    it, otherwise straight into the database. Returns ``"buffered"`` or ``"direct"``."""
     global _redis_down
-    if buffer_enabled():
+    mode = buffer_mode()
+    if mode == "spool":
+        try:
+            spool.append(click)
+        except OSError as exc:
+            logger.warning("Click spool unavailable (%s); writing the click directly.", exc)
+        else:
+            return "buffered"
+    elif mode == "redis":
         url = settings.REDIS_URL
         if not (_redis_down[0] == url and time.monotonic() < _redis_down[1]):
             from redis.exceptions import RedisError
@@ -437,8 +463,11 @@ def flush_click_buffer(max_batch: int = DEFAULT_BATCH, *, block_ms: int | None =
     never if it rolls back, and then they are reclaimed later). Redis errors propagate to the
     caller.
     """
-    if not buffer_enabled():
+    mode = buffer_mode()
+    if mode is None:
         return 0
+    if mode == "spool":
+        return spool.flush_spool(max_batch)
     from redis.exceptions import ResponseError
 
     client = _redis("consumer")
@@ -474,7 +503,7 @@ def _flush_batch(client, max_batch: int, *, block_ms: int | None, reclaim: bool)
             clicks.append(_decode(fields))
         except (KeyError, ValueError, TypeError, UnicodeDecodeError):
             logger.error("Dropping malformed click buffer entry %r.", entry_id)
-    clicks = _drop_clicks_of_deleted_links(clicks)
+    clicks = drop_clicks_of_deleted_links(clicks)
     write_clicks(clicks)
     entry_ids = [entry_id for entry_id, _ in entries]
     transaction.on_commit(lambda: _acknowledge(client, entry_ids))
@@ -507,6 +536,8 @@ def consume_click_buffer(
 
     total = 0
     next_reclaim = 0.0
+    # A stream read blocks until clicks come; the spool is looked at again after the linger.
+    spool_mode = buffer_mode() == "spool"
     while not stop():
         close_old_connections()
         try:
@@ -515,16 +546,16 @@ def consume_click_buffer(
             if reclaim:
                 next_reclaim = time.monotonic() + RECLAIM_IDLE_MS / 2000
             total += handled
-            if 0 < handled < batch and linger_ms > 0:
+            if handled < batch and linger_ms > 0 and (handled or spool_mode):
                 time.sleep(linger_ms / 1000)
-        except (RedisError, DatabaseError) as exc:
+        except (RedisError, DatabaseError, OSError) as exc:
             errors(f"Flush failed ({exc.__class__.__name__}: {exc}); retrying in 1 s.")
             close_old_connections()
             time.sleep(1)
     return total
 
 
-def _drop_clicks_of_deleted_links(clicks: list[ClickData]) -> list[ClickData]:
+def drop_clicks_of_deleted_links(clicks: list[ClickData]) -> list[ClickData]:
     # A link can be deleted while clicks on it wait in the stream (deletion checks stored
     # clicks only); such clicks can never be stored and must not block the stream forever.
     link_ids = {click.link_id for click in clicks}
@@ -591,7 +622,7 @@ def click_for_attribution(click_id: str) -> Click | None:
 
         try:
             flush_click_buffer_all(max_batches=10)
-        except RedisError:
+        except (RedisError, OSError):
             logger.warning("Click buffer unreachable while looking up click %s.", parsed)
             return None
         click = next(iter(lookup.all()), None)

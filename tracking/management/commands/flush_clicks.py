@@ -1,4 +1,4 @@
-"""Move buffered clicks from the Redis stream into the database, once or as a daemon."""
+"""Move buffered clicks (the click spool, or the Redis stream) into the database, once or as a daemon."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from tracking.clicks import DEFAULT_BATCH, LINGER_MS, buffer_enabled, consume_click_buffer, flush_click_buffer
+from tracking.clicks import DEFAULT_BATCH, LINGER_MS, buffer_mode, consume_click_buffer, flush_click_buffer
 
 
 class Command(BaseCommand):
     help = (
-        "Flush the click buffer (Redis stream) into the database. With --loop, keep consuming "
-        "(a dedicated process beside the web servers); stops cleanly on SIGTERM/SIGINT."
+        "Flush the click buffer (CLICK_BUFFER=spool: this host's spool files; redis: the Redis stream) into "
+        "the database. With --loop, keep consuming (a dedicated process beside the web servers; with the spool, "
+        "one on every web host); stops cleanly on SIGTERM/SIGINT."
     )
 
     def add_arguments(self, parser):
@@ -32,7 +33,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, loop: bool, batch: int, block_ms: int, linger_ms: int, **options):
-        if not buffer_enabled():
+        mode = buffer_mode()
+        if mode is None:
             self.stdout.write("The click buffer is off (CLICK_BUFFER/REDIS_URL); clicks are written directly.")
             return
 
@@ -54,7 +56,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        self.stdout.write(f"Consuming clicks from {settings.REDIS_URL.rsplit('@', 1)[-1]} (stop with Ctrl+C).")
+        source = settings.CLICK_SPOOL_DIR if mode == "spool" else settings.REDIS_URL.rsplit("@", 1)[-1]
+        self.stdout.write(f"Consuming clicks from {source} (stop with Ctrl+C).")
         total = consume_click_buffer(
             batch=batch, block_ms=block_ms, linger_ms=linger_ms, stop=lambda: stopping, errors=self.stderr.write
         )
