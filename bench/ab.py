@@ -74,7 +74,7 @@ def inproc(before_root: Path, args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", default="HEAD")
-    parser.add_argument("--scenario", default="click", choices=["bare", "click"])
+    parser.add_argument("--scenario", default="click", choices=["bare", "click", "events"])
     parser.add_argument("--server", default=run.GUNICORN_SYNC.key, help="A key of bench/run.py's COMPARED.")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--duration", type=float, default=5.0)

@@ -56,6 +56,20 @@ def _events(count: int, *, prefix: str, click_ids: list[str], customer_ids: list
     return out
 
 
+def _backend_cpu(connection) -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL server process (same machine)."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -126,6 +140,7 @@ def main() -> int:
 
         profiler = Profiler(interval=0.0005)
         profiler.start()
+    backend_before = _backend_cpu(connection)
     for kind, raw in events[args.warmup :]:
         connection.queries_log.clear()  # a bounded deque: a full one would skew the counts
         with CaptureQueriesContext(connection) as captured:
@@ -140,6 +155,7 @@ def main() -> int:
             shown = True
             for q in captured.captured_queries:
                 print("   ", q["sql"][:2000])
+    backend_after = _backend_cpu(connection)
     if profiler is not None:
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False))
@@ -158,6 +174,9 @@ def main() -> int:
             f"{statistics.median(cpu[kind]):8.2f} {_pct(cpu[kind], 0.95):8.2f} {qtext:>8}  {dict(statuses[kind])}"
         )
     print(f"all      {len(everything):5d} cpu mean {statistics.fmean(everything):.2f} ms/event (ms)")
+    if backend_before is not None and backend_after is not None:
+        per_event = (backend_after - backend_before) / args.events * 1000
+        print(f"PostgreSQL backend CPU: {per_event:.2f} ms/event (the connection's server process)")
     return 0
 
 

@@ -30,7 +30,6 @@ from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
 from commissions.money import ZERO, commission_for, money_str, reversal_for
 from commissions.selectors import referral_status
 from config.errors import PortalError
-from partners.models import Partner
 from tracking.clicks import click_for_attribution
 from tracking.models import Click
 from tracking.rollups import program_day, rollup_add
@@ -120,9 +119,16 @@ def event_receive(*, parsed: ParsedEvent) -> EventResponse:
     its row and answers as a replay."""
     event_id = parsed.event.id
     for attempt in range(1, _ATTEMPTS + 1):
-        # Resolved before the transaction: the lookup may flush the Redis click buffer, which
+        # Resolved before the transaction: the lookup may flush the click buffer, which
         # commits clicks on its own and should not hold the event's locks meanwhile.
         click = _attributable_click(parsed.event) if parsed.event.type == MerchantEvent.Type.SIGNED_UP else None
+        from commissions import fastpath  # it builds on this module
+
+        if fastpath.applies(parsed, click):
+            # PostgreSQL, the plain case of the two everyday events: one statement.
+            response = fastpath.apply(parsed, click)
+            if response is not None:
+                return response
         try:
             return _event_apply(parsed, click=click)
         except IntegrityError:
@@ -133,7 +139,7 @@ def event_receive(*, parsed: ParsedEvent) -> EventResponse:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _replay(stored: tuple[str, dict[str, Any]], body_sha256: str) -> EventResponse:
+def replay_answer(stored: tuple[str, dict[str, Any]], body_sha256: str) -> EventResponse:
     stored_sha256, response_body = stored
     if stored_sha256 != body_sha256:
         raise EventConflict(
@@ -187,7 +193,7 @@ def _event_apply(parsed: ParsedEvent, *, click: Click | None) -> EventResponse:
     # the same id blocks here on the unique index until the first one commits.
     if not _insert_unless_exists(record, unique="event_id"):
         stored = MerchantEvent.objects.filter(event_id=event.id).values_list("body_sha256", "response_body").get()
-        return _replay(stored, parsed.body_sha256)
+        return replay_answer(stored, parsed.body_sha256)
     handled = _HANDLERS[event.type](event, record, click)
     MerchantEvent.objects.filter(pk=record.pk).update(
         outcome=handled.outcome,
@@ -197,7 +203,7 @@ def _event_apply(parsed: ParsedEvent, *, click: Click | None) -> EventResponse:
     )
     if handled.money_moved and handled.referral is not None:
         partner_id = handled.referral.partner_id
-        transaction.on_commit(lambda: _schedule_balance(partner_id), robust=True)
+        transaction.on_commit(lambda: schedule_balance_refresh(partner_id), robust=True)
     return EventResponse(status=handled.status, body=handled.body)
 
 
@@ -211,7 +217,7 @@ def balance_refresh_key(partner_id: int) -> str:
 BALANCE_REFRESH_KEY_TTL = 60
 
 
-def _schedule_balance(partner_id: int) -> None:
+def schedule_balance_refresh(partner_id: int) -> None:
     """Queue one balance refresh for the partner unless one is queued and not yet started.
 
     Runs after the event's commit. The task deletes the key *before* it reads the ledger, so
@@ -268,15 +274,17 @@ def _existing_referral(customer_id: str) -> _Handled | None:
     return _Handled(Outcome.DUPLICATE, 200, {"referral": referral_json(existing)}, existing)
 
 
+def self_referral(email: str, partner_email: str) -> bool:
+    """A sign-up with the partner's own email address (CONTRACT.md: kept, earns nothing)."""
+    return bool(email) and email.strip().casefold() == partner_email.strip().casefold()
+
+
 def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:
     data = event.data
     if click is None:
         return _existing_referral(data.customer_id) or _Handled(Outcome.NOT_REFERRED, 201, {"referral": None})
-    link = click.link
-    # Only what the referral needs from its partner: the code (answer) and email (self-referral).
-    partner_code, partner_email = (
-        Partner.objects.filter(pk=link.partner_id).values_list("referral_code", "user__email").get()
-    )
+    link = click.link  # with its partner and the partner's user (click_for_attribution)
+    partner_code, partner_email = link.partner.referral_code, link.partner.user.email
     email = data.email or ""
     referral = Referral(
         partner_id=link.partner_id,
@@ -284,7 +292,7 @@ def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handl
         click=click,
         customer_id=data.customer_id,
         email=email,
-        is_self_referral=bool(email) and email.strip().casefold() == partner_email.strip().casefold(),
+        is_self_referral=self_referral(email, partner_email),
         status=Referral.Status.TRIAL,
         signed_up_at=event.created,
         trial_days=link.trial_days,

@@ -297,6 +297,11 @@ if _click_buffer not in {*_CLICK_BUFFERS, "off", "false", "0", ""}:
 CLICK_BUFFER = _CLICK_BUFFERS.get(_click_buffer, False)
 CLICK_SPOOL_DIR = env.path("CLICK_SPOOL_DIR", default=BASE_DIR / "var" / "click-spool")
 
+# On PostgreSQL, the plain payment and sign-up events run as one prepared statement each
+# (commissions/fastpath.py). Off: every event takes the general ORM path; needed behind a
+# connection pooler in transaction mode, which does not keep SQL PREPAREd statements.
+EVENTS_SQL_FAST_PATH = env.bool("EVENTS_SQL_FAST_PATH", default=True)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -609,13 +609,16 @@ def _parse_click_id(value: object) -> uuid.UUID | None:
 
 
 def click_for_attribution(click_id: str) -> Click | None:
-    """The click named by an ``aff_click`` value (with its link), or None for garbage or an
+    """The click named by an ``aff_click`` value (with its link, the link's partner and the
+    partner's user: what a sign-up needs), or None for garbage or an
     unknown id. A click still waiting in the buffer is flushed first, so a sign-up that
     arrives right after the click is attributed."""
     parsed = _parse_click_id(click_id)
     if parsed is None:
         return None
-    lookup = Click.objects.select_related("link").filter(pk=parsed)[:1]  # no .first(): no ORDER BY, one clone less
+    lookup = Click.objects.select_related("link__partner__user").filter(pk=parsed)[
+        :1
+    ]  # no .first(): no ORDER BY, one clone less
     click = next(iter(lookup), None)
     if click is None and buffer_enabled():
         from redis.exceptions import RedisError

@@ -1,0 +1,401 @@
+"""PostgreSQL: the two everyday events, each applied by one prepared SQL statement.
+
+Nearly every event the merchant sends is a ``payment.succeeded`` or a ``customer.signed_up``.
+The general path (``commissions.services``) applies them with six to nine ORM statements; here
+each is one statement of data-modifying CTEs, PREPAREd once per connection, which costs a
+fraction of the CPU in Django and in PostgreSQL (BENCHMARKS.md). The statements settle the
+common cases: a payment of a referred customer, a payment of a customer who is not a referral
+(logged), a sign-up with an attributable click, a sign-up without one (logged), and a replay of
+an event id stored before (its first answer, or 409 for another body). Anything else — a
+customer referred already, a payment id recorded before, an event id the statement saw only
+while it ran — makes the statement write nothing, and ``apply`` returns None: the caller runs
+the general path, which answers every case. So the rules live in one place; this module repeats
+only the inserts and updates of the common cases, and tests/commissions/test_fastpath.py runs
+the same history through both paths and compares every answer and row.
+
+Python still decides what the rules decide (the commission, with the one rounding rule of
+``commissions.money``; the program day; the self-referral check) and builds the answers with
+the general path's functions; SQL fills in only the referral id and, for a payment, picks the
+answer for a referral, a self-referral or a stranger, which depend on the row it locks.
+
+Lock order: the referral row first (``FOR UPDATE``), then the event id, payment id and rollup
+row, as their inserts claim them. A race the statement cannot settle (a concurrent delivery of
+the same payment id under another event id, or of the same customer's sign-up) rolls the
+transaction back and leaves the event to the general path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import weakref
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from commissions.events import ParsedEvent
+from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
+from commissions.money import ZERO, commission_for, money_str
+from commissions.services import (
+    EventResponse,
+    payment_json,
+    referral_json,
+    replay_answer,
+    schedule_balance_refresh,
+    self_referral,
+)
+from tracking.models import Click, DailyLinkStats
+from tracking.rollups import program_day
+
+Outcome = MerchantEvent.Outcome
+
+
+class _Unsettled(Exception):
+    """The statement lost a race it cannot answer: roll back, use the general path."""
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def applies(parsed: ParsedEvent, click: Click | None) -> bool:
+    if connection.vendor != "postgresql" or not settings.EVENTS_SQL_FAST_PATH:
+        return False
+    return parsed.event.type in (MerchantEvent.Type.PAYMENT_SUCCEEDED, MerchantEvent.Type.SIGNED_UP)
+
+
+class _Statement:
+    """A statement written with ``%(name)s`` parameters, run as a server-side prepared
+    statement: PREPAREd once per database connection, then EXECUTEd. Parsing and planning the
+    whole CTE cost PostgreSQL more than running it (BENCHMARKS.md), and interpolating the long
+    text cost Django nearly as much."""
+
+    def __init__(self, label: str, sql: str, types: dict[str, str]) -> None:
+        names: list[str] = []
+
+        def positional(match: re.Match[str]) -> str:
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        body = re.sub(r"%\((\w+)\)s", positional, sql)
+        self.names = names
+        # The text's hash in the name: a deployment with a changed statement prepares it anew.
+        self.name = f"pp_{label}_{hashlib.sha256(body.encode()).hexdigest()[:12]}"
+        self.prepare_sql = f"PREPARE {self.name} ({', '.join(types[n] for n in names)}) AS {body}"
+        self.execute_sql = f"EXECUTE {self.name} ({', '.join(['%s'] * len(names))})"
+
+    def run(self, cursor, params: dict[str, Any]) -> None:
+        cursor.execute(self.execute_sql, [params[name] for name in self.names])
+
+    def prepare(self) -> None:
+        """Once per connection (a new connection, or one a pooler reset, prepares again)."""
+        connection.ensure_connection()
+        done = _prepared.setdefault(connection.connection, set())
+        if self.name in done:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [self.name])
+            if cursor.fetchone() is None:
+                cursor.execute(self.prepare_sql)
+        done.add(self.name)
+
+
+# The statements prepared on each open psycopg connection.
+_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+_TYPES = {
+    "event_id": "text",
+    "type": "text",
+    "body": "text",
+    "body_sha256": "text",
+    "created": "timestamptz",
+    "now": "timestamptz",
+    "outcome": "text",
+    "answer": "text",
+    "answer_self": "text",
+    "customer_id": "text",
+    "payment_id": "text",
+    "plan": "text",
+    "seats": "integer",
+    "amount": "numeric",
+    "currency": "text",
+    "commission": "numeric",
+    "kind": "text",
+    "paying": "text",
+    "day": "date",
+    "partner_id": "bigint",
+    "link_id": "bigint",
+    "click_id": "uuid",
+    "email": "text",
+    "is_self": "boolean",
+    "trial": "text",
+    "trial_days": "integer",
+    "trial_ends_at": "timestamptz",
+    "applied": "text",
+    "not_referred": "text",
+    "answer_none": "text",
+}
+
+
+# --- payment.succeeded -------------------------------------------------------------------
+
+_PAYMENT_SQL = f"""
+WITH r AS (
+    SELECT id, partner_id, link_id, is_self_referral, first_paid_at,
+           CASE WHEN is_self_referral THEN 0 ELSE %(commission)s::numeric END AS commission
+    FROM {_table(Referral)} WHERE customer_id = %(customer_id)s FOR UPDATE
+), e AS (
+    INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
+                                         response_status, response_body, referral_id)
+    SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s,
+           CASE WHEN r.id IS NULL THEN %(not_referred)s ELSE %(applied)s END, 201,
+           CASE WHEN r.id IS NULL THEN %(answer_none)s::jsonb
+                ELSE jsonb_set(CASE WHEN r.is_self_referral THEN %(answer_self)s::jsonb ELSE %(answer)s::jsonb END,
+                               '{{payment,referral}}', to_jsonb(r.id)) END,
+           r.id
+    FROM (SELECT 1) AS one LEFT JOIN r ON true
+    WHERE NOT EXISTS (SELECT 1 FROM {_table(Payment)} WHERE payment_id = %(payment_id)s)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING id
+), p AS (
+    INSERT INTO {_table(Payment)} (payment_id, referral_id, partner_id, plan, seats, amount, currency, paid_at,
+                                   refunded_amount, event_id)
+    SELECT %(payment_id)s, r.id, r.partner_id, %(plan)s, %(seats)s, %(amount)s, %(currency)s, %(created)s, 0, e.id
+    FROM r, e
+    ON CONFLICT (payment_id) DO NOTHING
+    RETURNING id
+), c AS (
+    INSERT INTO {_table(CommissionEntry)} (partner_id, referral_id, payment_id, refund_id, kind, amount, earned_at,
+                                           created_at)
+    SELECT r.partner_id, r.id, p.id, NULL, %(kind)s, r.commission, %(created)s, %(now)s FROM r, p
+), u AS (
+    UPDATE {_table(Referral)} AS referral
+    SET status = %(paying)s, first_paid_at = COALESCE(referral.first_paid_at, %(created)s), plan = %(plan)s,
+        seats = %(seats)s, total_paid = referral.total_paid + %(amount)s,
+        total_commission = referral.total_commission + r.commission
+    FROM r, p WHERE referral.id = r.id
+), d AS (
+    INSERT INTO {_table(DailyLinkStats)} (link_id, partner_id, day, clicks, unique_clicks, new_trials,
+                                          new_subscriptions, commission)
+    SELECT r.link_id, r.partner_id, %(day)s, 0, 0, 0, CASE WHEN r.first_paid_at IS NULL THEN 1 ELSE 0 END,
+           r.commission
+    FROM r, p
+    WHERE r.first_paid_at IS NULL OR r.commission <> 0
+    ON CONFLICT (link_id, day) DO UPDATE
+    SET new_subscriptions = {_table(DailyLinkStats)}.new_subscriptions + excluded.new_subscriptions,
+        commission = {_table(DailyLinkStats)}.commission + excluded.commission
+)
+SELECT r.id, r.partner_id, r.is_self_referral, (SELECT id FROM e), (SELECT id FROM p), known.body_sha256,
+       known.response_body
+FROM (SELECT 1) AS one LEFT JOIN r ON true
+LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
+"""
+_PAYMENT = _Statement("payment", _PAYMENT_SQL, _TYPES)
+_PAYMENT_NOT_REFERRED = {"payment": None, "commission": None}
+
+
+def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
+    """The answer, or None when the plain case does not apply."""
+    event, data = parsed.event, parsed.event.data
+    commission = commission_for(data.amount)
+    payment = Payment(
+        payment_id=data.payment_id,
+        referral_id=0,  # set by the statement (the referral it locks)
+        plan=data.plan,
+        seats=data.seats,
+        amount=data.amount,
+        currency=data.currency,
+        paid_at=event.created,
+    )
+    answer = {"payment": payment_json(payment, customer_id=data.customer_id), "commission": None}
+    answer_earned = {**answer, "commission": {"amount": money_str(commission)}}
+    answer_self = {**answer, "commission": {"amount": money_str(ZERO)}}
+    params = {
+        "event_id": event.id,
+        "type": event.type,
+        "body": parsed.text,
+        "body_sha256": parsed.body_sha256,
+        "created": event.created,
+        "now": now,
+        "applied": Outcome.APPLIED,
+        "not_referred": Outcome.NOT_REFERRED,
+        "answer": json.dumps(answer_earned),
+        "answer_self": json.dumps(answer_self),
+        "answer_none": json.dumps(_PAYMENT_NOT_REFERRED),
+        "customer_id": data.customer_id,
+        "payment_id": data.payment_id,
+        "plan": data.plan,
+        "seats": data.seats,
+        "amount": Decimal(data.amount),
+        "currency": data.currency,
+        "commission": commission,
+        "kind": CommissionEntry.Kind.COMMISSION,
+        "paying": Referral.Status.PAYING,
+        "day": program_day(event.created),
+    }
+    _PAYMENT.prepare()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            _PAYMENT.run(cursor, params)
+            referral_id, partner_id, is_self, event_pk, payment_pk, *known = cursor.fetchone()
+        if event_pk is None:  # a known event id, not a referral, or a payment id recorded before
+            return _known(known, parsed)
+        if referral_id is None:  # not a referral: logged, nothing else
+            return EventResponse(status=201, body=dict(_PAYMENT_NOT_REFERRED))
+        if payment_pk is None:  # the payment id was recorded meanwhile, under another event id
+            raise _Unsettled
+        transaction.on_commit(lambda: schedule_balance_refresh(partner_id), robust=True)
+    chosen = answer_self if is_self else answer_earned
+    chosen["payment"]["referral"] = referral_id
+    return EventResponse(status=201, body=chosen)
+
+
+# --- customer.signed_up ------------------------------------------------------------------
+
+_SIGNED_UP_SQL = f"""
+WITH i AS (
+    SELECT nextval(pg_get_serial_sequence('{Referral._meta.db_table}', 'id')) AS id
+), e AS (
+    INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
+                                         response_status, response_body, referral_id)
+    SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s, %(applied)s, 201,
+           jsonb_set(%(answer)s::jsonb, '{{referral,id}}', to_jsonb(i.id)), i.id
+    FROM i
+    WHERE NOT EXISTS (SELECT 1 FROM {_table(Referral)} WHERE customer_id = %(customer_id)s)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING id
+), r AS (
+    INSERT INTO {_table(Referral)} (id, partner_id, link_id, click_id, customer_id, email, is_self_referral, status,
+                                    signed_up_at, trial_days, trial_ends_at, first_paid_at, cancelled_at, plan,
+                                    seats, total_paid, total_commission)
+    SELECT i.id, %(partner_id)s, %(link_id)s, %(click_id)s, %(customer_id)s, %(email)s, %(is_self)s, %(trial)s,
+           %(created)s, %(trial_days)s, %(trial_ends_at)s, NULL, NULL, '', NULL, 0, 0
+    FROM i, e
+    ON CONFLICT (customer_id) DO NOTHING
+    RETURNING id
+), d AS (
+    INSERT INTO {_table(DailyLinkStats)} (link_id, partner_id, day, clicks, unique_clicks, new_trials,
+                                          new_subscriptions, commission)
+    SELECT %(link_id)s, %(partner_id)s, %(day)s, 0, 0, 1, 0, 0 FROM r
+    ON CONFLICT (link_id, day) DO UPDATE SET new_trials = {_table(DailyLinkStats)}.new_trials + 1
+)
+SELECT (SELECT id FROM i), (SELECT id FROM e), (SELECT id FROM r), known.body_sha256, known.response_body
+FROM (SELECT 1) AS one LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
+"""
+_SIGNED_UP = _Statement("signed_up", _SIGNED_UP_SQL, _TYPES)
+
+# A sign-up with no attributable click: logged (unless the customer is a referral already).
+_UNATTRIBUTED_SQL = f"""
+WITH e AS (
+    INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
+                                         response_status, response_body, referral_id)
+    SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s, %(not_referred)s, 201,
+           %(answer_none)s::jsonb, NULL
+    WHERE NOT EXISTS (SELECT 1 FROM {_table(Referral)} WHERE customer_id = %(customer_id)s)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING id
+)
+SELECT (SELECT id FROM e), known.body_sha256, known.response_body
+FROM (SELECT 1) AS one LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
+"""
+_UNATTRIBUTED = _Statement("unattributed", _UNATTRIBUTED_SQL, _TYPES)
+_SIGN_UP_NOT_REFERRED = {"referral": None}
+
+
+def _unattributed(parsed: ParsedEvent, now) -> EventResponse | None:
+    event = parsed.event
+    params = {
+        "event_id": event.id,
+        "type": event.type,
+        "body": parsed.text,
+        "body_sha256": parsed.body_sha256,
+        "created": event.created,
+        "now": now,
+        "not_referred": Outcome.NOT_REFERRED,
+        "answer_none": json.dumps(_SIGN_UP_NOT_REFERRED),
+        "customer_id": event.data.customer_id,
+    }
+    _UNATTRIBUTED.prepare()
+    with connection.cursor() as cursor:  # one statement: its own transaction
+        _UNATTRIBUTED.run(cursor, params)
+        event_pk, *known = cursor.fetchone()
+    if event_pk is None:  # a known event id, or a customer referred before
+        return _known(known, parsed)
+    return EventResponse(status=201, body=dict(_SIGN_UP_NOT_REFERRED))
+
+
+def _signed_up(parsed: ParsedEvent, click: Click, now) -> EventResponse | None:
+    event, data = parsed.event, parsed.event.data
+    link = click.link
+    partner = link.partner
+    email = data.email or ""
+    referral = Referral(
+        pk=0,  # set by the statement (the sequence's next value)
+        partner_id=link.partner_id,
+        status=Referral.Status.TRIAL,
+        trial_days=link.trial_days,
+        trial_ends_at=event.created + timedelta(days=link.trial_days),
+    )
+    answer = {"referral": referral_json(referral, now=now, partner_code=partner.referral_code)}
+    params = {
+        "event_id": event.id,
+        "type": event.type,
+        "body": parsed.text,
+        "body_sha256": parsed.body_sha256,
+        "created": event.created,
+        "now": now,
+        "applied": Outcome.APPLIED,
+        "answer": json.dumps(answer),
+        "customer_id": data.customer_id,
+        "partner_id": link.partner_id,
+        "link_id": link.pk,
+        "click_id": click.pk,
+        "email": email,
+        "is_self": self_referral(email, partner.user.email),
+        "trial": Referral.Status.TRIAL,
+        "trial_days": link.trial_days,
+        "trial_ends_at": referral.trial_ends_at,
+        "day": program_day(event.created),
+    }
+    _SIGNED_UP.prepare()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            _SIGNED_UP.run(cursor, params)
+            referral_id, event_pk, referral_pk, *known = cursor.fetchone()
+        if event_pk is None:  # a known event id, or a customer referred before
+            return _known(known, parsed)
+        if referral_pk is None:  # the customer was referred meanwhile by a concurrent event
+            raise _Unsettled
+    answer["referral"]["id"] = referral_id
+    return EventResponse(status=201, body=answer)
+
+
+def _known(known: list[Any], parsed: ParsedEvent) -> EventResponse | None:
+    """A replay (200 with the stored answer) or a reused id (``EventConflict``) when the event
+    id was stored before this statement began; otherwise None (the general path decides)."""
+    body_sha256, response_body = known
+    if body_sha256 is None:
+        return None
+    if isinstance(response_body, str):
+        response_body = json.loads(response_body)
+    return replay_answer((body_sha256, response_body), parsed.body_sha256)
+
+
+def apply(parsed: ParsedEvent, click: Click | None) -> EventResponse | None:
+    """Apply the event if it is the plain case, or answer it if it is a replay. None: nothing
+    was written; the general path answers. Raises ``EventConflict`` for a reused id."""
+    now = timezone.now()
+    try:
+        if parsed.event.type == MerchantEvent.Type.PAYMENT_SUCCEEDED:
+            return _payment(parsed, now)
+        if click is None:
+            return _unattributed(parsed, now)
+        return _signed_up(parsed, click, now)
+    except _Unsettled:
+        return None

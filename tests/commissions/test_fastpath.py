@@ -1,0 +1,223 @@
+"""PostgreSQL's one-statement path for payments and sign-ups (commissions/fastpath.py) against
+the general ORM path: the same events through each give the same answers and the same rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from commissions import fastpath
+from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
+from tests.commissions.conftest import cancelled, paid, refunded, signed_up
+from tests.factories import ClickFactory, LinkFactory
+from tracking.models import DailyLinkStats, LinkMonthlyStats
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-statement event path exists on PostgreSQL only; runs in CI via .ci/run")
+
+
+def _world(send, settings, *, fast: bool, tag: str, at) -> dict[str, Any]:
+    """One program history through one path; returns every answer and row, made comparable."""
+    settings.EVENTS_SQL_FAST_PATH = fast
+    link = LinkFactory(trial_days=30)
+    partner = link.partner
+    click = ClickFactory(link=link, created_at=at - timedelta(hours=2))
+    old_click = ClickFactory(link=link, created_at=at - timedelta(days=200))
+    own_email = partner.user.email.upper()
+
+    def cus(name: str) -> str:
+        return f"{tag}-{name}"
+
+    def evt(name: str) -> str:
+        return f"{tag}-evt-{name}"
+
+    replayed = paid(cus("pay-r"), cus("a"), "39.00", event_id=evt("replayed"), created=at)
+    steps = [
+        signed_up(cus("a"), click.id, email="a@example.org", event_id=evt("1")),
+        signed_up(cus("self"), click.id, email=own_email, event_id=evt("2")),
+        signed_up(cus("nobody"), None, event_id=evt("3")),
+        signed_up(cus("late"), old_click.id, event_id=evt("4")),  # outside the window
+        signed_up(cus("a"), click.id, event_id=evt("5")),  # referred already
+        paid(cus("pay-1"), cus("a"), "49.00", plan="B", seats=2, event_id=evt("6")),  # first payment
+        paid(cus("pay-2"), cus("a"), "98.00", plan="C", seats=3, event_id=evt("7")),  # renewal
+        paid(cus("pay-3"), cus("self"), "25.00", event_id=evt("8")),  # self-referral: earns 0.00
+        paid(cus("pay-4"), cus("self"), "25.00", event_id=evt("9")),  # ...again: no rollup row change
+        paid(cus("pay-5"), cus("stranger"), "10.00", event_id=evt("10")),  # not a referral
+        paid(cus("pay-1"), cus("a"), "49.00", event_id=evt("11")),  # a known payment id
+        paid(cus("pay-6"), cus("a"), "0.02", event_id=evt("12")),  # commission rounds to 0.00
+        replayed,
+        replayed,  # the same event again: 200, the first answer
+        {**replayed, "data": {**replayed["data"], "amount": "40.00"}},  # same id, other body: 409
+        signed_up(cus("b"), click.id, event_id=evt("1")),  # a sign-up reusing an id: 409
+        refunded(cus("pay-2"), "20.00", event_id=evt("13")),
+        cancelled(cus("a"), event_id=evt("14")),
+        paid(cus("pay-7"), cus("a"), "49.00", event_id=evt("15")),  # paying again after cancelling
+        signed_up(cus("c"), click.id, event_id=evt("16")),
+    ]
+    ids: dict[int, str] = {}
+
+    def comparable(value: Any) -> Any:
+        text = repr(value)
+        for referral_id, name in ids.items():
+            text = text.replace(f"'id': {referral_id},", f"'id': {name!r},").replace(
+                f"'referral': {referral_id},", f"'referral': {name!r},"
+            )
+        return text.replace(partner.referral_code, "<code>").replace(tag, "<tag>").replace(own_email, "<own email>")
+
+    answers = []
+    for step in steps:
+        step["created"] = at.isoformat().replace("+00:00", "Z")
+        response = send(step)
+        for referral in Referral.objects.filter(partner=partner):
+            ids[referral.pk] = referral.customer_id
+        body = response.json()
+        answers.append((response.status_code, comparable(body)))
+
+    def rows(queryset, *fields: str) -> list:
+        return [comparable(row) for row in queryset.order_by(*fields[:1]).values_list(*fields)]
+
+    for stored in MerchantEvent.objects.filter(event_id__startswith=f"{tag}-"):
+        assert json.loads(stored.body)["id"] == stored.event_id  # the raw body, as sent
+    referrals = Referral.objects.filter(partner=partner)
+    assert set(referrals.values_list("link_id", "click_id")) == {(link.pk, click.pk)}
+    return {
+        "answers": answers,
+        "referrals": rows(
+            referrals,
+            "customer_id",
+            "email",
+            "is_self_referral",
+            "status",
+            "signed_up_at",
+            "trial_days",
+            "trial_ends_at",
+            "first_paid_at",
+            "cancelled_at",
+            "plan",
+            "seats",
+            "total_paid",
+            "total_commission",
+        ),
+        "payments": rows(
+            Payment.objects.filter(partner=partner),
+            "payment_id",
+            "referral__customer_id",
+            "plan",
+            "seats",
+            "amount",
+            "currency",
+            "paid_at",
+            "refunded_amount",
+            "event__event_id",
+        ),
+        "entries": rows(
+            CommissionEntry.objects.filter(partner=partner),
+            "payment__payment_id",
+            "kind",
+            "amount",
+            "earned_at",
+            "referral__customer_id",
+        ),
+        "events": rows(
+            MerchantEvent.objects.filter(event_id__startswith=f"{tag}-"),
+            "event_id",
+            "type",
+            "created",
+            "outcome",
+            "response_status",
+            "response_body",
+            "referral__customer_id",
+        ),
+        "daily": rows(
+            DailyLinkStats.objects.filter(link=link),
+            "day",
+            "clicks",
+            "unique_clicks",
+            "new_trials",
+            "new_subscriptions",
+            "commission",
+        ),
+        "monthly": rows(
+            LinkMonthlyStats.objects.filter(link=link), "month", "new_trials", "new_subscriptions", "commission"
+        ),
+    }
+
+
+def test_both_paths_give_the_same_answers_and_rows(send, settings):
+    at = timezone.now().replace(microsecond=0) - timedelta(minutes=30)
+    with CaptureQueriesContext(connection) as orm_queries:
+        general = _world(send, settings, fast=False, tag="orm", at=at)
+    with CaptureQueriesContext(connection) as sql_queries:
+        one_statement = _world(send, settings, fast=True, tag="sql", at=at)
+    executed = [
+        q["sql"].split()[1].rsplit("_", 1)[0] for q in sql_queries.captured_queries if q["sql"].startswith("EXECUTE")
+    ]
+    assert not any(q["sql"].startswith("EXECUTE") for q in orm_queries.captured_queries)
+    # Every payment and sign-up went through a statement first (those it did not settle then
+    # took the general path): 10 payments, 8 sign-ups.
+    assert sorted(set(executed)) == ["pp_payment", "pp_signed_up", "pp_unattributed"]
+    assert len(executed) == 18
+    for part in general:
+        assert one_statement[part] == general[part], part
+    statuses = [status for status, _ in general["answers"]]
+    assert statuses == [
+        201,
+        201,
+        201,
+        201,
+        200,
+        201,
+        201,
+        201,
+        201,
+        201,
+        200,
+        201,
+        201,
+        200,
+        409,
+        409,
+        201,
+        201,
+        201,
+        201,
+    ]
+    assert "'commission': {'amount': '0.00'}" in general["answers"][7][1]  # the self-referral's payment
+
+
+def test_a_payment_and_a_sign_up_are_one_statement_each(send, settings, click):
+    settings.EVENTS_SQL_FAST_PATH = True
+    send(signed_up("cus_0", click.id))  # prepares the statements on this connection
+    send(paid("pay_0", "cus_0"))
+    with CaptureQueriesContext(connection) as sign_up:
+        assert send(signed_up("cus_1", click.id)).status_code == 201
+    with CaptureQueriesContext(connection) as payment:
+        assert send(paid("pay_1", "cus_1", "49.00")).status_code == 201
+    executes = [q["sql"] for q in payment.captured_queries if q["sql"].startswith("EXECUTE")]
+    assert len(executes) == 1 and executes[0].startswith("EXECUTE pp_payment_")
+    # The sign-up: the click lookup, then one statement (savepoints around it in a test).
+    assert [q["sql"].split()[0] for q in sign_up.captured_queries].count("EXECUTE") == 1
+    assert Referral.objects.get(customer_id="cus_1").total_commission == Decimal("9.80")
+
+
+def test_a_statement_is_prepared_again_on_a_new_connection(send, settings, click):
+    settings.EVENTS_SQL_FAST_PATH = True
+    send(signed_up("cus_1", click.id))
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # what a pooler's reset or a new session looks like
+    fastpath._prepared.clear()
+    assert send(paid("pay_1", "cus_1", "49.00")).status_code == 201
+    assert send(signed_up("cus_2", click.id)).status_code == 201
+    assert Payment.objects.filter(payment_id="pay_1").exists()
