@@ -26,10 +26,7 @@ transaction back and leaves the event to the general path.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import weakref
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -49,6 +46,7 @@ from commissions.services import (
     schedule_balance_refresh,
     self_referral,
 )
+from config.prepared import PreparedStatement
 from tracking.models import Click, DailyLinkStats
 from tracking.rollups import program_day
 
@@ -68,46 +66,6 @@ def applies(parsed: ParsedEvent, click: Click | None) -> bool:
         return False
     return parsed.event.type in (MerchantEvent.Type.PAYMENT_SUCCEEDED, MerchantEvent.Type.SIGNED_UP)
 
-
-class _Statement:
-    """A statement written with ``%(name)s`` parameters, run as a server-side prepared
-    statement: PREPAREd once per database connection, then EXECUTEd. Parsing and planning the
-    whole CTE cost PostgreSQL more than running it (BENCHMARKS.md), and interpolating the long
-    text cost Django nearly as much."""
-
-    def __init__(self, label: str, sql: str, types: dict[str, str]) -> None:
-        names: list[str] = []
-
-        def positional(match: re.Match[str]) -> str:
-            if match[1] not in names:
-                names.append(match[1])
-            return f"${names.index(match[1]) + 1}"
-
-        body = re.sub(r"%\((\w+)\)s", positional, sql)
-        self.names = names
-        # The text's hash in the name: a deployment with a changed statement prepares it anew.
-        self.name = f"pp_{label}_{hashlib.sha256(body.encode()).hexdigest()[:12]}"
-        self.prepare_sql = f"PREPARE {self.name} ({', '.join(types[n] for n in names)}) AS {body}"
-        self.execute_sql = f"EXECUTE {self.name} ({', '.join(['%s'] * len(names))})"
-
-    def run(self, cursor, params: dict[str, Any]) -> None:
-        cursor.execute(self.execute_sql, [params[name] for name in self.names])
-
-    def prepare(self) -> None:
-        """Once per connection (a new connection, or one a pooler reset, prepares again)."""
-        connection.ensure_connection()
-        done = _prepared.setdefault(connection.connection, set())
-        if self.name in done:
-            return
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [self.name])
-            if cursor.fetchone() is None:
-                cursor.execute(self.prepare_sql)
-        done.add(self.name)
-
-
-# The statements prepared on each open psycopg connection.
-_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 _TYPES = {
     "event_id": "text",
@@ -196,7 +154,7 @@ SELECT r.id, r.partner_id, r.is_self_referral, (SELECT id FROM e), (SELECT id FR
 FROM (SELECT 1) AS one LEFT JOIN r ON true
 LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
 """
-_PAYMENT = _Statement("payment", _PAYMENT_SQL, _TYPES)
+_PAYMENT = PreparedStatement("payment", _PAYMENT_SQL, _TYPES)
 _PAYMENT_NOT_REFERRED = {"payment": None, "commission": None}
 
 
@@ -288,7 +246,7 @@ WITH i AS (
 SELECT (SELECT id FROM i), (SELECT id FROM e), (SELECT id FROM r), known.body_sha256, known.response_body
 FROM (SELECT 1) AS one LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
 """
-_SIGNED_UP = _Statement("signed_up", _SIGNED_UP_SQL, _TYPES)
+_SIGNED_UP = PreparedStatement("signed_up", _SIGNED_UP_SQL, _TYPES)
 
 # A sign-up with no attributable click: logged (unless the customer is a referral already).
 _UNATTRIBUTED_SQL = f"""
@@ -304,7 +262,7 @@ WITH e AS (
 SELECT (SELECT id FROM e), known.body_sha256, known.response_body
 FROM (SELECT 1) AS one LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
 """
-_UNATTRIBUTED = _Statement("unattributed", _UNATTRIBUTED_SQL, _TYPES)
+_UNATTRIBUTED = PreparedStatement("unattributed", _UNATTRIBUTED_SQL, _TYPES)
 _SIGN_UP_NOT_REFERRED = {"referral": None}
 
 
