@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
@@ -97,7 +98,7 @@ def main() -> int:
     fx = run.prepare_fixtures()
     scenario = run.scenarios(fx)[args.scenario]
     consumer = run.start_consumer(full_env)
-    runner = run.Runner(fx=fx, env=env, token="ab")  # noqa: S106 - a run label
+    runner = run.Runner(fx=fx, env=env, token=secrets.token_hex(3))  # new event ids in every run
     sides: dict[str, servers.Server] = {}
     results: dict[str, list] = {"before": [], "after": []}
     try:

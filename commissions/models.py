@@ -54,7 +54,9 @@ class Referral(models.Model):
         # for it: an active trial is ``status == trial`` and ``trial_ends_at > now``.
         EXPIRED = "expired", "Trial ended"
 
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="referrals")
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="referrals", db_index=False
+    )  # an index below starts with it
     link = models.ForeignKey(Link, on_delete=models.PROTECT, related_name="referrals")
     click = models.ForeignKey(Click, on_delete=models.PROTECT, related_name="referrals")
     customer_id = models.CharField(max_length=255, unique=True)
@@ -93,7 +95,9 @@ class Referral(models.Model):
 class Payment(models.Model):
     payment_id = models.CharField(max_length=255, unique=True)
     referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="payments")
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="payments")
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="payments", db_index=False
+    )  # an index below starts with it
     plan = models.CharField(max_length=1, choices=[("A", "Plan A"), ("B", "Plan B"), ("C", "Plan C")])
     seats = models.PositiveIntegerField()
     amount = models.DecimalField(max_digits=12, decimal_places=2)
@@ -141,7 +145,9 @@ class CommissionEntry(models.Model):
         COMMISSION = "commission", "Commission"
         REVERSAL = "reversal", "Refund reversal"
 
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="commission_entries")
+    partner = models.ForeignKey(
+        Partner, on_delete=models.PROTECT, related_name="commission_entries", db_index=False
+    )  # an index below starts with it
     referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="commission_entries")
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="commission_entries")
     refund = models.OneToOneField(Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="entry")

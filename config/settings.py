@@ -69,10 +69,10 @@ MIDDLEWARE = [
     # django-axes must come last: it turns a locked-out login into a 429 page.
     "axes.middleware.AxesMiddleware",
 ]
-# The chain of /r/<code>, the affiliate link (config/handlers.py): it reads no session, user,
-# CSRF token, message or static file, so only the body-size limit, the host check and the
-# middleware that set response headers run; it answers exactly as through MIDDLEWARE.
-CLICK_PATH_MIDDLEWARE = [
+# The chain of /r/<code> (the affiliate link) and the events API (config/handlers.py): they read
+# no session, user, CSRF token, message or static file, so only the body-size limit, the host
+# check and the middleware that set response headers run; they answer exactly as through MIDDLEWARE.
+LEAN_MIDDLEWARE = [
     name
     for name in MIDDLEWARE
     if name

@@ -1,15 +1,20 @@
-"""The WSGI application (config.handlers): /r/<code> on the short middleware chain answers
-exactly as through the full stack, and every other path still gets the full stack."""
+"""The WSGI application (config.handlers): /r/<code> and the events API on the short middleware
+chain answer exactly as through the full stack, and every other path still gets the full stack."""
 
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
+from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import RequestFactory
 
-from config.handlers import CLICK_PATH_RE, Application
+from commissions.signing import signature_header
+from config.handlers import LEAN_PATH_RE, Application
 from tests.factories import LinkFactory
 from tests.tracking.conftest import BROWSER_UA
 
@@ -24,7 +29,16 @@ def _call(app, method: str, path: str, **extra) -> tuple[str, list[tuple[str, st
     def start_response(status, headers, exc_info=None):
         answer["status"], answer["headers"] = status, headers
 
-    body = b"".join(app(environ, start_response))
+    # As Django's test client does: the request signals must not close the test's connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        response = app(environ, start_response)
+        body = b"".join(response)
+        response.close()
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     return answer["status"], answer["headers"], body
 
 
@@ -66,11 +80,64 @@ def test_refusals_on_the_click_path_match_the_full_stack():
 
 
 @pytest.mark.parametrize(
-    ("path", "is_click"),
-    [("/r/abc", True), ("/r/abc/", False), ("/r/", False), ("/r/a/b", False), ("/rr/abc", False), ("/x/r/abc", False)],
+    ("path", "is_lean"),
+    [
+        ("/r/abc", True),
+        ("/api/v1/events", True),
+        ("/r/abc/", False),
+        ("/r/", False),
+        ("/r/a/b", False),
+        ("/rr/abc", False),
+        ("/x/r/abc", False),
+        ("/api/v1/events/", False),
+        ("/api/v1/summary", False),
+    ],
 )
-def test_only_the_link_pattern_takes_the_short_chain(path, is_click):
-    assert bool(CLICK_PATH_RE.match(path)) is is_click
+def test_only_the_link_pattern_and_the_events_api_take_the_short_chain(path, is_lean):
+    assert bool(LEAN_PATH_RE.match(path)) is is_lean
+
+
+def _signed_event(payment_id: str) -> tuple[bytes, str]:
+    body = json.dumps(
+        {
+            "id": f"evt-{payment_id}",
+            "type": "payment.succeeded",
+            "created": "2026-01-01T00:00:00Z",
+            "data": {
+                "payment_id": payment_id,
+                "customer_id": "cus_nobody",
+                "amount": "49.00",
+                "currency": "USD",
+                "plan": "A",
+                "seats": 1,
+            },
+        }
+    ).encode()
+    return body, signature_header(secret=settings.EVENTS_SIGNING_SECRET, body=body)
+
+
+def test_an_event_gets_the_same_answer_as_through_the_full_stack():
+    answers = []
+    for app, payment_id in ((WSGIHandler(), "pay_full"), (Application(), "pay_lean")):
+        body, signature = _signed_event(payment_id)
+        answers.append(
+            _call(
+                app,
+                "POST",
+                "/api/v1/events",
+                data=body,
+                content_type="application/json",
+                HTTP_X_PARTNER_SIGNATURE=signature,
+            )
+        )
+    (full_status, full_headers, full_body), (lean_status, lean_headers, lean_body) = answers
+    assert lean_status == full_status == "201 Created"
+    assert _shape(lean_headers) == _shape(full_headers)
+    assert json.loads(lean_body) == json.loads(full_body) == {"payment": None, "commission": None}
+    # A request the API refuses is refused the same way.
+    for app in (WSGIHandler(), Application()):
+        status, _, body = _call(app, "POST", "/api/v1/events", data=b"{}", content_type="application/json")
+        assert status.startswith("401") and json.loads(body)["error"]["code"]
 
 
 def test_other_pages_keep_the_full_stack():
@@ -80,7 +147,7 @@ def test_other_pages_keep_the_full_stack():
 
 
 def test_the_short_chain_is_the_full_one_without_what_a_redirect_never_uses(settings):
-    short = settings.CLICK_PATH_MIDDLEWARE
+    short = settings.LEAN_MIDDLEWARE
     assert short == [name for name in settings.MIDDLEWARE if name in short]  # same order
     assert "django.middleware.security.SecurityMiddleware" in short
     assert "config.middleware.CSPMiddleware" in short
