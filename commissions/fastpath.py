@@ -18,21 +18,23 @@ Python still decides what the rules decide (the commission, with the one roundin
 the general path's functions; SQL fills in only the referral id and, for a payment, picks the
 answer for a referral, a self-referral or a stranger, which depend on the row it locks.
 
-Lock order: the referral row first (``FOR UPDATE``), then the event id, payment id and rollup
-row, as their inserts claim them. A race the statement cannot settle (a concurrent delivery of
-the same payment id under another event id, or of the same customer's sign-up) rolls the
-transaction back and leaves the event to the general path.
+Each statement is its own transaction (no BEGIN/COMMIT round trips). Lock order: the referral
+row first (``FOR UPDATE``), then the event id, payment id and rollup row, as their inserts claim
+them. A race the statement cannot settle (a concurrent delivery of the same payment id under
+another event id, or of the same customer's sign-up) makes it call ``partner_panel_abort``: it
+fails, PostgreSQL undoes all of it, and the event takes the general path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from commissions.events import ParsedEvent
@@ -53,8 +55,20 @@ from tracking.rollups import program_day
 Outcome = MerchantEvent.Outcome
 
 
-class _Unsettled(Exception):
-    """The statement lost a race it cannot answer: roll back, use the general path."""
+def _execute(statement: PreparedStatement, params: dict[str, Any]) -> tuple | None:
+    """Run one event statement as its own transaction (autocommit; a savepoint inside a caller's
+    transaction). None: it lost a race it cannot settle and undid itself (``partner_panel_abort``,
+    migration commissions 0005): nothing was written, the general path answers."""
+    statement.prepare()
+    try:
+        scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+        with scope, connection.cursor() as cursor:
+            statement.run(cursor, params)
+            return cursor.fetchone()
+    except DatabaseError as exc:
+        if "partner_panel_abort:" not in str(exc):
+            raise
+        return None
 
 
 def _table(model) -> str:
@@ -150,7 +164,10 @@ WITH r AS (
         commission = {_table(DailyLinkStats)}.commission + excluded.commission
 )
 SELECT r.id, r.partner_id, r.is_self_referral, (SELECT id FROM e), (SELECT id FROM p), known.body_sha256,
-       known.response_body
+       known.response_body,
+       -- The event logged but its payment id claimed meanwhile under another event id: undo.
+       CASE WHEN r.id IS NOT NULL AND EXISTS (SELECT 1 FROM e) AND NOT EXISTS (SELECT 1 FROM p)
+            THEN partner_panel_abort('payment id claimed concurrently') END
 FROM (SELECT 1) AS one LEFT JOIN r ON true
 LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
 """
@@ -197,18 +214,15 @@ def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
         "paying": Referral.Status.PAYING,
         "day": program_day(event.created),
     }
-    _PAYMENT.prepare()
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            _PAYMENT.run(cursor, params)
-            referral_id, partner_id, is_self, event_pk, payment_pk, *known = cursor.fetchone()
-        if event_pk is None:  # a known event id, not a referral, or a payment id recorded before
-            return _known(known, parsed)
-        if referral_id is None:  # not a referral: logged, nothing else
-            return EventResponse(status=201, body=dict(_PAYMENT_NOT_REFERRED))
-        if payment_pk is None:  # the payment id was recorded meanwhile, under another event id
-            raise _Unsettled
-        transaction.on_commit(lambda: schedule_balance_refresh(partner_id), robust=True)
+    row = _execute(_PAYMENT, params)
+    if row is None:
+        return None
+    referral_id, partner_id, is_self, event_pk, _payment_pk, *known, _ = row
+    if event_pk is None:  # a known event id, not a referral, or a payment id recorded before
+        return _known(known, parsed)
+    if referral_id is None:  # not a referral: logged, nothing else
+        return EventResponse(status=201, body=dict(_PAYMENT_NOT_REFERRED))
+    transaction.on_commit(lambda: schedule_balance_refresh(partner_id), robust=True)
     chosen = answer_self if is_self else answer_earned
     chosen["payment"]["referral"] = referral_id
     return EventResponse(status=201, body=chosen)
@@ -243,7 +257,10 @@ WITH i AS (
     SELECT %(link_id)s, %(partner_id)s, %(day)s, 0, 0, 1, 0, 0 FROM r
     ON CONFLICT (link_id, day) DO UPDATE SET new_trials = {_table(DailyLinkStats)}.new_trials + 1
 )
-SELECT (SELECT id FROM i), (SELECT id FROM e), (SELECT id FROM r), known.body_sha256, known.response_body
+SELECT (SELECT id FROM i), (SELECT id FROM e), (SELECT id FROM r), known.body_sha256, known.response_body,
+       -- The event logged but the customer referred meanwhile by a concurrent sign-up: undo.
+       CASE WHEN EXISTS (SELECT 1 FROM e) AND NOT EXISTS (SELECT 1 FROM r)
+            THEN partner_panel_abort('customer referred concurrently') END
 FROM (SELECT 1) AS one LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
 """
 _SIGNED_UP = PreparedStatement("signed_up", _SIGNED_UP_SQL, _TYPES)
@@ -279,10 +296,7 @@ def _unattributed(parsed: ParsedEvent, now) -> EventResponse | None:
         "answer_none": json.dumps(_SIGN_UP_NOT_REFERRED),
         "customer_id": event.data.customer_id,
     }
-    _UNATTRIBUTED.prepare()
-    with connection.cursor() as cursor:  # one statement: its own transaction
-        _UNATTRIBUTED.run(cursor, params)
-        event_pk, *known = cursor.fetchone()
+    event_pk, *known = _execute(_UNATTRIBUTED, params)
     if event_pk is None:  # a known event id, or a customer referred before
         return _known(known, parsed)
     return EventResponse(status=201, body=dict(_SIGN_UP_NOT_REFERRED))
@@ -321,15 +335,12 @@ def _signed_up(parsed: ParsedEvent, click: Click, now) -> EventResponse | None:
         "trial_ends_at": referral.trial_ends_at,
         "day": program_day(event.created),
     }
-    _SIGNED_UP.prepare()
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            _SIGNED_UP.run(cursor, params)
-            referral_id, event_pk, referral_pk, *known = cursor.fetchone()
-        if event_pk is None:  # a known event id, or a customer referred before
-            return _known(known, parsed)
-        if referral_pk is None:  # the customer was referred meanwhile by a concurrent event
-            raise _Unsettled
+    row = _execute(_SIGNED_UP, params)
+    if row is None:
+        return None
+    referral_id, event_pk, _referral_pk, *known, _ = row
+    if event_pk is None:  # a known event id, or a customer referred before
+        return _known(known, parsed)
     answer["referral"]["id"] = referral_id
     return EventResponse(status=201, body=answer)
 
@@ -349,11 +360,8 @@ def apply(parsed: ParsedEvent, click: Click | None) -> EventResponse | None:
     """Apply the event if it is the plain case, or answer it if it is a replay. None: nothing
     was written; the general path answers. Raises ``EventConflict`` for a reused id."""
     now = timezone.now()
-    try:
-        if parsed.event.type == MerchantEvent.Type.PAYMENT_SUCCEEDED:
-            return _payment(parsed, now)
-        if click is None:
-            return _unattributed(parsed, now)
-        return _signed_up(parsed, click, now)
-    except _Unsettled:
-        return None
+    if parsed.event.type == MerchantEvent.Type.PAYMENT_SUCCEEDED:
+        return _payment(parsed, now)
+    if click is None:
+        return _unattributed(parsed, now)
+    return _signed_up(parsed, click, now)

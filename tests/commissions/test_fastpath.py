@@ -238,3 +238,20 @@ def test_a_statement_is_prepared_again_on_a_new_connection(send, settings, click
     assert send(paid("pay_1", "cus_1", "49.00")).status_code == 201
     assert send(signed_up("cus_2", click.id)).status_code == 201
     assert Payment.objects.filter(payment_id="pay_1").exists()
+
+
+def test_a_statement_that_aborts_itself_writes_nothing_and_leaves_the_connection_usable(click):
+    from commissions.fastpath import _execute
+    from config.prepared import PreparedStatement
+
+    statement = PreparedStatement(
+        "abort_test",
+        f"WITH e AS (INSERT INTO {MerchantEvent._meta.db_table} (event_id, type, body, body_sha256, created, "
+        "received_at, outcome, response_status, response_body) VALUES ('evt_undone', 'payment.succeeded', '{}', '', "
+        "now(), now(), 'applied', 201, '{}') RETURNING id) "
+        "SELECT (SELECT id FROM e), partner_panel_abort(%(reason)s)",
+        {"reason": "text"},
+    )
+    assert _execute(statement, {"reason": "test"}) is None
+    assert not MerchantEvent.objects.filter(event_id="evt_undone").exists()
+    assert Referral.objects.count() == 0  # the connection still answers
