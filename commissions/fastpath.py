@@ -98,19 +98,14 @@ _TYPES = {
     "amount": "numeric",
     "currency": "text",
     "commission": "numeric",
-    "kind": "text",
-    "paying": "text",
     "day": "date",
     "partner_id": "bigint",
     "link_id": "bigint",
     "click_id": "uuid",
     "email": "text",
     "is_self": "boolean",
-    "trial": "text",
     "trial_days": "integer",
     "trial_ends_at": "timestamptz",
-    "applied": "text",
-    "not_referred": "text",
     "answer_none": "text",
 }
 
@@ -126,7 +121,7 @@ WITH r AS (
     INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
                                          response_status, response_body, referral_id)
     SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s,
-           CASE WHEN r.id IS NULL THEN %(not_referred)s ELSE %(applied)s END, 201,
+           CASE WHEN r.id IS NULL THEN '{Outcome.NOT_REFERRED.value}' ELSE '{Outcome.APPLIED.value}' END, 201,
            CASE WHEN r.id IS NULL THEN %(answer_none)s::jsonb
                 ELSE jsonb_set(CASE WHEN r.is_self_referral THEN %(answer_self)s::jsonb ELSE %(answer)s::jsonb END,
                                '{{payment,referral}}', to_jsonb(r.id)) END,
@@ -145,10 +140,10 @@ WITH r AS (
 ), c AS (
     INSERT INTO {_table(CommissionEntry)} (partner_id, referral_id, payment_id, refund_id, kind, amount, earned_at,
                                            created_at)
-    SELECT r.partner_id, r.id, p.id, NULL, %(kind)s, r.commission, %(created)s, %(now)s FROM r, p
+    SELECT r.partner_id, r.id, p.id, NULL, '{CommissionEntry.Kind.COMMISSION.value}', r.commission, %(created)s, %(now)s FROM r, p
 ), u AS (
     UPDATE {_table(Referral)} AS referral
-    SET status = %(paying)s, first_paid_at = COALESCE(referral.first_paid_at, %(created)s), plan = %(plan)s,
+    SET status = '{Referral.Status.PAYING.value}', first_paid_at = COALESCE(referral.first_paid_at, %(created)s), plan = %(plan)s,
         seats = %(seats)s, total_paid = referral.total_paid + %(amount)s,
         total_commission = referral.total_commission + r.commission
     FROM r, p WHERE referral.id = r.id
@@ -198,8 +193,6 @@ def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
         "body_sha256": parsed.body_sha256,
         "created": event.created,
         "now": now,
-        "applied": Outcome.APPLIED,
-        "not_referred": Outcome.NOT_REFERRED,
         "answer": json.dumps(answer_earned),
         "answer_self": json.dumps(answer_self),
         "answer_none": json.dumps(_PAYMENT_NOT_REFERRED),
@@ -210,8 +203,6 @@ def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
         "amount": Decimal(data.amount),
         "currency": data.currency,
         "commission": commission,
-        "kind": CommissionEntry.Kind.COMMISSION,
-        "paying": Referral.Status.PAYING,
         "day": program_day(event.created),
     }
     row = _execute(_PAYMENT, params)
@@ -236,7 +227,7 @@ WITH i AS (
 ), e AS (
     INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
                                          response_status, response_body, referral_id)
-    SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s, %(applied)s, 201,
+    SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s, '{Outcome.APPLIED.value}', 201,
            jsonb_set(%(answer)s::jsonb, '{{referral,id}}', to_jsonb(i.id)), i.id
     FROM i
     WHERE NOT EXISTS (SELECT 1 FROM {_table(Referral)} WHERE customer_id = %(customer_id)s)
@@ -246,7 +237,7 @@ WITH i AS (
     INSERT INTO {_table(Referral)} (id, partner_id, link_id, click_id, customer_id, email, is_self_referral, status,
                                     signed_up_at, trial_days, trial_ends_at, first_paid_at, cancelled_at, plan,
                                     seats, total_paid, total_commission)
-    SELECT i.id, %(partner_id)s, %(link_id)s, %(click_id)s, %(customer_id)s, %(email)s, %(is_self)s, %(trial)s,
+    SELECT i.id, %(partner_id)s, %(link_id)s, %(click_id)s, %(customer_id)s, %(email)s, %(is_self)s, '{Referral.Status.TRIAL.value}',
            %(created)s, %(trial_days)s, %(trial_ends_at)s, NULL, NULL, '', NULL, 0, 0
     FROM i, e
     ON CONFLICT (customer_id) DO NOTHING
@@ -270,7 +261,7 @@ _UNATTRIBUTED_SQL = f"""
 WITH e AS (
     INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
                                          response_status, response_body, referral_id)
-    SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s, %(not_referred)s, 201,
+    SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s, '{Outcome.NOT_REFERRED.value}', 201,
            %(answer_none)s::jsonb, NULL
     WHERE NOT EXISTS (SELECT 1 FROM {_table(Referral)} WHERE customer_id = %(customer_id)s)
     ON CONFLICT (event_id) DO NOTHING
@@ -292,7 +283,6 @@ def _unattributed(parsed: ParsedEvent, now) -> EventResponse | None:
         "body_sha256": parsed.body_sha256,
         "created": event.created,
         "now": now,
-        "not_referred": Outcome.NOT_REFERRED,
         "answer_none": json.dumps(_SIGN_UP_NOT_REFERRED),
         "customer_id": event.data.customer_id,
     }
@@ -322,7 +312,6 @@ def _signed_up(parsed: ParsedEvent, click: Click, now) -> EventResponse | None:
         "body_sha256": parsed.body_sha256,
         "created": event.created,
         "now": now,
-        "applied": Outcome.APPLIED,
         "answer": json.dumps(answer),
         "customer_id": data.customer_id,
         "partner_id": link.partner_id,
@@ -330,7 +319,6 @@ def _signed_up(parsed: ParsedEvent, click: Click, now) -> EventResponse | None:
         "click_id": click.pk,
         "email": email,
         "is_self": self_referral(email, partner.user.email),
-        "trial": Referral.Status.TRIAL,
         "trial_days": link.trial_days,
         "trial_ends_at": referral.trial_ends_at,
         "day": program_day(event.created),
