@@ -31,6 +31,7 @@ import contextlib
 import json
 from datetime import timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from django.conf import settings
@@ -174,7 +175,8 @@ def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
     """The answer, or None when the plain case does not apply."""
     event, data = parsed.event, parsed.event.data
     commission = commission_for(data.amount)
-    payment = Payment(
+    # What payment_json reads of a Payment (a model instance costs more than the rest of this).
+    payment = SimpleNamespace(
         payment_id=data.payment_id,
         referral_id=0,  # set by the statement (the referral it locks)
         plan=data.plan,
@@ -182,6 +184,7 @@ def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
         amount=data.amount,
         currency=data.currency,
         paid_at=event.created,
+        refunded_amount=ZERO,
     )
     answer = {"payment": payment_json(payment, customer_id=data.customer_id), "commission": None}
     answer_earned = {**answer, "commission": {"amount": money_str(commission)}}
@@ -297,9 +300,9 @@ def _signed_up(parsed: ParsedEvent, click: Click, now) -> EventResponse | None:
     link = click.link
     partner = link.partner
     email = data.email or ""
-    referral = Referral(
+    # What referral_json reads of a Referral.
+    referral = SimpleNamespace(
         pk=0,  # set by the statement (the sequence's next value)
-        partner_id=link.partner_id,
         status=Referral.Status.TRIAL,
         trial_days=link.trial_days,
         trial_ends_at=event.created + timedelta(days=link.trial_days),
