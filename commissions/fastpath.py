@@ -190,12 +190,7 @@ def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
     answer_earned = {**answer, "commission": {"amount": money_str(commission)}}
     answer_self = {**answer, "commission": {"amount": money_str(ZERO)}}
     params = {
-        "event_id": event.id,
-        "type": event.type,
-        "body": parsed.text,
-        "body_sha256": parsed.body_sha256,
-        "created": event.created,
-        "now": now,
+        **_logged(parsed, now),
         "answer": json.dumps(answer_earned),
         "answer_self": json.dumps(answer_self),
         "answer_none": json.dumps(_PAYMENT_NOT_REFERRED),
@@ -280,12 +275,7 @@ _SIGN_UP_NOT_REFERRED = {"referral": None}
 def _unattributed(parsed: ParsedEvent, now) -> EventResponse | None:
     event = parsed.event
     params = {
-        "event_id": event.id,
-        "type": event.type,
-        "body": parsed.text,
-        "body_sha256": parsed.body_sha256,
-        "created": event.created,
-        "now": now,
+        **_logged(parsed, now),
         "answer_none": json.dumps(_SIGN_UP_NOT_REFERRED),
         "customer_id": event.data.customer_id,
     }
@@ -309,12 +299,7 @@ def _signed_up(parsed: ParsedEvent, click: Click, now) -> EventResponse | None:
     )
     answer = {"referral": referral_json(referral, now=now, partner_code=partner.referral_code)}
     params = {
-        "event_id": event.id,
-        "type": event.type,
-        "body": parsed.text,
-        "body_sha256": parsed.body_sha256,
-        "created": event.created,
-        "now": now,
+        **_logged(parsed, now),
         "answer": json.dumps(answer),
         "customer_id": data.customer_id,
         "partner_id": link.partner_id,
@@ -334,6 +319,19 @@ def _signed_up(parsed: ParsedEvent, click: Click, now) -> EventResponse | None:
         return _known(known, parsed)
     answer["referral"]["id"] = referral_id
     return EventResponse(status=201, body=answer)
+
+
+def _logged(parsed: ParsedEvent, now) -> dict[str, Any]:
+    """The event log row's own columns, the same in every statement."""
+    event = parsed.event
+    return {
+        "event_id": event.id,
+        "type": event.type,
+        "body": parsed.text,
+        "body_sha256": parsed.body_sha256,
+        "created": event.created,
+        "now": now,
+    }
 
 
 def _known(known: list[Any], parsed: ParsedEvent) -> EventResponse | None:
