@@ -15,12 +15,13 @@ from pathlib import Path
 # (bucket, substrings of a frame "function (path:line)"); the first bucket matching the
 # innermost frame wins, walking outwards.
 BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("click spool (the line and its write)", ("tracking/spool.py",)),
     ("Redis XADD (redis-py and the round trip)", ("redis/",)),
     ("PostgreSQL (link cache misses, direct writes)", ("psycopg", "django/db/")),
     ("bot check (crawler list regex)", ("tracking/bots.py",)),
     ("visitor id, cookie signature and IP hashing (HMAC)", ("tracking/visitors.py",)),
     ("link cache lookup", ("tracking/linkcache.py",)),
-    ("click record (building the entry)", ("tracking/clicks.py",)),
+    ("click record (building the entry, choosing the buffer)", ("tracking/clicks.py",)),
     ("Location URL (query pass-through, aff_click)", ("_location (", "_ClickRedirect")),
     ("cookies (Set-Cookie headers)", ("set_cookie", "http/cookie", "http/cookies.py", "_cookie (", "_cookie_template")),
     ("the click view itself", ("tracking/views.py",)),
