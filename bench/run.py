@@ -62,25 +62,16 @@ GUNICORN_GTHREAD = ServerConfig(
 GRANIAN = ServerConfig("granian-2x2", "granian, 2 WSGI workers × 2 threads", "granian", workers=2, threads=2)
 PRODUCTION = GRANIAN
 COMPARED = (GUNICORN_SYNC, GUNICORN_GTHREAD, GRANIAN)
-DIRECT = ServerConfig(
-    "production-direct",
-    f"{PRODUCTION.label}, CLICK_BUFFER off (direct writes)",
-    PRODUCTION.kind,
-    workers=PRODUCTION.workers,
-    threads=PRODUCTION.threads,
-    worker_class=PRODUCTION.worker_class,
-    app_env={"CLICK_BUFFER": "false"},
-)
+
+
+def _production_with(key: str, what: str, app_env: dict[str, str]) -> ServerConfig:
+    """The production server configuration with other app settings (the click-path variants)."""
+    return dataclasses.replace(PRODUCTION, key=key, label=f"{PRODUCTION.label}, {what}", app_env=app_env)
+
+
+DIRECT = _production_with("production-direct", "CLICK_BUFFER off (direct writes)", {"CLICK_BUFFER": "false"})
 # The other buffer: each click XADDed to a Redis stream (the production setting before the spool).
-REDIS_STREAM = ServerConfig(
-    "production-redis",
-    f"{PRODUCTION.label}, CLICK_BUFFER=redis (Redis stream)",
-    PRODUCTION.kind,
-    workers=PRODUCTION.workers,
-    threads=PRODUCTION.threads,
-    worker_class=PRODUCTION.worker_class,
-    app_env={"CLICK_BUFFER": "redis"},
-)
+REDIS_STREAM = _production_with("production-redis", "CLICK_BUFFER=redis (Redis stream)", {"CLICK_BUFFER": "redis"})
 VARIANTS = (REDIS_STREAM, DIRECT)
 
 ANALYSIS_START = "<!-- analysis:start (hand-written, kept by bench/run.py across runs) -->"

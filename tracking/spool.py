@@ -58,7 +58,7 @@ OFFSETS_NAME = "offsets.json"
 # flushed files can be deleted and one file never grows without bound.
 ROTATE_SECONDS = 10.0
 ROTATE_BYTES = 8 * 1024 * 1024
-# How long the events API waits for the daemon's batch to finish before flushing itself.
+# How long a flush waits for another flusher's batch (the daemon's, or a sign-up's) to finish.
 LOCK_WAIT_SECONDS = 2.0
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -266,15 +266,18 @@ def _spool_files(directory: Path) -> list[Path]:
     return sorted(entries, key=lambda p: p.name)
 
 
-def flush_spool(max_lines: int, *, wait_seconds: float | None = None) -> int:
+def flush_spool(max_lines: int, *, wait_seconds: float | None = LOCK_WAIT_SECONDS) -> int:
     """Move up to ``max_lines`` spooled clicks into the database; return how many lines were
-    handled (0: nothing waiting, or the lock not had within ``wait_seconds``)."""
+    handled (0: nothing waiting, or the lock not had within ``wait_seconds``, None: no limit).
+    The limit keeps a sign-up from waiting on a flusher that is stuck (on a database lock, say)."""
     from tracking.clicks import drop_clicks_of_deleted_links, write_clicks
 
     directory = spool_dir()
     with _flush_lock(directory, wait_seconds=wait_seconds) as locked:
         if not locked:
-            logger.warning("Click spool busy for %.1f s; not flushed by this request.", wait_seconds or 0)
+            logger.warning(
+                "Click spool busy (another flusher holds it) for %.1f s; not flushed this time.", wait_seconds
+            )
             return 0
         offsets = _load_offsets(directory)
         taken: list[_Taken] = []
