@@ -101,3 +101,50 @@ def test_overlapping_batches_written_at_once_store_and_count_each_click_once():
     )
     days = [program_day(c.created_at) for c in clicks]
     assert rebuild_rollups(min(days), max(days), dry_run=True).differences == []
+
+
+def test_flushers_racing_on_one_click_spool_store_every_click_once(settings, tmp_path):
+    """Four flushers (the daemon, sign-ups looking for a click) on one host's spool at once, while
+    the spool still fills: every click stored once, the unique clicks and rollups exact."""
+    from tracking import spool
+    from tracking.clicks import flush_click_buffer, record_click
+
+    settings.CLICK_BUFFER = "spool"
+    settings.CLICK_SPOOL_DIR = tmp_path / "spool"
+    link = LinkFactory()
+    now = timezone.now()
+    sent = [
+        ClickData(
+            id=uuid.uuid4(),
+            link_id=link.pk,
+            partner_id=link.partner_id,
+            visitor_id=f"visitor-{i % 37}",
+            created_at=now + timedelta(microseconds=i),
+        )
+        for i in range(600)
+    ]
+    for click in sent[:400]:
+        record_click(click)
+    spool.close_current()  # a rotated file, and a live one still being appended to below
+
+    def flusher():
+        return sum(flush_click_buffer(50) for _ in range(12))
+
+    def writer():
+        for click in sent[400:]:
+            record_click(click)
+        return 0
+
+    _run_together([flusher, flusher, flusher, flusher, writer])
+    while flush_click_buffer(1000):
+        pass
+    spool.close_current()
+    while flush_click_buffer(1000):
+        pass
+    assert Click.objects.filter(link=link).count() == 600
+    assert Click.objects.filter(link=link, is_unique=True).count() == 37
+    stats = DailyLinkStats.objects.get(link=link)
+    assert (stats.clicks, stats.unique_clicks) == (600, 37)
+    today = program_day(now)
+    assert rebuild_rollups(today, today, dry_run=True).differences == []
+    assert spool.pending_bytes() == 0
