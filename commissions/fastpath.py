@@ -84,14 +84,12 @@ def applies(parsed: ParsedEvent, click: Click | None) -> bool:
 
 _TYPES = {
     "event_id": "text",
-    "type": "text",
     "body": "text",
     "body_sha256": "text",
     "created": "timestamptz",
     "now": "timestamptz",
     "outcome": "text",
     "answer": "text",
-    "answer_self": "text",
     "customer_id": "text",
     "payment_id": "text",
     "plan": "text",
@@ -107,11 +105,19 @@ _TYPES = {
     "is_self": "boolean",
     "trial_days": "integer",
     "trial_ends_at": "timestamptz",
-    "answer_none": "text",
 }
 
 
 # --- payment.succeeded -------------------------------------------------------------------
+
+
+def _json_literal(value: Any) -> str:
+    """A constant answer as an SQL literal (JSON text), written into a statement once."""
+    return "'" + json.dumps(value).replace("'", "''") + "'"
+
+
+_PAYMENT_NOT_REFERRED = {"payment": None, "commission": None}
+_SIGN_UP_NOT_REFERRED = {"referral": None}
 
 _PAYMENT_SQL = f"""
 WITH r AS (
@@ -121,10 +127,13 @@ WITH r AS (
 ), e AS (
     INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
                                          response_status, response_body, referral_id)
-    SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s,
-           CASE WHEN r.id IS NULL THEN '{Outcome.NOT_REFERRED.value}' ELSE '{Outcome.APPLIED.value}' END, 201,
-           CASE WHEN r.id IS NULL THEN %(answer_none)s::jsonb
-                ELSE jsonb_set(CASE WHEN r.is_self_referral THEN %(answer_self)s::jsonb ELSE %(answer)s::jsonb END,
+    SELECT %(event_id)s, '{MerchantEvent.Type.PAYMENT_SUCCEEDED.value}', %(body)s, %(body_sha256)s, %(created)s,
+           %(now)s, CASE WHEN r.id IS NULL THEN '{Outcome.NOT_REFERRED.value}' ELSE '{Outcome.APPLIED.value}' END, 201,
+           CASE WHEN r.id IS NULL THEN {_json_literal(_PAYMENT_NOT_REFERRED)}::jsonb
+                ELSE jsonb_set(CASE WHEN r.is_self_referral
+                                    THEN jsonb_set(%(answer)s::jsonb, '{{commission,amount}}',
+                                                   {_json_literal(money_str(ZERO))}::jsonb)
+                                    ELSE %(answer)s::jsonb END,
                                '{{payment,referral}}', to_jsonb(r.id)) END,
            r.id
     FROM (SELECT 1) AS one LEFT JOIN r ON true
@@ -168,7 +177,6 @@ FROM (SELECT 1) AS one LEFT JOIN r ON true
 LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
 """
 _PAYMENT = PreparedStatement("payment", _PAYMENT_SQL, _TYPES)
-_PAYMENT_NOT_REFERRED = {"payment": None, "commission": None}
 
 
 def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
@@ -191,9 +199,7 @@ def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
     answer_self = {**answer, "commission": {"amount": money_str(ZERO)}}
     params = {
         **_logged(parsed, now),
-        "answer": json.dumps(answer_earned),
-        "answer_self": json.dumps(answer_self),
-        "answer_none": json.dumps(_PAYMENT_NOT_REFERRED),
+        "answer": json.dumps(answer_earned),  # the statement makes the self-referral's from it
         "customer_id": data.customer_id,
         "payment_id": data.payment_id,
         "plan": data.plan,
@@ -225,7 +231,8 @@ WITH i AS (
 ), e AS (
     INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
                                          response_status, response_body, referral_id)
-    SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s, '{Outcome.APPLIED.value}', 201,
+    SELECT %(event_id)s, '{MerchantEvent.Type.SIGNED_UP.value}', %(body)s, %(body_sha256)s, %(created)s, %(now)s,
+           '{Outcome.APPLIED.value}', 201,
            jsonb_set(%(answer)s::jsonb, '{{referral,id}}', to_jsonb(i.id)), i.id
     FROM i
     WHERE NOT EXISTS (SELECT 1 FROM {_table(Referral)} WHERE customer_id = %(customer_id)s)
@@ -259,8 +266,8 @@ _UNATTRIBUTED_SQL = f"""
 WITH e AS (
     INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
                                          response_status, response_body, referral_id)
-    SELECT %(event_id)s, %(type)s, %(body)s, %(body_sha256)s, %(created)s, %(now)s, '{Outcome.NOT_REFERRED.value}', 201,
-           %(answer_none)s::jsonb, NULL
+    SELECT %(event_id)s, '{MerchantEvent.Type.SIGNED_UP.value}', %(body)s, %(body_sha256)s, %(created)s, %(now)s,
+           '{Outcome.NOT_REFERRED.value}', 201, {_json_literal(_SIGN_UP_NOT_REFERRED)}::jsonb, NULL
     WHERE NOT EXISTS (SELECT 1 FROM {_table(Referral)} WHERE customer_id = %(customer_id)s)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id
@@ -269,14 +276,12 @@ SELECT (SELECT id FROM e), known.body_sha256, known.response_body
 FROM (SELECT 1) AS one LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
 """
 _UNATTRIBUTED = PreparedStatement("unattributed", _UNATTRIBUTED_SQL, _TYPES)
-_SIGN_UP_NOT_REFERRED = {"referral": None}
 
 
 def _unattributed(parsed: ParsedEvent, now) -> EventResponse | None:
     event = parsed.event
     params = {
         **_logged(parsed, now),
-        "answer_none": json.dumps(_SIGN_UP_NOT_REFERRED),
         "customer_id": event.data.customer_id,
     }
     event_pk, *known = _execute(_UNATTRIBUTED, params)
@@ -326,7 +331,6 @@ def _logged(parsed: ParsedEvent, now) -> dict[str, Any]:
     event = parsed.event
     return {
         "event_id": event.id,
-        "type": event.type,
         "body": parsed.text,
         "body_sha256": parsed.body_sha256,
         "created": event.created,
