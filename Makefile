@@ -59,7 +59,8 @@ worker: install
 beat: install
 	$(VENV)/bin/celery -A config beat -l info
 
-# The click-buffer consumer (CLICK_BUFFER on): Redis stream -> PostgreSQL in batches.
+# The click-buffer consumer: spool files (CLICK_BUFFER=spool; one per web host) or the Redis
+# stream (CLICK_BUFFER=redis) -> PostgreSQL in batches.
 flusher: install
 	$(PY) manage.py flush_clicks --loop
 

@@ -15,8 +15,9 @@ the same history through both paths and compares every answer and row.
 
 Python still decides what the rules decide (the commission, with the one rounding rule of
 ``commissions.money``; the program day; the self-referral check) and builds the answers with
-the general path's functions; SQL fills in only the referral id and, for a payment, picks the
-answer for a referral, a self-referral or a stranger, which depend on the row it locks.
+the general path's functions; SQL fills in only what depends on the row it locks or creates:
+the referral id, and for a payment whether the answer is a referral's, a self-referral's (its
+commission set to 0.00) or a stranger's (a constant).
 
 Each statement is its own transaction (no BEGIN/COMMIT round trips). Lock order: the referral
 row first (``FOR UPDATE``), then the event id, payment id and rollup row, as their inserts claim
@@ -76,7 +77,7 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def applies(parsed: ParsedEvent, click: Click | None) -> bool:
+def applies(parsed: ParsedEvent) -> bool:
     if connection.vendor != "postgresql" or not settings.EVENTS_SQL_FAST_PATH:
         return False
     return parsed.event.type in (MerchantEvent.Type.PAYMENT_SUCCEEDED, MerchantEvent.Type.SIGNED_UP)
@@ -88,7 +89,6 @@ _TYPES = {
     "body_sha256": "text",
     "created": "timestamptz",
     "now": "timestamptz",
-    "outcome": "text",
     "answer": "text",
     "customer_id": "text",
     "payment_id": "text",

@@ -78,7 +78,9 @@ class _Handled:
 def referral_json(
     referral: Referral, *, now: datetime | None = None, partner_code: str | None = None
 ) -> dict[str, Any]:
-    """``partner_code``: the partner's referral code when the caller has it (no partner load)."""
+    """``partner_code``: the partner's referral code when the caller has it (no partner load).
+    Reads ``pk``, ``status``, ``trial_days`` and ``trial_ends_at`` only: the one-statement path
+    (commissions/fastpath.py) passes a namespace with those before the row exists."""
     return {
         "id": referral.pk,
         "partner": partner_code if partner_code is not None else referral.partner.referral_code,
@@ -89,6 +91,7 @@ def referral_json(
 
 
 def payment_json(payment: Payment, *, customer_id: str) -> dict[str, Any]:
+    """Reads the fields below only: the one-statement path passes a namespace with them."""
     return {
         "payment_id": payment.payment_id,
         "customer_id": customer_id,
@@ -117,14 +120,15 @@ def event_receive(*, parsed: ParsedEvent) -> EventResponse:
     written nothing. Concurrent deliveries of one event make one set of rows: the loser of
     the race on the unique event id waits on the index for the winner's commit, then finds
     its row and answers as a replay."""
+    from commissions import fastpath  # it builds on this module
+
     event_id = parsed.event.id
+    one_statement = fastpath.applies(parsed)
     for attempt in range(1, _ATTEMPTS + 1):
         # Resolved before the transaction: the lookup may flush the click buffer, which
         # commits clicks on its own and should not hold the event's locks meanwhile.
         click = _attributable_click(parsed.event) if parsed.event.type == MerchantEvent.Type.SIGNED_UP else None
-        from commissions import fastpath  # it builds on this module
-
-        if fastpath.applies(parsed, click):
+        if one_statement:
             # PostgreSQL, the plain case of the two everyday events: one statement.
             response = fastpath.apply(parsed, click)
             if response is not None:

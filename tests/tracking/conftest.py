@@ -33,3 +33,11 @@ def visit(client):
         return client.get(path, HTTP_USER_AGENT=user_agent, REMOTE_ADDR=ip, **extra)
 
     return _visit
+
+
+def rollup_totals(link) -> tuple[int, int]:
+    """(clicks, unique clicks) of a link summed over its daily rollup rows."""
+    from tracking.models import DailyLinkStats
+
+    rows = DailyLinkStats.objects.filter(link=link)
+    return sum(r.clicks for r in rows), sum(r.unique_clicks for r in rows)

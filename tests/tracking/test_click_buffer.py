@@ -12,10 +12,10 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from tests.factories import LinkFactory
-from tests.tracking.conftest import OTHER_BROWSER_UA
+from tests.tracking.conftest import OTHER_BROWSER_UA, rollup_totals
 from tracking import clicks
 from tracking.clicks import ClickData, click_for_attribution, flush_click_buffer
-from tracking.models import Click, DailyLinkStats, Link
+from tracking.models import Click, Link
 from tracking.rollups import program_day, rebuild_rollups
 from tracking.tasks import flush_click_buffer_task
 
@@ -48,11 +48,6 @@ def stream(settings, monkeypatch):
     yield client
     client.delete(key)
     client.close()
-
-
-def _stats(link) -> tuple[int, int]:
-    rows = DailyLinkStats.objects.filter(link=link)
-    return sum(r.clicks for r in rows), sum(r.unique_clicks for r in rows)
 
 
 def _flush(django_capture_on_commit_callbacks, **kwargs) -> int:
@@ -90,7 +85,7 @@ def test_a_buffered_click_redirects_at_once_and_reaches_the_database_when_flushe
     click = Click.objects.get()
     assert str(click.id) == click_id
     assert click.is_unique
-    assert _stats(link) == (1, 1)
+    assert rollup_totals(link) == (1, 1)
     assert stream.xlen(clicks.STREAM_KEY) == 0
     assert stream.xpending(clicks.STREAM_KEY, clicks.GROUP)["pending"] == 0
 
@@ -111,7 +106,7 @@ def test_buffered_clicks_make_the_same_rows_and_rollups_as_direct_ones(
         return list(Click.objects.filter(link=link).order_by("created_at").values_list("visitor_id", "is_unique"))
 
     assert shape(buffered_link) == shape(direct_link)
-    assert _stats(buffered_link) == _stats(direct_link) == (6, 3)
+    assert rollup_totals(buffered_link) == rollup_totals(direct_link) == (6, 3)
     today = program_day(timezone.now())
     assert rebuild_rollups(today, today, dry_run=True).differences == []
 
@@ -136,7 +131,7 @@ def test_a_redelivered_entry_does_not_make_a_second_click(stream, visit, django_
 
     assert _flush(django_capture_on_commit_callbacks) == 1
     assert Click.objects.count() == 1
-    assert _stats(link) == (1, 1)
+    assert rollup_totals(link) == (1, 1)
 
 
 def test_entries_left_pending_by_a_dead_consumer_are_reclaimed(
@@ -153,7 +148,7 @@ def test_entries_left_pending_by_a_dead_consumer_are_reclaimed(
     monkeypatch.setattr(clicks, "RECLAIM_IDLE_MS", 0)
     assert _flush(django_capture_on_commit_callbacks) == 2
     assert Click.objects.count() == 2
-    assert _stats(link) == (2, 1)
+    assert rollup_totals(link) == (2, 1)
     assert stream.xpending(clicks.STREAM_KEY, clicks.GROUP)["pending"] == 0
 
 
@@ -217,7 +212,7 @@ def test_a_large_backlog_is_flushed_in_batches(stream, django_capture_on_commit_
         )
     with django_capture_on_commit_callbacks(execute=True):
         assert clicks.flush_click_buffer_all(max_batch=10) == 25
-    assert _stats(link) == (25, 10)
+    assert rollup_totals(link) == (25, 10)
 
 
 def test_with_redis_unreachable_the_redirect_still_answers_and_records_the_click_directly(
@@ -231,7 +226,7 @@ def test_with_redis_unreachable_the_redirect_still_answers_and_records_the_click
     click = Click.objects.get()
     assert response.cookies["aff_click"].value == str(click.id)
     assert response["Location"].endswith(f"aff_click={click.id}")
-    assert _stats(link) == (1, 1)
+    assert rollup_totals(link) == (1, 1)
     # The next click does not wait for Redis again; it is written directly too.
     visit(link.code)
     assert Click.objects.count() == 2

@@ -13,11 +13,11 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import LinkFactory
-from tests.tracking.conftest import OTHER_BROWSER_UA
+from tests.tracking.conftest import OTHER_BROWSER_UA, rollup_totals
 from tracking import clicks, spool
 from tracking.clicks import ClickData, click_for_attribution, consume_click_buffer, flush_click_buffer, record_click
 from tracking.ids import new_click_id
-from tracking.models import Click, DailyLinkStats
+from tracking.models import Click
 from tracking.rollups import program_day, rebuild_rollups
 
 pytestmark = pytest.mark.django_db
@@ -43,11 +43,6 @@ def _flush(django_capture_on_commit_callbacks, max_batch: int = 1000) -> int:
     # The test runs inside a transaction: run the bookkeeping registered for its commit.
     with django_capture_on_commit_callbacks(execute=True):
         return flush_click_buffer(max_batch)
-
-
-def _stats(link) -> tuple[int, int]:
-    rows = DailyLinkStats.objects.filter(link=link)
-    return sum(r.clicks for r in rows), sum(r.unique_clicks for r in rows)
 
 
 def _click(link, visitor: str = "v" * 32) -> ClickData:
@@ -78,7 +73,7 @@ def test_a_spooled_click_redirects_at_once_and_reaches_the_database_when_flushed
     assert _flush(django_capture_on_commit_callbacks) == 1
     click = Click.objects.get()
     assert str(click.id) == click_id and click.is_unique
-    assert _stats(link) == (1, 1)
+    assert rollup_totals(link) == (1, 1)
 
 
 def test_every_field_survives_the_spool_line(spool_dir, django_capture_on_commit_callbacks):
@@ -116,7 +111,7 @@ def test_spooled_clicks_make_the_same_rows_and_rollups_as_direct_ones(
         return list(Click.objects.filter(link=link).order_by("created_at").values_list("visitor_id", "is_unique"))
 
     assert [unique for _, unique in shape(spooled_link)] == [unique for _, unique in shape(direct_link)]
-    assert _stats(spooled_link) == _stats(direct_link) == (4, 2)
+    assert rollup_totals(spooled_link) == rollup_totals(direct_link) == (4, 2)
     today = program_day(timezone.now())
     assert rebuild_rollups(today, today, dry_run=True).differences == []
 
@@ -154,7 +149,7 @@ def test_rotated_files_are_deleted_once_flushed(spool_dir, monkeypatch, django_c
     assert len(_files(spool_dir, ".closed")) == 2 and len(_files(spool_dir, ".open")) == 1
     assert _flush(django_capture_on_commit_callbacks) == 3
     assert [p.suffix for p in _files(spool_dir)] == [".open"]
-    assert _stats(link) == (3, 1)
+    assert rollup_totals(link) == (3, 1)
 
 
 def test_clicks_of_a_writer_killed_after_answering_are_all_stored(spool_dir, django_capture_on_commit_callbacks):
@@ -182,7 +177,7 @@ os.kill(os.getpid(), signal.SIGKILL)
 
     assert _flush(django_capture_on_commit_callbacks) == 25
     assert Click.objects.filter(link=link).count() == 25
-    assert _stats(link) == (25, 5)
+    assert rollup_totals(link) == (25, 5)
     assert _files(spool_dir) == []
 
 
@@ -210,7 +205,7 @@ def test_a_flush_that_dies_before_its_bookkeeping_counts_nothing_twice(spool_dir
 
     assert _flush(django_capture_on_commit_callbacks) == 3
     assert Click.objects.count() == 3
-    assert _stats(link) == (3, 2)
+    assert rollup_totals(link) == (3, 2)
     assert _files(spool_dir) == []
 
 
@@ -221,7 +216,7 @@ def test_a_large_backlog_is_flushed_in_batches(spool_dir, monkeypatch, django_ca
         record_click(_click(link, visitor=f"{i:032x}"))
     handled = [_flush(django_capture_on_commit_callbacks, max_batch=3) for _ in range(4)]
     assert handled == [3, 3, 1, 0]
-    assert _stats(link) == (7, 7)
+    assert rollup_totals(link) == (7, 7)
 
 
 def test_when_another_flush_holds_the_spool_a_lookup_gives_up_after_waiting(spool_dir, monkeypatch, caplog):
@@ -251,7 +246,7 @@ def test_when_the_spool_cannot_be_written_the_click_is_written_directly(settings
     response = visit(link.code)
     assert response.status_code == 302
     assert str(Click.objects.get().id) == response.cookies["aff_click"].value
-    assert _stats(link) == (1, 1)
+    assert rollup_totals(link) == (1, 1)
     assert record_click(_click(link)) == "direct"
 
 
@@ -263,7 +258,7 @@ def test_the_flusher_daemon_drains_the_spool(spool_dir):
     rounds = iter(range(3))
     handled = consume_click_buffer(batch=2, linger_ms=1, stop=lambda: next(rounds, None) is None)
     assert handled == 5
-    assert _stats(link) == (5, 5)
+    assert rollup_totals(link) == (5, 5)
     assert [p.suffix for p in _files(spool_dir)] == [".open"]  # this process still writes it
 
 
