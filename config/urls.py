@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from commissions.api import events_view
 from config.api import api
 from config.health import healthz
 from tracking.views import click_redirect_view
@@ -18,6 +19,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg", permanent=True)),
     path("admin/", admin.site.urls),
+    # Before the API's own patterns, which answer the same URL (and publish its schema).
+    path("api/v1/events", events_view),
     path("api/v1/", api.urls),
     path("", include("tracking.urls")),
     path("", include("partners.urls")),

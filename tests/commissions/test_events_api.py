@@ -7,6 +7,8 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 
 from commissions.models import CommissionEntry, MerchantEvent, Payment
@@ -14,6 +16,28 @@ from commissions.signing import compute_signature, signature_header
 from tests.commissions.conftest import cancelled, paid, refunded, row_counts, signed_up
 
 pytestmark = pytest.mark.django_db
+
+
+# --- method ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+def test_only_post_is_accepted_and_nothing_is_written(client, method):
+    before = row_counts()
+    response = getattr(client, method)("/api/v1/events")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert row_counts() == before
+
+
+def test_the_events_url_answers_without_a_csrf_token(click):
+    csrf_checking = Client(enforce_csrf_checks=True)
+    raw = json.dumps(signed_up("cus_1", click.id)).encode()
+    header = signature_header(secret=settings.EVENTS_SIGNING_SECRET, body=raw)
+    response = csrf_checking.post(
+        "/api/v1/events", data=raw, content_type="application/json", HTTP_X_PARTNER_SIGNATURE=header
+    )
+    assert response.status_code == 201
 
 
 # --- signature -------------------------------------------------------------------------

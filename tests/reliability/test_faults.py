@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import connection
 from django.test import Client, RequestFactory
@@ -27,7 +28,7 @@ from commissions.models import CommissionEntry, MerchantEvent, Referral
 from payouts.models import Payout, PayoutAudit
 from payouts.services import payout_approve, payout_request, payout_retry_send
 from payouts.tasks import poll_processing_payouts_task, send_payout_task
-from tests.factories import LinkFactory, PartnerFactory
+from tests.factories import ClickFactory, LinkFactory, PartnerFactory
 from tests.reliability.conftest import (
     BROKER_REDIS_DB,
     BROWSER_UA,
@@ -302,6 +303,79 @@ def test_without_health_checks_the_killed_connection_fails_one_request_which_is_
         assert _wsgi_get("/dashboard/", cookies) == 500
         assert _wsgi_get("/dashboard/", cookies) == 200
     tried("3 requests, 1 backend terminated (control: health checks off)")
+
+
+def _wsgi_post_event(body: dict) -> tuple[int, dict]:
+    """One signed event through the project's WSGI application in this thread (the short
+    middleware chain, the server's connection housekeeping)."""
+    import io
+    import json
+
+    from commissions.signing import signature_header
+    from config.handlers import Application
+
+    raw = json.dumps(body).encode()
+    environ = RequestFactory()._base_environ(
+        PATH_INFO="/api/v1/events",
+        REQUEST_METHOD="POST",
+        CONTENT_TYPE="application/json",
+        CONTENT_LENGTH=str(len(raw)),
+        HTTP_X_PARTNER_SIGNATURE=signature_header(secret=settings.EVENTS_SIGNING_SECRET, body=raw),
+    )
+    environ["wsgi.input"] = io.BytesIO(raw)
+    status: list[str] = []
+    response = Application()(environ, lambda s, headers, exc_info=None: status.append(s))
+    content = b"".join(response)
+    response.close()
+    try:
+        return int(status[0].split()[0]), json.loads(content)
+    except ValueError:
+        return int(status[0].split()[0]), {"not JSON": content.decode(errors="replace")[:200]}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_events_api_skips_the_health_check_and_retries_an_event_on_a_killed_connection(tried):
+    """The events API runs without the per-request SELECT 1 (config/dbretry.py): an event that
+    meets a connection PostgreSQL dropped runs again on a new one, once, and is applied once."""
+    click = ClickFactory()
+    with _connection_settings(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True):
+        connection.close()
+        assert _wsgi_post_event(signed_up("cus_1", click.id))[0] == 201
+        for body in (paid("pay_1", "cus_1"), signed_up("cus_2", click.id), paid("pay_2", "cus_9")):
+            old_pid = connection.connection.info.backend_pid
+            _terminate_backend(old_pid)
+            status, answer = _wsgi_post_event(body)
+            assert status == 201, answer
+            assert connection.connection.info.backend_pid != old_pid
+        assert _wsgi_post_event(paid("pay_1", "cus_1"))[0] == 200  # a replay: applied once
+    assert Referral.objects.filter(customer_id__in=["cus_1", "cus_2"]).count() == 2
+    assert CommissionEntry.objects.filter(payment__payment_id="pay_1").count() == 1
+    assert MerchantEvent.objects.count() == 5
+    tried("5 events, 3 backends terminated before an event")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_events_api_error_that_is_not_the_connection_is_not_retried(tried, monkeypatch):
+    from django.db import DatabaseError
+
+    from commissions import api
+
+    calls: list[int] = []
+
+    def failing(**kwargs):
+        calls.append(1)
+        raise DatabaseError("a statement error, the connection alive")
+
+    monkeypatch.setattr(api, "event_receive", failing)
+    with _connection_settings(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True):
+        connection.close()
+        connection.ensure_connection()
+        with pytest.raises(DatabaseError):
+            api.on_live_connection(lambda: api.event_receive(parsed=None))
+    assert calls == [1]
+    tried("1 event failing on a live connection")
 
 
 # --- fake PayPal slow, down, answering garbage ----------------------------------------------------------
