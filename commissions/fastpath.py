@@ -5,7 +5,8 @@ The general path (``commissions.services``) applies them with six to nine ORM st
 each is one statement of data-modifying CTEs, PREPAREd once per connection, which costs a
 fraction of the CPU in Django and in PostgreSQL (BENCHMARKS.md). The statements settle the
 common cases: a payment of a referred customer, a payment of a customer who is not a referral
-(logged), a sign-up with an attributable click, a sign-up without one (logged), and a replay of
+(logged), a sign-up with an attributable click, a sign-up without one (logged; a click id not
+found is looked for again after the click buffer is flushed), and a replay of
 an event id stored before (its first answer, or 409 for another body). Anything else — a
 customer referred already, a payment id recorded before, an event id the statement saw only
 while it ran — makes the statement write nothing, and ``apply`` returns None: the caller runs
@@ -14,10 +15,13 @@ only the inserts and updates of the common cases, and tests/commissions/test_fas
 the same history through both paths and compares every answer and row.
 
 Python still decides what the rules decide (the commission, with the one rounding rule of
-``commissions.money``; the program day; the self-referral check) and builds the answers with
-the general path's functions; SQL fills in only what depends on the row it locks or creates:
-the referral id, and for a payment whether the answer is a referral's, a self-referral's (its
-commission set to 0.00) or a stranger's (a constant).
+``commissions.money``; the program day) and builds the answers with the general path's
+functions; SQL fills in only what depends on the rows it reads, locks or creates: the referral
+id, for a payment whether the answer is a referral's, a self-referral's (its commission set to
+0.00) or a stranger's (a constant), and for a sign-up the click it names (looked up in the same
+statement, with the attribution window), the link's trial and the partner's code. The
+self-referral check of a sign-up is made in SQL the way ``services.self_referral`` makes it,
+where the partner's email is printable ASCII; any other email is left to the general path.
 
 Each statement is its own transaction (no BEGIN/COMMIT round trips). Lock order: the referral
 row first (``FOR UPDATE``), then the event id, payment id and rollup row, as their inserts claim
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -48,10 +53,11 @@ from commissions.services import (
     referral_json,
     replay_answer,
     schedule_balance_refresh,
-    self_referral,
 )
 from config.prepared import PreparedStatement
-from tracking.models import Click, DailyLinkStats
+from partners.models import Partner, User
+from tracking.clicks import flush_for_lookup, parse_click_id
+from tracking.models import Click, DailyLinkStats, Link
 from tracking.rollups import program_day
 
 Outcome = MerchantEvent.Outcome
@@ -101,10 +107,10 @@ _TYPES = {
     "partner_id": "bigint",
     "link_id": "bigint",
     "click_id": "uuid",
+    "window": "interval",
     "email": "text",
-    "is_self": "boolean",
-    "trial_days": "integer",
-    "trial_ends_at": "timestamptz",
+    "email_folded": "text",
+    "answers": "text",
 }
 
 
@@ -225,15 +231,40 @@ def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
 
 # --- customer.signed_up ------------------------------------------------------------------
 
+# Python's ``str.strip()`` whitespace within ASCII, for the self-referral check below.
+_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+# A sign-up naming a click: the click (with its link, partner and the partner's user) looked up,
+# the attribution window and the self-referral checked, and the referral made, in one statement.
+# The self-referral check is ``commissions.services.self_referral``: Python passes the sign-up's
+# email stripped and case-folded, SQL folds the partner's the same way, which for ASCII is
+# ``lower`` and ``btrim`` of Python's whitespace; a partner email beyond printable ASCII is left
+# to the general path (``decided`` false). The answer for each trial length is made in Python;
+# SQL picks the link's and fills in the referral id and the partner's code.
 _SIGNED_UP_SQL = f"""
-WITH i AS (
-    SELECT nextval(pg_get_serial_sequence('{Referral._meta.db_table}', 'id')) AS id
+WITH k AS (
+    SELECT c.id AS click_id, l.id AS link_id, l.partner_id, l.trial_days, p.referral_code,
+           c.created_at <= %(created)s AND %(created)s <= c.created_at + %(window)s AS in_window,
+           (%(email_folded)s IS NULL OR u.email ~ '^[ -~]*$')
+               AND %(answers)s::jsonb ? l.trial_days::text AS decided,
+           COALESCE(lower(btrim(u.email, E'{_ASCII_SPACE.encode("unicode_escape").decode()}')) = %(email_folded)s, false)
+               AS is_self
+    FROM {_table(Click)} c
+    JOIN {_table(Link)} l ON l.id = c.link_id
+    JOIN {_table(Partner)} p ON p.id = l.partner_id
+    JOIN {_table(User)} u ON u.id = p.user_id
+    WHERE c.id = %(click_id)s
+), i AS (
+    SELECT k.*, nextval(pg_get_serial_sequence('{Referral._meta.db_table}', 'id')) AS id
+    FROM k WHERE k.in_window AND k.decided
 ), e AS (
     INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
                                          response_status, response_body, referral_id)
     SELECT %(event_id)s, '{MerchantEvent.Type.SIGNED_UP.value}', %(body)s, %(body_sha256)s, %(created)s, %(now)s,
            '{Outcome.APPLIED.value}', 201,
-           jsonb_set(%(answer)s::jsonb, '{{referral,id}}', to_jsonb(i.id)), i.id
+           jsonb_set(jsonb_set(%(answers)s::jsonb -> i.trial_days::text, '{{referral,id}}', to_jsonb(i.id)),
+                     '{{referral,partner}}', to_jsonb(i.referral_code)),
+           i.id
     FROM i
     WHERE NOT EXISTS (SELECT 1 FROM {_table(Referral)} WHERE customer_id = %(customer_id)s)
     ON CONFLICT (event_id) DO NOTHING
@@ -242,22 +273,25 @@ WITH i AS (
     INSERT INTO {_table(Referral)} (id, partner_id, link_id, click_id, customer_id, email, is_self_referral, status,
                                     signed_up_at, trial_days, trial_ends_at, first_paid_at, cancelled_at, plan,
                                     seats, total_paid, total_commission)
-    SELECT i.id, %(partner_id)s, %(link_id)s, %(click_id)s, %(customer_id)s, %(email)s, %(is_self)s, '{Referral.Status.TRIAL.value}',
-           %(created)s, %(trial_days)s, %(trial_ends_at)s, NULL, NULL, '', NULL, 0, 0
+    SELECT i.id, i.partner_id, i.link_id, i.click_id, %(customer_id)s, %(email)s, i.is_self,
+           '{Referral.Status.TRIAL.value}', %(created)s, i.trial_days,
+           %(created)s + make_interval(hours => 24 * i.trial_days), NULL, NULL, '', NULL, 0, 0
     FROM i, e
     ON CONFLICT (customer_id) DO NOTHING
     RETURNING id
 ), d AS (
     INSERT INTO {_table(DailyLinkStats)} (link_id, partner_id, day, clicks, unique_clicks, new_trials,
                                           new_subscriptions, commission)
-    SELECT %(link_id)s, %(partner_id)s, %(day)s, 0, 0, 1, 0, 0 FROM r
+    SELECT i.link_id, i.partner_id, %(day)s, 0, 0, 1, 0, 0 FROM i, r
     ON CONFLICT (link_id, day) DO UPDATE SET new_trials = {_table(DailyLinkStats)}.new_trials + 1
 )
-SELECT (SELECT id FROM i), (SELECT id FROM e), (SELECT id FROM r), known.body_sha256, known.response_body,
+SELECT k.click_id IS NOT NULL, COALESCE(k.in_window, false), k.trial_days, k.referral_code, (SELECT id FROM i),
+       (SELECT id FROM e), known.body_sha256, known.response_body,
        -- The event logged but the customer referred meanwhile by a concurrent sign-up: undo.
        CASE WHEN EXISTS (SELECT 1 FROM e) AND NOT EXISTS (SELECT 1 FROM r)
             THEN partner_panel_abort('customer referred concurrently') END
-FROM (SELECT 1) AS one LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
+FROM (SELECT 1) AS one LEFT JOIN k ON true
+LEFT JOIN {_table(MerchantEvent)} AS known ON known.event_id = %(event_id)s
 """
 _SIGNED_UP = PreparedStatement("signed_up", _SIGNED_UP_SQL, _TYPES)
 
@@ -290,40 +324,62 @@ def _unattributed(parsed: ParsedEvent, now) -> EventResponse | None:
     return EventResponse(status=201, body=dict(_SIGN_UP_NOT_REFERRED))
 
 
-def _signed_up(parsed: ParsedEvent, click: Click, now) -> EventResponse | None:
+_CLICK_NOT_FOUND = object()
+
+
+def _signed_up_with_click(parsed: ParsedEvent, click_id: uuid.UUID, now) -> EventResponse | object | None:
+    """The answer; None when the general path decides; ``_CLICK_NOT_FOUND`` when no click has
+    this id (yet: it may be waiting in the click buffer)."""
     event, data = parsed.event, parsed.event.data
-    link = click.link
-    partner = link.partner
     email = data.email or ""
-    # What referral_json reads of a Referral.
-    referral = SimpleNamespace(
-        pk=0,  # set by the statement (the sequence's next value)
-        status=Referral.Status.TRIAL,
-        trial_days=link.trial_days,
-        trial_ends_at=event.created + timedelta(days=link.trial_days),
-    )
-    answer = {"referral": referral_json(referral, now=now, partner_code=partner.referral_code)}
+    answers = {}
+    for trial_days in settings.TRIAL_LENGTHS:
+        # What referral_json reads of a Referral; the id and the partner's code come from SQL.
+        referral = SimpleNamespace(
+            pk=0,
+            status=Referral.Status.TRIAL,
+            trial_days=trial_days,
+            trial_ends_at=event.created + timedelta(days=trial_days),
+        )
+        answers[str(trial_days)] = {"referral": referral_json(referral, now=now, partner_code="")}
     params = {
         **_logged(parsed, now),
-        "answer": json.dumps(answer),
+        "answers": json.dumps(answers),
         "customer_id": data.customer_id,
-        "partner_id": link.partner_id,
-        "link_id": link.pk,
-        "click_id": click.pk,
+        "click_id": click_id,
+        "window": timedelta(days=settings.ATTRIBUTION_WINDOW_DAYS),
         "email": email,
-        "is_self": self_referral(email, partner.user.email),
-        "trial_days": link.trial_days,
-        "trial_ends_at": referral.trial_ends_at,
+        # self_referral(): no email, no self-referral.
+        "email_folded": email.strip().casefold() if email else None,
         "day": program_day(event.created),
     }
     row = _execute(_SIGNED_UP, params)
     if row is None:
         return None
-    referral_id, event_pk, _referral_pk, *known, _ = row
-    if event_pk is None:  # a known event id, or a customer referred before
-        return _known(known, parsed)
+    found, in_window, trial_days, referral_code, referral_id, event_pk, *known, _ = row
+    if event_pk is None:
+        replay = _known(known, parsed)
+        if replay is not None or in_window:
+            return replay  # a replay; or (None) a customer referred before, or a case SQL left
+        if not found:
+            return _CLICK_NOT_FOUND
+        return _unattributed(parsed, now)  # the click is outside the attribution window
+    answer = answers[str(trial_days)]
     answer["referral"]["id"] = referral_id
+    answer["referral"]["partner"] = referral_code
     return EventResponse(status=201, body=answer)
+
+
+def _signed_up(parsed: ParsedEvent, now) -> EventResponse | None:
+    click_id = parse_click_id(parsed.event.data.click_id)
+    if click_id is None:
+        return _unattributed(parsed, now)
+    response = _signed_up_with_click(parsed, click_id, now)
+    if response is _CLICK_NOT_FOUND and flush_for_lookup():
+        response = _signed_up_with_click(parsed, click_id, now)
+    if response is _CLICK_NOT_FOUND:
+        return _unattributed(parsed, now)
+    return response
 
 
 def _logged(parsed: ParsedEvent, now) -> dict[str, Any]:
@@ -349,12 +405,10 @@ def _known(known: list[Any], parsed: ParsedEvent) -> EventResponse | None:
     return replay_answer((body_sha256, response_body), parsed.body_sha256)
 
 
-def apply(parsed: ParsedEvent, click: Click | None) -> EventResponse | None:
+def apply(parsed: ParsedEvent) -> EventResponse | None:
     """Apply the event if it is the plain case, or answer it if it is a replay. None: nothing
     was written; the general path answers. Raises ``EventConflict`` for a reused id."""
     now = timezone.now()
     if parsed.event.type == MerchantEvent.Type.PAYMENT_SUCCEEDED:
         return _payment(parsed, now)
-    if click is None:
-        return _unattributed(parsed, now)
-    return _signed_up(parsed, click, now)
+    return _signed_up(parsed, now)

@@ -125,14 +125,14 @@ def event_receive(*, parsed: ParsedEvent) -> EventResponse:
     event_id = parsed.event.id
     one_statement = fastpath.applies(parsed)
     for attempt in range(1, _ATTEMPTS + 1):
+        if one_statement:
+            # PostgreSQL, the plain case of the two everyday events: one statement.
+            response = fastpath.apply(parsed)
+            if response is not None:
+                return response
         # Resolved before the transaction: the lookup may flush the click buffer, which
         # commits clicks on its own and should not hold the event's locks meanwhile.
         click = _attributable_click(parsed.event) if parsed.event.type == MerchantEvent.Type.SIGNED_UP else None
-        if one_statement:
-            # PostgreSQL, the plain case of the two everyday events: one statement.
-            response = fastpath.apply(parsed, click)
-            if response is not None:
-                return response
         try:
             return _event_apply(parsed, click=click)
         except IntegrityError:

@@ -42,8 +42,6 @@ from datetime import UTC, date, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
-from config.prepared import PreparedStatement
-from partners.models import Partner, User
 from tracking import spool
 from tracking.models import Click, Link, UniqueVisitor
 from tracking.rollups import program_day, rollup_add
@@ -599,7 +597,7 @@ def flush_click_buffer_all(*, max_batch: int = DEFAULT_BATCH, max_batches: int =
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _parse_click_id(value: object) -> uuid.UUID | None:
+def parse_click_id(value: object) -> uuid.UUID | None:
     if isinstance(value, uuid.UUID):
         return value
     if not isinstance(value, str) or not 32 <= len(value) <= 36:
@@ -615,55 +613,31 @@ def click_for_attribution(click_id: str) -> Click | None:
     partner's user (what a sign-up needs), or None for garbage or an unknown id. A click still
     waiting in the buffer is flushed first, so a sign-up that arrives right after the click is
     attributed."""
-    parsed = _parse_click_id(click_id)
+    parsed = parse_click_id(click_id)
     if parsed is None:
         return None
     click = _click_with_owner(parsed)
-    if click is None and buffer_enabled():
-        from redis.exceptions import RedisError
-
-        try:
-            flush_click_buffer_all(max_batches=10)
-        except (RedisError, OSError):
-            logger.warning("Click buffer unreachable while looking up click %s.", parsed)
-            return None
+    if click is None and flush_for_lookup():
         click = _click_with_owner(parsed)
     return click
 
 
-# PostgreSQL: the same lookup as one prepared statement. Compiling the three-join ORM query
-# was a third of the events API's Python time in the server (BENCHMARKS.md).
-_OWNER_FIELDS = {
-    Click: ("id", "link_id", "created_at"),
-    Link: ("id", "partner_id", "trial_days"),
-    Partner: ("id", "user_id", "referral_code"),
-    User: ("id", "email"),
-}
-_CLICK_WITH_OWNER = PreparedStatement(
-    "click_owner",
-    f"SELECT c.id, c.link_id, c.created_at, l.id, l.partner_id, l.trial_days, p.id, p.user_id, p.referral_code, "
-    f"u.id, u.email FROM {_table(Click)} c JOIN {_table(Link)} l ON l.id = c.link_id "
-    f"JOIN {_table(Partner)} p ON p.id = l.partner_id JOIN {_table(User)} u ON u.id = p.user_id "
-    "WHERE c.id = %(click_id)s",
-    {"click_id": "uuid"},
-)
+def flush_for_lookup() -> bool:
+    """Before a second look for a click that was not found: move the buffered clicks into the
+    database. False when there is no buffer, or it cannot be read (the click is then
+    unknown: the sign-up is unattributed)."""
+    if not buffer_enabled():
+        return False
+    from redis.exceptions import RedisError
+
+    try:
+        flush_click_buffer_all(max_batches=10)
+    except (RedisError, OSError):
+        logger.warning("Click buffer unreachable while looking up a click.")
+        return False
+    return True
 
 
 def _click_with_owner(click_id: uuid.UUID) -> Click | None:
-    if connection.vendor != "postgresql" or not settings.EVENTS_SQL_FAST_PATH:
-        lookup = Click.objects.select_related("link__partner__user").filter(pk=click_id)[:1]  # no ORDER BY
-        return next(iter(lookup), None)
-    _CLICK_WITH_OWNER.prepare()
-    with connection.cursor() as cursor:
-        _CLICK_WITH_OWNER.run(cursor, {"click_id": click_id})
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    # Model instances as the ORM builds them (other fields deferred), without compiling a query.
-    objects, start = [], 0
-    for model, fields in _OWNER_FIELDS.items():
-        objects.append(model.from_db(connection.alias, fields, row[start : start + len(fields)]))
-        start += len(fields)
-    click, link, partner, user = objects
-    partner.user, link.partner, click.link = user, partner, link
-    return click
+    lookup = Click.objects.select_related("link__partner__user").filter(pk=click_id)[:1]  # no ORDER BY
+    return next(iter(lookup), None)

@@ -18,7 +18,6 @@ from commissions import fastpath
 from commissions.services import balance_refresh_key
 from commissions.tasks import recalculate_partner_balance_task
 from tests.commissions.conftest import cancelled, paid, signed_up
-from tracking import clicks
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +31,7 @@ def _statements_prepared(db):
     """PostgreSQL prepares its event statements once per connection (commissions/fastpath.py):
     done before counting, as a server's connection has done it on its first events."""
     if on_postgresql():
-        for statement in (fastpath._PAYMENT, fastpath._SIGNED_UP, fastpath._UNATTRIBUTED, clicks._CLICK_WITH_OWNER):
+        for statement in (fastpath._PAYMENT, fastpath._SIGNED_UP, fastpath._UNATTRIBUTED):
             statement.prepare()
 
 
@@ -64,11 +63,10 @@ def test_a_payment_for_a_stranger_costs_a_fixed_number_of_queries(send, django_a
 
 
 def test_an_attributed_sign_up_costs_a_fixed_number_of_queries(send, click, django_assert_num_queries):
-    # SELECT click + link + partner + user (on PostgreSQL a prepared statement too), then on
-    # PostgreSQL SAVEPOINT, EXECUTE the sign-up
-    # statement, RELEASE; elsewhere SAVEPOINT, INSERT event, INSERT referral … ON CONFLICT,
-    # rollup upsert, UPDATE event, RELEASE.
-    with django_assert_num_queries(4 if on_postgresql() else 7):
+    # PostgreSQL: SAVEPOINT, EXECUTE the sign-up statement (which looks up the click too),
+    # RELEASE. Elsewhere: SELECT click + link + partner + user, SAVEPOINT, INSERT event, INSERT
+    # referral … ON CONFLICT, rollup upsert, UPDATE event, RELEASE.
+    with django_assert_num_queries(3 if on_postgresql() else 7):
         assert send(signed_up("cus_1", click.id)).status_code == 201
 
 

@@ -167,12 +167,12 @@ def test_both_paths_give_the_same_answers_and_rows(send, settings):
     ]
     assert not any(q["sql"].startswith("EXECUTE") for q in orm_queries.captured_queries)
     # Every payment and sign-up went through a statement first (those it did not settle then
-    # took the general path): 11 payments, 7 sign-ups, 6 of them naming a click, one of which
-    # is outside the attribution window (unattributed, like the sign-up without a click).
+    # took the general path): 11 payments, 7 sign-ups, 6 of them naming a click (the sign-up
+    # statement looks it up), one of which is outside the attribution window (then logged by
+    # the unattributed statement, like the sign-up without a click).
     assert collections.Counter(executed) == {
         "pp_payment": 11,
-        "pp_click_owner": 6,
-        "pp_signed_up": 5,
+        "pp_signed_up": 6,
         "pp_unattributed": 2,
     }
     for part in general:
@@ -186,9 +186,8 @@ def test_both_paths_give_the_same_answers_and_rows(send, settings):
 
 def fastpath_statement_name(label: str) -> str:
     from commissions import fastpath
-    from tracking import clicks
 
-    statements = (fastpath._PAYMENT, fastpath._SIGNED_UP, fastpath._UNATTRIBUTED, clicks._CLICK_WITH_OWNER)
+    statements = (fastpath._PAYMENT, fastpath._SIGNED_UP, fastpath._UNATTRIBUTED)
     return next(s.name for s in statements if s.name.startswith(f"pp_{label}_"))
 
 
@@ -202,9 +201,8 @@ def test_a_payment_and_a_sign_up_are_one_statement_each(send, settings, click):
         assert send(paid("pay_1", "cus_1", "49.00")).status_code == 201
     executes = [q["sql"] for q in payment.captured_queries if q["sql"].startswith("EXECUTE")]
     assert len(executes) == 1 and executes[0].startswith("EXECUTE pp_payment_")
-    # The sign-up: the click lookup, then one statement (savepoints around it in a test).
+    # The sign-up: one statement, the click lookup in it (savepoints around it in a test).
     assert [q["sql"].split()[:2] for q in sign_up.captured_queries if q["sql"].startswith("EXECUTE")] == [
-        ["EXECUTE", fastpath_statement_name("click_owner")],
         ["EXECUTE", fastpath_statement_name("signed_up")],
     ]
     assert Referral.objects.get(customer_id="cus_1").total_commission == Decimal("9.80")
@@ -236,3 +234,78 @@ def test_a_statement_that_aborts_itself_writes_nothing_and_leaves_the_connection
     assert _execute(statement, {"reason": "test"}) is None
     assert not MerchantEvent.objects.filter(event_id="evt_undone").exists()
     assert Referral.objects.count() == 0  # the connection still answers
+
+
+@pytest.mark.parametrize(
+    ("partner_email", "customer_email", "is_self"),
+    [
+        ("ann@example.com", "ANN@Example.com", True),  # case-folded, as self_referral()
+        (" ann@example.com ", "ann@example.com", True),  # stripped
+        ("ann@example.com", "ann@example.org", False),
+        ("ann@example.com", None, False),  # no email: no self-referral
+        ("straße@example.com", "STRASSE@example.com", True),  # beyond ASCII (the general path): ß is ss
+        ("straße@example.com", "strase@example.com", False),
+    ],
+)
+def test_the_self_referral_check_is_python_s_whichever_path_decides(
+    send, settings, partner_email, customer_email, is_self
+):
+    from commissions.services import self_referral
+
+    settings.EVENTS_SQL_FAST_PATH = True
+    link = LinkFactory(partner__user__email=partner_email)
+    click = ClickFactory(link=link)
+    assert self_referral(customer_email or "", partner_email) is is_self
+    response = send(signed_up("cus_1", click.id, email=customer_email))
+    assert response.status_code == 201
+    assert Referral.objects.get(customer_id="cus_1").is_self_referral is is_self
+
+
+@pytest.mark.parametrize("trial_days", [14, 30])
+def test_a_sign_up_answers_with_its_link_s_trial_on_both_paths(send, settings, trial_days):
+    at = timezone.now().replace(microsecond=0)
+    answers = []
+    for fast in (True, False):
+        settings.EVENTS_SQL_FAST_PATH = fast
+        link = LinkFactory(trial_days=trial_days)
+        click = ClickFactory(link=link, created_at=at - timedelta(minutes=5))
+        customer = f"cus_{trial_days}_{fast}"
+        body = signed_up(customer, click.id)
+        body["created"] = at.isoformat().replace("+00:00", "Z")
+        response = send(body)
+        assert response.status_code == 201
+        referral = Referral.objects.get(customer_id=customer)
+        answer = response.json()["referral"]
+        assert answer["id"] == referral.pk
+        assert answer["partner"] == link.partner.referral_code
+        assert referral.trial_ends_at == at + timedelta(days=trial_days)
+        answers.append({k: v for k, v in answer.items() if k not in ("id", "partner")})
+    assert answers[0] == answers[1]
+    assert answers[0]["trial_days"] == trial_days
+
+
+def test_a_sign_up_naming_a_click_still_in_the_spool_flushes_it_first(send, settings, tmp_path):
+    from tracking.clicks import ClickData, record_click
+    from tracking.ids import new_click_id
+    from tracking.models import Click
+
+    settings.EVENTS_SQL_FAST_PATH = True
+    settings.CLICK_BUFFER = "spool"
+    settings.CLICK_SPOOL_DIR = str(tmp_path)
+    link = LinkFactory()
+    click = ClickData(
+        id=new_click_id(),
+        link_id=link.pk,
+        partner_id=link.partner_id,
+        visitor_id="v-spooled",
+        created_at=timezone.now(),
+        ip_hash="",
+        user_agent="test",
+        referer="",
+    )
+    record_click(click)
+    assert not Click.objects.filter(pk=click.id).exists()
+    response = send(signed_up("cus_1", click.id))
+    assert response.status_code == 201
+    assert response.json()["referral"] is not None
+    assert Referral.objects.get(customer_id="cus_1").click_id == click.id
