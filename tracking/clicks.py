@@ -42,6 +42,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
+from config.binary import binary_cursor
 from tracking import spool
 from tracking.models import Click, Link, UniqueVisitor
 from tracking.rollups import program_day, rollup_add
@@ -141,9 +142,9 @@ def write_clicks(clicks: Sequence[ClickData]) -> WriteResult:
 
 
 # PostgreSQL: each batch is one statement per table whatever its size, the rows passed as arrays
-# and expanded by unnest() (in array order, so the lock order above holds). A multi-row VALUES
-# list instead has eight placeholders per row, and the driver parses that whole query text
-# again for every batch size (the consumer spent most of its time there).
+# (in binary: config/binary.py) and expanded by unnest() (in array order, so the lock order above
+# holds). A multi-row VALUES list instead has eight placeholders per row, and the driver parses
+# that whole query text again for every batch size (the consumer spent most of its time there).
 
 
 def _rollup_add_many(rows: Sequence[tuple[int, int, date, int, int]]) -> None:
@@ -155,13 +156,13 @@ def _rollup_add_many(rows: Sequence[tuple[int, int, date, int, int]]) -> None:
     sql = (
         f"INSERT INTO {table} (link_id, partner_id, day, clicks, unique_clicks, new_trials, new_subscriptions, "
         "commission) SELECT link_id, partner_id, day, clicks, unique_clicks, 0, 0, 0 FROM unnest("
-        "%s::bigint[], %s::bigint[], %s::date[], %s::integer[], %s::integer[]) "
+        "%b::bigint[], %b::bigint[], %b::date[], %b::integer[], %b::integer[]) "
         "AS t (link_id, partner_id, day, clicks, unique_clicks) "
         f"ON CONFLICT (link_id, day) DO UPDATE SET clicks = {table}.clicks + excluded.clicks, "
         f"unique_clicks = {table}.unique_clicks + excluded.unique_clicks"
     )
     columns = [list(column) for column in zip(*rows, strict=True)]
-    with connection.cursor() as cursor:
+    with binary_cursor() as cursor:
         cursor.execute(sql, columns)
 
 
@@ -171,11 +172,11 @@ def _insert_unique_visitors(firsts: Sequence[ClickData]) -> set[tuple[int, str]]
     if connection.vendor == "postgresql":
         sql = (
             f"INSERT INTO {table} (link_id, visitor_id, first_click_at) "
-            "SELECT * FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[]) "
+            "SELECT * FROM unnest(%b::bigint[], %b::varchar[], %b::timestamptz[]) "
             "ON CONFLICT (link_id, visitor_id) DO NOTHING RETURNING link_id, visitor_id"
         )
         params = [[c.link_id for c in firsts], [c.visitor_id for c in firsts], [c.created_at for c in firsts]]
-        with connection.cursor() as cursor:
+        with binary_cursor() as cursor:
             cursor.execute(sql, params)
             return {(int(link_id), visitor_id) for link_id, visitor_id in cursor.fetchall()}
     new: set[tuple[int, str]] = set()
@@ -201,8 +202,8 @@ def _insert_clicks(clicks: Sequence[ClickData], unique_ids: set[uuid.UUID]) -> l
     columns = "id, link_id, visitor_id, created_at, ip_hash, user_agent, referer, is_unique"
     if connection.vendor == "postgresql":
         sql = (
-            f"INSERT INTO {table} ({columns}) SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::varchar[], "
-            "%s::timestamptz[], %s::varchar[], %s::varchar[], %s::varchar[], %s::boolean[]) "
+            f"INSERT INTO {table} ({columns}) SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::varchar[], "
+            "%b::timestamptz[], %b::varchar[], %b::varchar[], %b::varchar[], %b::boolean[]) "
             "ON CONFLICT (id) DO NOTHING RETURNING id"
         )
         params = [
@@ -215,7 +216,7 @@ def _insert_clicks(clicks: Sequence[ClickData], unique_ids: set[uuid.UUID]) -> l
             [c.referer for c in clicks],
             [c.id in unique_ids for c in clicks],
         ]
-        with connection.cursor() as cursor:
+        with binary_cursor() as cursor:
             cursor.execute(sql, params)
             return [_as_uuid(row[0]) for row in cursor.fetchall()]
     inserted: list[uuid.UUID] = []
