@@ -285,3 +285,44 @@ def test_buffer_modes(settings):
     settings.REDIS_URL = ""
     settings.CLICK_BUFFER = "redis"
     assert clicks.buffer_mode() is None
+
+
+def _spooled(n: int) -> list[ClickData]:
+    return [
+        ClickData(
+            id=new_click_id(),
+            link_id=7,
+            partner_id=3,
+            visitor_id=f"v{i}",
+            created_at=timezone.now().replace(microsecond=i),
+            ip_hash="ab" * 16,
+            user_agent="Mozilla/5.0",
+            referer="https://example.com/",
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'["not a uuid",7,3,"v",1,"","",""]',  # parses, is not a click
+        b'["0190e6b2c3d44f5e8a9b0c1d2e3f4a5b",7,3,"v",1,"",""],["x"]',  # two values on one line
+        b'["0190e6b2c3d44f5e8a9b0c1d2e3f4a5b",7,3,',  # not JSON
+        b'{"a": 1}',
+        b"\xff\xfe",  # not UTF-8
+        b"12",
+    ],
+)
+def test_decoding_a_batch_drops_only_its_malformed_lines(bad, caplog):
+    good = _spooled(4)
+    lines = [spool.encode(click).rstrip(b"\n") for click in good]
+    decoded = spool.decode_many([lines[0], lines[1], bad, lines[2], lines[3]])
+    assert decoded == good
+    assert "malformed line" in caplog.text
+
+
+def test_decoding_a_batch_gives_what_decoding_each_line_gives():
+    clicks_ = _spooled(50)
+    lines = [spool.encode(click).rstrip(b"\n") for click in clicks_]
+    assert spool.decode_many(lines) == [spool.decode(line) for line in lines] == clicks_
