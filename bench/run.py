@@ -9,7 +9,7 @@ click path, checks that nothing was lost (clicks, events, rollups), the reports'
 in-process against the same numbers from raw rows, and the 100,000-partner balance pass on a
 second database (``pp_bench_balances``).
 
-    .venv/bin/python bench/run.py [--quick] [--duration 5] [--rounds 3] [--clicks N] ...
+    .venv/bin/python bench/run.py [--quick] [--duration 5] [--rounds 5] [--clicks N] ...
 
 Connection settings: BENCH_PG_URL (server, default postgres://postgres@127.0.0.1:5432) and
 BENCH_REDIS_URL (default redis://127.0.0.1:6379/7: the bench empties that Redis database).
@@ -110,7 +110,7 @@ def parse_args() -> Options:
     parser.add_argument("--partners", type=int, default=1_000, help="Other partners besides the measured one.")
     parser.add_argument("--duration", type=float, default=5.0, help="Seconds per measured wrk run.")
     parser.add_argument("--warmup", type=float, default=2.0, help="Seconds of warm-up per scenario and server.")
-    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds (medians are reported).")
+    parser.add_argument("--rounds", type=int, default=5, help="Interleaved rounds (medians are reported).")
     parser.add_argument("--balance-partners", type=int, default=100_000)
     parser.add_argument("--report-samples", type=int, default=100, help="Timed requests per report.")
     parser.add_argument("--profile-seconds", type=float, default=8.0, help="py-spy sampling (0: no profile).")
