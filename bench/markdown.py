@@ -97,11 +97,20 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
         f"at end {', '.join(f'{x:.2f}' for x in machine.get('load_at_end', ()))} "
         "(wrk, PostgreSQL, Redis, the servers and the click consumer all share these cores)."
     )
-    add("- Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "redis_aof") + ".")
+    add(
+        "- Versions: "
+        + ", ".join(f"{k} {v}" for k, v in versions.items() if k not in ("redis_aof", "pg_autovacuum"))
+        + "."
+    )
     add(
         f"- Redis append-only file: {versions.get('redis_aof', '?')} (see the analysis on what that means for "
         "buffered clicks if Redis itself dies)."
     )
+    if "pg_autovacuum" in versions:
+        add(
+            f"- PostgreSQL autovacuum: {versions['pg_autovacuum']} (off: what the load runs insert and update "
+            "is not vacuumed before the reports are timed; see the analysis)."
+        )
     add(f"- Command: `make bench` (= `{' '.join(['.venv/bin/python bench/run.py', *opts['argv']])}`)")
     add(
         f"- wrk: 1 thread, 32 connections; {opts['rounds']} interleaved rounds of {opts['duration']:g} s per "

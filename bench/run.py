@@ -230,6 +230,7 @@ def versions() -> dict:
     out["wrk"] = loadgen.wrk_version()
     with psycopg.connect(f"{os.environ['BENCH_PG_URL']}/postgres") as conn:
         out["postgresql"] = conn.execute("SHOW server_version").fetchone()[0]
+        out["pg_autovacuum"] = conn.execute("SHOW autovacuum").fetchone()[0]
     info = redis_client().info("server")
     persistence = redis_client().info("persistence")
     out["redis-server"] = info.get("redis_version", "?")
