@@ -49,6 +49,7 @@ from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
 from commissions.money import ZERO, commission_for, money_str
 from commissions.services import (
     EventResponse,
+    fold_email,
     payment_json,
     referral_json,
     replay_answer,
@@ -104,8 +105,6 @@ _TYPES = {
     "currency": "text",
     "commission": "numeric",
     "day": "date",
-    "partner_id": "bigint",
-    "link_id": "bigint",
     "click_id": "uuid",
     "window": "interval",
     "email": "text",
@@ -231,13 +230,13 @@ def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
 
 # --- customer.signed_up ------------------------------------------------------------------
 
-# Python's ``str.strip()`` whitespace within ASCII, for the self-referral check below.
-_ASCII_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+# What ``str.strip()`` removes within ASCII (``services.fold_email``), for SQL's btrim below.
+_ASCII_SPACE = "".join(c for c in map(chr, range(128)) if c.isspace())
 
 # A sign-up naming a click: the click (with its link, partner and the partner's user) looked up,
 # the attribution window and the self-referral checked, and the referral made, in one statement.
 # The self-referral check is ``commissions.services.self_referral``: Python passes the sign-up's
-# email stripped and case-folded, SQL folds the partner's the same way, which for ASCII is
+# email folded (``fold_email``), SQL folds the partner's the same way, which for ASCII is
 # ``lower`` and ``btrim`` of Python's whitespace; a partner email beyond printable ASCII is left
 # to the general path (``decided`` false). The answer for each trial length is made in Python;
 # SQL picks the link's and fills in the referral id and the partner's code.
@@ -350,7 +349,7 @@ def _signed_up_with_click(parsed: ParsedEvent, click_id: uuid.UUID, now) -> Even
         "window": timedelta(days=settings.ATTRIBUTION_WINDOW_DAYS),
         "email": email,
         # self_referral(): no email, no self-referral.
-        "email_folded": email.strip().casefold() if email else None,
+        "email_folded": fold_email(email) if email else None,
         "day": program_day(event.created),
     }
     row = _execute(_SIGNED_UP, params)

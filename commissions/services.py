@@ -278,9 +278,14 @@ def _existing_referral(customer_id: str) -> _Handled | None:
     return _Handled(Outcome.DUPLICATE, 200, {"referral": referral_json(existing)}, existing)
 
 
+def fold_email(email: str) -> str:
+    """An email address as the self-referral check compares it: stripped and case-folded."""
+    return email.strip().casefold()
+
+
 def self_referral(email: str, partner_email: str) -> bool:
     """A sign-up with the partner's own email address (CONTRACT.md: kept, earns nothing)."""
-    return bool(email) and email.strip().casefold() == partner_email.strip().casefold()
+    return bool(email) and fold_email(email) == fold_email(partner_email)
 
 
 def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:

@@ -21,6 +21,7 @@ from django.db import connection
 def binary_cursor() -> Iterator:
     from django.db.backends.postgresql.base import ServerBindingCursor
 
+    connection.validate_thread_sharing()
     connection.ensure_connection()
     raw = ServerBindingCursor(connection.connection)
     cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
