@@ -160,7 +160,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=7),
     },
     "poll-paypal-batches": {
-        "task": "payouts.tasks.poll_processing_payouts_task",
+        "task": "payouts.tasks.reconcile_payouts_task",
         "schedule": timedelta(seconds=env.int("PAYPAL_POLL_SECONDS", default=30)),
     },
     "flush-click-buffer": {

@@ -82,6 +82,13 @@ class ThrottledPasswordResetView(auth_views.PasswordResetView):
         return self.render_to_response(self.get_context_data(form=form), status=status)
 
 
+def _open_payout(partner):
+    """The partner's withdrawal still in progress (it keeps the PayPal email it was requested with)."""
+    from payouts.models import Payout
+
+    return Payout.objects.filter(partner=partner, status__in=Payout.OPEN_STATUSES).first()
+
+
 @partner_required
 @require_http_methods(["GET", "POST"])
 def settings_view(request: HttpRequest) -> HttpResponse:
@@ -110,6 +117,14 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     if action == "paypal" and paypal_form.is_valid():
         partner_set_paypal_email(partner=partner, paypal_email=paypal_form.cleaned_data["paypal_email"])
         messages.success(request, "Your PayPal email was saved.")
+        open_payout = _open_payout(partner)
+        if open_payout and open_payout.paypal_email.lower() != partner.paypal_email.lower():
+            messages.warning(
+                request,
+                f"Your open withdrawal of {open_payout.amount} {open_payout.currency} still goes to "
+                f"{open_payout.paypal_email}, the address it was requested with. The new address is used "
+                "from your next withdrawal on.",
+            )
         return redirect("partners:settings")
     if action == "token_create" and token_form.is_valid():
         created = api_token_create(partner=partner, name=token_form.cleaned_data["name"])
@@ -138,6 +153,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             "token_form": token_form,
             "tokens": partner.api_tokens.all(),
             "new_token_secret": new_token_secret,
+            "open_payout": _open_payout(partner),
         },
         status=status,
     )

@@ -2,9 +2,10 @@
 
 Staff see every payout with a balance check (the partner's ledger balance and whether the
 amount matches what the partner is owed), the partner's recent commissions and the audit
-trail. Only staff with ``payouts.approve_payout`` may approve, reject or re-send — checked in
-the actions, in every custom URL and again in the services. Nothing here edits amounts or
-statuses by hand, and the audit trail cannot be changed or deleted.
+trail. Only staff with ``payouts.approve_payout`` may approve, reject, check with PayPal or mark
+failed — checked in the actions, in every custom URL and again in the services. Nothing here
+edits amounts or statuses by hand (every change goes through payouts/states.py), and the audit
+trail cannot be changed or deleted. When any payout needs attention, the list opens on those.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from payouts.services import (
     PayoutError,
     can_decide_payouts,
     payout_approve,
+    payout_check_now,
     payout_reject,
-    payout_retry_send,
+    payout_staff_mark_failed,
 )
-from payouts.tasks import poll_payout_task
 
 RECENT_COMMISSIONS = 20
 
@@ -44,12 +45,25 @@ class RejectForm(forms.Form):
         max_length=2000,
         help_text="Shown to the partner and sent to them by email.",
     )
+    title = "Reject payouts"
+    intro = "The partner is told the reason by email; the amount goes back to their balance."
+    submit = "Reject"
 
     def clean_reason(self) -> str:
         reason = self.cleaned_data["reason"].strip()
         if not reason:
             raise forms.ValidationError("A reason is required.")
         return reason
+
+
+class MarkFailedForm(RejectForm):
+    title = "Mark failed and return to balance"
+    intro = (
+        "Only for a payout PayPal does not have. Look for its sender_batch_id in PayPal's dashboard first: "
+        "a payout whose batch PayPal shows cannot be marked failed. The amount goes back to the partner's "
+        "balance and the partner is told the reason."
+    )
+    submit = "Mark failed"
 
 
 def _detail_text(detail: dict) -> str:
@@ -88,7 +102,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "amount_display",
         "status_badge",
         "balance_check",
-        "paypal_email",
+        "paypal_email_display",
         "requested_at",
         "decided_by",
         "paypal_batch_id",
@@ -100,10 +114,22 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "requested_at"
     ordering = ("-requested_at", "-id")
     inlines = (PayoutAuditInline,)
-    actions = ("approve_and_send", "reject", "retry_send", "check_paypal")
+    actions = ("approve_and_send", "reject", "check_paypal", "mark_failed")
     change_form_template = "payouts/admin/change_form.html"
     fieldsets = (
-        (None, {"fields": ("partner_link", "amount_display", "status", "paypal_email", "method")}),
+        (
+            None,
+            {
+                "fields": (
+                    "partner_link",
+                    "amount_display",
+                    "status",
+                    "attention_reason",
+                    "paypal_email_display",
+                    "method",
+                )
+            },
+        ),
         ("Balance check", {"fields": ("balance_check_detail",)}),
         ("Decision", {"fields": ("requested_at", "decided_at", "decided_by", "rejection_reason")}),
         (
@@ -112,11 +138,16 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "fields": (
                     "sender_batch_id",
                     "send_attempts",
+                    "outcome_unknown",
                     "sent_at",
                     "paypal_batch_id",
                     "paypal_item_id",
+                    "paypal_item_status",
                     "paypal_transaction_id",
+                    "checked_at",
+                    "next_action_at",
                     "paid_at",
+                    "returned_at",
                     "failure_reason",
                 )
             },
@@ -136,7 +167,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "partner_link",
             "amount_display",
             "balance_check_detail",
-            "sender_batch_id",
+            "paypal_email_display",
             "commission_history",
         ]
 
@@ -162,9 +193,27 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Payout) -> str:
-        if obj.failure_reason and obj.status in Payout.OPEN_STATUSES:
-            return format_html("{}<br><small>⚠ {}</small>", obj.get_status_display(), obj.failure_reason[:140])
+        note = obj.attention_reason if obj.status == Payout.Status.ATTENTION else ""
+        if not note and obj.status in Payout.OPEN_STATUSES:
+            note = obj.failure_reason
+        if obj.unclaimed:
+            note = "PayPal holds it until the receiver claims it (returned after 30 days)."
+        if note:
+            return format_html("{}<br><small>⚠ {}</small>", obj.get_status_display(), note[:240])
         return obj.get_status_display()
+
+    @admin.display(description="PayPal email", ordering="paypal_email")
+    def paypal_email_display(self, obj: Payout) -> str:
+        """The email the payout was requested with; flagged when the partner has changed theirs since."""
+        current = obj.partner.paypal_email
+        if current and current.strip().lower() != obj.paypal_email.strip().lower():
+            return format_html(
+                '{}<br><small class="payout-check-bad">⚠ the partner\'s PayPal email is now {}; this payout '
+                "goes to the address it was requested with</small>",
+                obj.paypal_email,
+                current,
+            )
+        return obj.paypal_email
 
     def _balance_check(self, obj: Payout) -> tuple[str, str]:
         balance = getattr(obj, "partner_ledger_balance", None)
@@ -190,10 +239,6 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="balance check")
     def balance_check_detail(self, obj: Payout) -> str:
         return self.balance_check(obj)
-
-    @admin.display(description="sender_batch_id")
-    def sender_batch_id(self, obj: Payout) -> str:
-        return obj.sender_batch_id
 
     @admin.display(description="recent commissions")
     def commission_history(self, obj: Payout) -> str:
@@ -266,41 +311,54 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         else:
             self.message_user(request, f"Payout #{payout.pk} rejected; the partner has been told why.")
 
-    def _reject_page(self, request: HttpRequest, payouts, form: RejectForm, *, action_url: str) -> TemplateResponse:
+    def _reject_page(
+        self, request: HttpRequest, payouts, form: RejectForm, *, action_url: str, action: str = "reject"
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
-            "title": "Reject payouts",
+            "title": form.title,
             "opts": self.model._meta,
             "payouts": payouts,
             "form": form,
+            "action": action,
             "action_url": action_url,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "payouts/admin/reject.html", context)
 
-    @admin.action(description="Retry sending to PayPal (safe: never pays twice)", permissions=["approve"])
-    def retry_send(self, request: HttpRequest, queryset) -> None:
+    @admin.action(description="Check with PayPal now (safe: never pays twice)", permissions=["approve"])
+    def check_paypal(self, request: HttpRequest, queryset) -> None:
         self._require(request)
         for payout_id in queryset.order_by("pk").values_list("pk", flat=True):
-            self._retry_one(request, payout_id)
+            self._check_one(request, payout_id)
 
-    def _retry_one(self, request: HttpRequest, payout_id: int) -> None:
+    def _check_one(self, request: HttpRequest, payout_id: int) -> None:
         try:
-            payout_retry_send(payout_id=payout_id, actor=request.user)
+            payout_check_now(payout_id=payout_id, actor=request.user)
         except PayoutError as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
-            self.message_user(request, f"Payout #{payout_id} queued for sending.")
+            payout = Payout.objects.get(pk=payout_id)
+            self.message_user(request, f"Payout #{payout_id} checked with PayPal: {payout.get_status_display()}.")
 
-    @admin.action(description="Check PayPal status now", permissions=["approve"])
-    def check_paypal(self, request: HttpRequest, queryset) -> None:
+    @admin.action(description="Mark failed and return to balance (a reason is required)", permissions=["approve"])
+    def mark_failed(self, request: HttpRequest, queryset):
         self._require(request)
-        ids = list(
-            queryset.filter(status=Payout.Status.PROCESSING).exclude(paypal_batch_id="").values_list("pk", flat=True)
-        )
-        for payout_id in ids:
-            poll_payout_task.delay(payout_id)
-        self.message_user(request, f"Asked PayPal about {len(ids)} processing payout(s).")
+        payouts = list(queryset.select_related("partner__user").order_by("pk"))
+        form = MarkFailedForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            for payout in payouts:
+                self._mark_failed_one(request, payout.pk, form.cleaned_data["reason"])
+            return None
+        return self._reject_page(request, payouts, form, action_url="", action="mark_failed")
+
+    def _mark_failed_one(self, request: HttpRequest, payout_id: int, reason: str) -> None:
+        try:
+            payout_staff_mark_failed(payout_id=payout_id, actor=request.user, reason=reason)
+        except PayoutError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"Payout #{payout_id} marked failed; its amount is back in the balance.")
 
     # -- buttons on the change page (custom URLs) ----------------------------------------------
     def get_urls(self):
@@ -308,7 +366,8 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             path("<int:payout_id>/approve/", wrap(self.approve_view), name="payouts_payout_approve"),
             path("<int:payout_id>/reject/", wrap(self.reject_view), name="payouts_payout_reject"),
-            path("<int:payout_id>/retry/", wrap(self.retry_view), name="payouts_payout_retry"),
+            path("<int:payout_id>/check/", wrap(self.check_view), name="payouts_payout_check"),
+            path("<int:payout_id>/mark-failed/", wrap(self.mark_failed_view), name="payouts_payout_mark_failed"),
             *super().get_urls(),
         ]
 
@@ -337,17 +396,47 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             response.status_code = 400
         return response
 
-    def retry_view(self, request: HttpRequest, payout_id: int) -> HttpResponse:
+    def check_view(self, request: HttpRequest, payout_id: int) -> HttpResponse:
         self._require(request)
-        return require_POST(self._retry_post)(request, payout_id)
+        return require_POST(self._check_post)(request, payout_id)
 
-    def _retry_post(self, request: HttpRequest, payout_id: int) -> HttpResponse:
+    def _check_post(self, request: HttpRequest, payout_id: int) -> HttpResponse:
         get_object_or_404(Payout, pk=payout_id)
-        self._retry_one(request, payout_id)
+        self._check_one(request, payout_id)
         return HttpResponseRedirect(self._change_url(payout_id))
+
+    def mark_failed_view(self, request: HttpRequest, payout_id: int) -> HttpResponse:
+        self._require(request)
+        payout = get_object_or_404(Payout.objects.select_related("partner__user"), pk=payout_id)
+        form = MarkFailedForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            self._mark_failed_one(request, payout.pk, form.cleaned_data["reason"])
+            return HttpResponseRedirect(self._change_url(payout.pk))
+        action_url = reverse("admin:payouts_payout_mark_failed", args=[payout.pk])
+        response = self._reject_page(request, [payout], form, action_url=action_url, action="mark_failed")
+        if request.method == "POST":
+            response.status_code = 400
+        return response
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # Payouts that wait for staff come first: the list opens on them while any exist.
+        # Any query string (a filter, a search, "?all") shows what it asks for.
+        if (
+            request.method == "GET"
+            and not request.GET
+            and Payout.objects.filter(status=Payout.Status.ATTENTION).exists()
+        ):
+            return HttpResponseRedirect(f"{request.path}?status__exact={Payout.Status.ATTENTION}")
+        return super().changelist_view(request, extra_context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_decide_payouts"] = can_decide_payouts(request.user)
+        if obj is not None:
+            S = Payout.Status
+            context["can_check"] = obj.status in (S.APPROVED, S.SENDING, S.UNKNOWN, S.ATTENTION, S.SENT, S.PAID)
+            context["can_mark_failed"] = obj.status in (S.ATTENTION, S.UNKNOWN) or (
+                obj.status == S.SENDING and not obj.attempt_started_at
+            )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
 

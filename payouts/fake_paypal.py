@@ -7,9 +7,14 @@ Endpoints (shapes from PayPal's Payouts API reference, payments.payouts-batch v1
 * ``POST /v1/oauth2/token`` — client-credentials token (Basic auth).
 * ``POST /v1/payments/payouts`` and ``/v1/payments/payouts/`` — create a batch: ``201`` with
   ``batch_header`` (``payout_batch_id``, ``batch_status`` ``PENDING``, ``sender_batch_header``)
-  and ``links``. A ``sender_batch_id`` seen before is refused as PayPal does: ``400``
-  ``USER_BUSINESS_ERROR`` with a ``SENDER_BATCH_ID`` detail "Batch with given sender_batch_id
-  already exists" linking to the original batch.
+  and ``links``. The body is validated as PayPal does (``VALIDATION_ERROR`` with
+  ``details[].field/issue``): items present, ``receiver`` at most 127 characters, amounts as
+  decimal strings, whole amounts for zero-decimal currencies (HUF, JPY, TWD). A
+  ``sender_batch_id`` used in the last 30 days is refused as PayPal does: ``400``
+  ``USER_BUSINESS_ERROR`` with a ``SENDER_BATCH_ID`` detail whose wording is
+  ``duplicate_issue`` (PayPal's varies) linking to the original batch; an older one is accepted
+  and makes a second batch, as PayPal would. A ``PayPal-Request-Id`` seen in the last 30 days
+  replays the first answer (``honour_request_id``).
 * ``GET /v1/payments/payouts/<payout_batch_id>`` — the batch with its ``items``
   (``payout_item_id``, ``transaction_id``, ``transaction_status``, ``payout_item``, ``errors``).
   Anything longer (e.g. the ``/<id>/<id>`` that ``paypalrestsdk.Payout.find`` asks for) is a 404.
@@ -27,6 +32,12 @@ Scriptable behaviours, consumed one per request of a kind (``create``, ``get``, 
 * ``"garbage"`` — the batch is recorded, then the body is not JSON.
 * ``"401"`` — ``401 invalid_token`` (``invalid_client`` at the token endpoint).
 * ``"400"`` — ``400 VALIDATION_ERROR``; ``"422"`` — ``422 INSUFFICIENT_FUNDS``; ``"404"``.
+* ``"429"`` — ``429 RATE_LIMIT_REACHED`` with ``Retry-After: <retry_after>``; nothing is created.
+* ``"hold"`` — the batch is accepted and stays PENDING until ``settle`` is called.
+
+After settling, items change as PayPal's do: ``set_item_status`` (e.g. SUCCESS then REVERSED,
+REFUNDED or BLOCKED; ONHOLD; PENDING), ``cancel_batch`` (CANCELED), and an UNCLAIMED item is
+RETURNED once 30 days have passed on the fake's clock (``advance(days=…)``).
 
 In tests::
 
@@ -51,6 +62,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -58,6 +70,12 @@ DEFAULT_CLIENT_ID = "fake-client-id"
 DEFAULT_CLIENT_SECRET = "fake-client-secret"
 
 _ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_INFO_LINK = "https://developer.paypal.com/docs/api/payments.payouts-batch/#errors"
+# PayPal keeps sender_batch_ids and PayPal-Request-Ids for 30 days.
+DUPLICATE_WINDOW_SECONDS = 30 * 86400
+UNCLAIMED_RETURN_SECONDS = 30 * 86400
+_AMOUNT = re.compile(r"^((-?[0-9]+)|(-?([0-9]+)?[.][0-9]+))$")
+_ZERO_DECIMAL = frozenset({"HUF", "JPY", "TWD"})
 _BATCH_PATH = re.compile(r"^/v1/payments/payouts/([A-Za-z0-9]+)$")
 _CANCEL_PATH = re.compile(r"^/v1/payments/payouts-item/([A-Za-z0-9]+)/cancel$")
 
@@ -91,8 +109,12 @@ class FakeBatch:
     final_item_status: str  # what the item becomes once settled
     created_monotonic: float
     time_created: str
+    created_at: float = 0.0  # on the fake's clock (``FakePayPal.now``)
     settled: bool = False
+    held: bool = False  # "hold": settles only when told
+    canceled: bool = False
     time_completed: str = ""
+    settled_at: float = 0.0
     item_overrides: dict = field(default_factory=dict)
 
     @property
@@ -124,6 +146,12 @@ class FakePayPal:
         self.denied_receivers: set[str] = set()
         # PayPal's duplicate-batch answer links to the original batch; tests can drop the link.
         self.duplicate_answer_links = True
+        # PayPal's wording of that answer varies; only its field (SENDER_BATCH_ID) is stable.
+        self.duplicate_issue = "Batch with given sender_batch_id already exists"
+        self.honour_request_id = True
+        self.retry_after = "1"
+        self.clock_offset = 0.0
+        self.request_ids: dict[str, tuple[float, int, object]] = {}
         self._scripts: dict[str, deque[str]] = {}
         self._forever: dict[str, str] = {}
         self._lock = threading.RLock()
@@ -183,6 +211,33 @@ class FakePayPal:
         with self._lock:
             self._settle(self.batches[batch_id], force=True)
 
+    def now(self) -> float:
+        """The fake's wall clock (seconds), which tests move on with ``advance``."""
+        return time.time() + self.clock_offset
+
+    def advance(self, *, days: float = 0, seconds: float = 0) -> None:
+        with self._lock:
+            self.clock_offset += days * 86400 + seconds
+
+    def set_item_status(self, batch_id: str, status: str) -> None:
+        """Change the items of a settled (or not) batch, as PayPal does after the fact: REVERSED,
+        REFUNDED, RETURNED or BLOCKED after SUCCESS, ONHOLD, PENDING…"""
+        with self._lock:
+            batch = self.batches[batch_id]
+            self._settle(batch, force=True)
+            batch.final_item_status = status
+            for item in batch.items:
+                self._item_outcome(item, status, batch.time_completed)
+
+    def cancel_batch(self, batch_id: str) -> None:
+        with self._lock:
+            batch = self.batches[batch_id]
+            batch.canceled = True
+            batch.settled = True
+            for item in batch.items:
+                if item["transaction_status"] in ("PENDING", "UNCLAIMED", "ONHOLD"):
+                    self._item_outcome(item, "FAILED", _now_iso())
+
     # -- behaviour ----------------------------------------------------------------------------------
     def _next(self, kind: str) -> str:
         with self._lock:
@@ -193,41 +248,49 @@ class FakePayPal:
 
     def _settle(self, batch: FakeBatch, *, force: bool = False) -> None:
         if batch.settled:
+            # Unclaimed money goes back to the sender after 30 days.
+            if self.now() - batch.settled_at >= UNCLAIMED_RETURN_SECONDS:
+                for item in batch.items:
+                    if item["transaction_status"] == "UNCLAIMED":
+                        self._item_outcome(item, "RETURNED", _now_iso())
             return
-        if not force and time.monotonic() - batch.created_monotonic < self.settle_after:
+        if not force and (batch.held or time.monotonic() - batch.created_monotonic < self.settle_after):
             return
         batch.settled = True
+        batch.settled_at = self.now()
         batch.time_completed = _now_iso()
         for item in batch.items:
-            status = batch.final_item_status
-            item["transaction_status"] = status
-            item["time_processed"] = batch.time_completed
-            if status in ("SUCCESS", "UNCLAIMED", "RETURNED", "REFUNDED", "REVERSED"):
-                item["transaction_id"] = _new_id(17)
-            if status != "SUCCESS":
-                name, message = _ITEM_ERRORS.get(status, ("UNKNOWN_ERROR", "The item could not be paid"))
-                item["errors"] = {
-                    "name": name,
-                    "message": message,
-                    "information_link": "https://developer.paypal.com/docs/api/payments.payouts-batch/#errors",
-                    "details": [],
-                }
+            self._item_outcome(item, batch.final_item_status, batch.time_completed)
+
+    @staticmethod
+    def _item_outcome(item: dict, status: str, when: str) -> None:
+        item["transaction_status"] = status
+        item["time_processed"] = when
+        if status in ("SUCCESS", "UNCLAIMED", "RETURNED", "REFUNDED", "REVERSED") and not item.get("transaction_id"):
+            item["transaction_id"] = _new_id(17)
+        if status in ("SUCCESS", "PENDING", "ONHOLD"):
+            item.pop("errors", None)
+        else:
+            name, message = _ITEM_ERRORS.get(status, ("UNKNOWN_ERROR", "The item could not be paid"))
+            item["errors"] = {"name": name, "message": message, "information_link": _INFO_LINK, "details": []}
 
     def _batch_json(self, batch: FakeBatch) -> dict:
         self._settle(batch)
-        if batch.settled:
+        if batch.canceled:
+            batch_status = "CANCELED"
+        elif batch.settled:
             batch_status = "DENIED" if batch.final_item_status in ("FAILED", "DENIED") else "SUCCESS"
         else:
             batch_status = "PROCESSING"
-        total = sum(float(item["payout_item"]["amount"]["value"]) for item in batch.items)
+        total = sum(Decimal(str(item["payout_item"]["amount"]["value"])) for item in batch.items)
         currency = batch.items[0]["payout_item"]["amount"]["currency"] if batch.items else "USD"
         header = {
             "payout_batch_id": batch.batch_id,
             "batch_status": batch_status,
             "time_created": batch.time_created,
             "sender_batch_header": batch.sender_batch_header,
-            "amount": {"currency": currency, "value": f"{total:.2f}"},
-            "fees": {"currency": currency, "value": "0.00"},
+            "amount": {"currency": currency, "value": str(total)},
+            "fees": {"currency": currency, "value": "0" if currency in _ZERO_DECIMAL else "0.00"},
         }
         if batch.settled:
             header["time_completed"] = batch.time_completed
@@ -242,24 +305,29 @@ class FakePayPal:
         return {"href": f"{self.base_url}{path}", "rel": rel, "method": method, "encType": "application/json"}
 
     def _create(self, body: dict, behaviour: str) -> tuple[int, object]:
-        header = body.get("sender_batch_header") if isinstance(body, dict) else None
-        items = body.get("items") if isinstance(body, dict) else None
-        if not isinstance(header, dict) or not isinstance(items, list) or not items:
-            return 400, _validation_error("sender_batch_header", "sender_batch_header and items are required")
+        problem = _invalid(body)
+        if problem:
+            return 400, _validation_error(*problem)
+        header, items = body["sender_batch_header"], body["items"]
         sender_batch_id = str(header.get("sender_batch_id") or "")
         with self._lock:
-            existing = self.batches_for(sender_batch_id) if sender_batch_id else []
+            now = self.now()
+            existing = [
+                b
+                for b in (self.batches_for(sender_batch_id) if sender_batch_id else [])
+                if now - b.created_at < DUPLICATE_WINDOW_SECONDS
+            ]
             if existing:
                 return 400, {
                     "name": "USER_BUSINESS_ERROR",
                     "message": "User business error.",
                     "debug_id": _new_id(13).lower(),
-                    "information_link": "https://developer.paypal.com/docs/api/payments.payouts-batch/#errors",
+                    "information_link": _INFO_LINK,
                     "details": [
                         {
                             "field": "SENDER_BATCH_ID",
                             "location": "body",
-                            "issue": "Batch with given sender_batch_id already exists",
+                            "issue": self.duplicate_issue,
                             "link": [self._link(f"/v1/payments/payouts/{existing[0].batch_id}", "self")]
                             if self.duplicate_answer_links
                             else [],
@@ -281,6 +349,8 @@ class FakePayPal:
                 final_item_status=final,
                 created_monotonic=time.monotonic(),
                 time_created=_now_iso(),
+                created_at=now,
+                held=behaviour == "hold",
             )
             for raw in items:
                 raw = raw if isinstance(raw, dict) else {}
@@ -332,12 +402,44 @@ class FakePayPal:
         return 404, _not_found()
 
 
+def _invalid(body: object) -> tuple[str, str] | None:
+    """(field, issue) of the first thing PayPal's schema refuses in a create-batch body."""
+    if not isinstance(body, dict) or not isinstance(body.get("sender_batch_header"), dict):
+        return "sender_batch_header", "MISSING_REQUIRED_PARAMETER"
+    items = body.get("items")
+    if not isinstance(items, list) or not 1 <= len(items) <= 15000:
+        return "items", "Items must contain between 1 and 15000 payout items"
+    if len(str(body["sender_batch_header"].get("sender_batch_id") or "")) > 256:
+        return "sender_batch_header.sender_batch_id", "Value is too long (maximum length 256)"
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            return f"items[{n}]", "MALFORMED_REQUEST_JSON"
+        receiver = item.get("receiver")
+        if not isinstance(receiver, str) or not receiver:
+            return f"items[{n}].receiver", "MISSING_REQUIRED_PARAMETER"
+        if len(receiver) > 127:
+            return f"items[{n}].receiver", "Value is too long (maximum length 127)"
+        amount = item.get("amount")
+        if not isinstance(amount, dict):
+            return f"items[{n}].amount", "MISSING_REQUIRED_PARAMETER"
+        value, currency = str(amount.get("value") or ""), str(amount.get("currency") or "")
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            return f"items[{n}].amount.currency", "Currency code is invalid"
+        if not _AMOUNT.fullmatch(value) or not value.isascii():
+            return f"items[{n}].amount.value", "Amount value is invalid"
+        if currency in _ZERO_DECIMAL and "." in value:
+            return f"items[{n}].amount.value", f"Currency {currency} does not support decimals"
+        if "." in value and len(value.split(".")[1]) > 2:
+            return f"items[{n}].amount.value", "Amount value has too many decimal places"
+    return None
+
+
 def _validation_error(field_name: str, issue: str) -> dict:
     return {
         "name": "VALIDATION_ERROR",
         "message": "Invalid request - see details.",
         "debug_id": _new_id(13).lower(),
-        "information_link": "https://developer.paypal.com/docs/api/payments.payouts-batch/#errors",
+        "information_link": _INFO_LINK,
         "details": [{"field": field_name, "location": "body", "issue": issue}],
     }
 
@@ -351,11 +453,16 @@ def _not_found() -> dict:
     }
 
 
+def _error(name: str, message: str) -> dict:
+    return {"name": name, "message": message, "debug_id": _new_id(13).lower(), "information_link": _INFO_LINK}
+
+
 _CANNED = {
-    "500": (500, {"name": "INTERNAL_SERVER_ERROR", "message": "An internal server error has occurred."}),
+    "500": (500, ("INTERNAL_SERVER_ERROR", "An internal server error has occurred.")),
     "400": (400, None),
-    "422": (422, {"name": "INSUFFICIENT_FUNDS", "message": "Sender does not have sufficient funds."}),
+    "422": (422, ("INSUFFICIENT_FUNDS", "Sender does not have sufficient funds. Please add funds and retry.")),
     "404": (404, None),
+    "429": (429, ("RATE_LIMIT_REACHED", "Too many requests. Blocked due to rate limiting.")),
     "401": (401, {"error": "invalid_token", "error_description": "Token signature verification failed"}),
 }
 
@@ -373,7 +480,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, status: int, payload: object, *, raw: bytes | None = None, delay: float = 0.0) -> None:
+    def _send(
+        self, status: int, payload: object, *, raw: bytes | None = None, delay: float = 0.0, headers: dict | None = None
+    ) -> None:
         path = urlsplit(self.path).path
         with self.fake._lock:
             self.fake.requests.append((self.command, path, status))
@@ -385,6 +494,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("PayPal-Debug-Id", _new_id(13).lower())
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
@@ -395,11 +506,14 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour not in _CANNED:
             return False
         status, payload = _CANNED[behaviour]
+        if isinstance(payload, tuple):
+            payload = _error(*payload)
         if behaviour == "400":
             payload = _validation_error("items[0].receiver", "Receiver is invalid or does not match with type")
         if behaviour == "404":
             payload = _not_found()
-        self._send(status, payload)
+        headers = {"Retry-After": self.fake.retry_after} if status == 429 else None
+        self._send(status, payload, headers=headers)
         return True
 
     def _authorised(self) -> bool:
@@ -424,8 +538,17 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 body = json.loads(raw or b"{}")
             except ValueError:
-                return self._send(400, {"name": "MALFORMED_REQUEST", "message": "The request body is not JSON."})
-            status, payload = self.fake._create(body, behaviour)
+                return self._send(400, _error("MALFORMED_REQUEST", "The request body is not JSON."))
+            fake = self.fake
+            request_id = self.headers.get("PayPal-Request-Id", "") if fake.honour_request_id else ""
+            with fake._lock:
+                seen = fake.request_ids.get(request_id) if request_id else None
+                if seen and fake.now() - seen[0] < DUPLICATE_WINDOW_SECONDS:
+                    # PayPal replays the first answer to a request id it has seen.
+                    return self._send(seen[1], seen[2])
+                status, payload = fake._create(body, behaviour)
+                if request_id and status == 201:
+                    fake.request_ids[request_id] = (fake.now(), status, payload)
             if behaviour == "timeout":
                 return self._send(status, payload, delay=self.fake.hang_seconds)
             if behaviour == "garbage" and status == 201:

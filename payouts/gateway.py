@@ -9,11 +9,14 @@ defects we defend against here (each one is proven by a test against ``payouts.f
 * no request timeout at all: a silent server blocks a worker forever. ``_PayPalApi.http_call``
   passes ``timeout=PAYPAL_TIMEOUT_SECONDS`` to every request.
 * a 401 that keeps coming back makes ``Api.request`` drop the token and call itself again,
-  forever (until ``RecursionError``). ``_PayPalApi.request`` caps the refreshes.
+  forever (until ``RecursionError``). ``_PayPalApi.request`` refreshes the token once.
 * errors are reported unevenly: a 400 comes back as ``{"error": …}`` (``False`` and ``.error``
   on resources), other codes raise, a body that is not JSON raises ``ValueError``. Everything is
-  mapped to ``PayoutGatewayError``: ``RetryableGatewayError`` (network, timeout, 5xx, unreadable
-  answer) or ``PermanentGatewayError`` (4xx).
+  mapped to ``PayoutGatewayError``: ``RetryableGatewayError`` (network, timeout, 5xx, 429,
+  unreadable answer) or ``PermanentGatewayError`` (other 4xx). Each error also says whether the
+  request may have reached PayPal (``may_have_arrived``: a timeout, a 5xx or an unreadable answer
+  may hide a batch PayPal created; a 429, a refused connection or a 4xx do not) and how long
+  PayPal asked us to wait (``retry_after``, from a 429's ``Retry-After``).
 * ``WebhookEvent.verify`` always fails with current pyOpenSSL: we do not use webhooks, we poll.
 * ``Payout.find()`` and ``PayoutItem.cancel()`` build ``…/payouts/<id>/<id>`` (``util.join_url``
   with a trailing-slash base on Python ≥ 3.7): we read and cancel through the ``Api``'s own
@@ -26,9 +29,13 @@ defects we defend against here (each one is proven by a test against ``payouts.f
   ever logs payout ids and PayPal's error names.
 
 Never paying twice rests on PayPal's rule that a ``sender_batch_id`` is paid once (30 days):
-we always send the payout's stable ``sender_batch_id``; when PayPal answers that it already has
-that batch (our earlier attempt went through but its answer was lost), we take the batch id
-from PayPal's answer and carry on as if the first answer had arrived.
+we always send the payout's stable ``sender_batch_id`` (and it as ``PayPal-Request-Id``, whose
+replay PayPal also keeps for 30 days). PayPal's answer to a reused ``sender_batch_id`` is a 400
+``USER_BUSINESS_ERROR`` whose ``details[].field`` is ``SENDER_BATCH_ID``; its wording varies
+("Batch with given sender_batch_id already exists", "Duplicate batch request"), so it is
+recognised by the field alone, and it links to the existing batch. ``send`` reports it as
+``already_sent`` with that batch's id; the caller checks the batch is this payout's (amount,
+currency, receiver) before adopting it.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from paypalrestsdk import exceptions as sdk_errors
 logger = logging.getLogger(__name__)
 
 # How many times one call may drop its token and try again after a 401 before giving up.
-MAX_TOKEN_REFRESHES = 2
+MAX_TOKEN_REFRESHES = 1
 
 # PayPal's batch and item ids are short upper-case alphanumerics; anything else taken from an
 # answer (e.g. a HATEOAS link) is refused rather than pasted into a URL.
@@ -58,9 +65,15 @@ _BATCH_LINK = re.compile(r"/v1/payments/payouts/([A-Za-z0-9_-]{1,64})/?(?:[?#]|$
 
 # Item statuses (Payouts API ``transaction_status``) that end a payout.
 ITEM_SUCCESS = frozenset({"SUCCESS"})
-ITEM_FAILED = frozenset({"FAILED", "RETURNED", "BLOCKED", "REFUNDED", "REVERSED", "DENIED"})
+# Never paid: the money did not leave.
+ITEM_FAILED = frozenset({"FAILED", "DENIED"})
+# Paid or on its way, then brought back: returned (unclaimed for 30 days), reversed, refunded
+# or blocked. These can follow SUCCESS.
+ITEM_RETURNED = frozenset({"RETURNED", "REVERSED", "REFUNDED", "BLOCKED"})
 ITEM_UNCLAIMED = frozenset({"UNCLAIMED"})
 BATCH_FAILED = frozenset({"DENIED", "CANCELED"})
+# Zero-decimal currencies of the Payouts API: amounts are whole numbers.
+ZERO_DECIMAL_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -70,19 +83,36 @@ class PayoutGatewayError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, status: int | None = None, name: str = "", details: object = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        name: str = "",
+        details: object = None,
+        may_have_arrived: bool | None = None,
+        retry_after: float = 0.0,
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
         self.name = name
         self.details = details
+        # A retryable error may hide a batch PayPal created, unless it proves otherwise.
+        self.may_have_arrived = self.retryable if may_have_arrived is None else may_have_arrived
+        self.retry_after = retry_after
 
     def as_dict(self) -> dict:
-        return {"message": self.message, "status": self.status, "name": self.name}
+        return {
+            "message": self.message,
+            "status": self.status,
+            "name": self.name,
+            "may_have_arrived": self.may_have_arrived,
+        }
 
 
 class RetryableGatewayError(PayoutGatewayError):
-    """The outcome is unknown or temporary (network error, timeout, 5xx, unreadable answer):
+    """The outcome is unknown or temporary (network error, timeout, 5xx, 429, unreadable answer):
     try again later with the same ``sender_batch_id``."""
 
     retryable = True
@@ -112,6 +142,18 @@ class BatchItem:
     transaction_status: str
     error_name: str = ""
     error_message: str = ""
+    amount: Decimal | None = None
+    currency: str = ""
+    receiver: str = ""
+
+    def pays(self, *, amount: Decimal, currency: str, receiver: str) -> bool:
+        """Whether this item is the payment of ``amount`` ``currency`` to ``receiver``."""
+        return (
+            self.amount is not None
+            and self.amount == amount
+            and self.currency.upper() == currency.upper()
+            and self.receiver.strip().lower() == receiver.strip().lower()
+        )
 
 
 @dataclass(frozen=True)
@@ -137,8 +179,6 @@ class PayoutGateway(Protocol):
     ) -> SentBatch: ...
 
     def get_batch(self, batch_id: str) -> BatchResult: ...
-
-    def cancel_unclaimed_item(self, item_id: str) -> BatchItem: ...
 
 
 # --- paypalrestsdk with its defects fixed ---------------------------------------------------------
@@ -218,11 +258,13 @@ def _describe(error: dict, fallback: str) -> tuple[str, str]:
 
 def _duplicate_batch_id(error: dict) -> str | None:
     """The existing batch's id when ``error`` is PayPal's answer to a reused sender_batch_id,
-    "" when it is that answer without a usable link, None for any other error."""
+    "" when it is that answer without a usable link, None for any other error.
+
+    Recognised by the field, never by the wording: a business error (not a validation error of
+    the id's format) with a ``details[].field`` of ``SENDER_BATCH_ID``."""
     details = [d for d in error.get("details") or [] if isinstance(d, dict)]
-    duplicate = str(error.get("name") or "") in {"DUPLICATE_REQUEST_ID", "SENDER_BATCH_ID_ALREADY_USED"} or any(
-        str(d.get("field") or "").upper() == "SENDER_BATCH_ID" and "already" in str(d.get("issue") or "").lower()
-        for d in details
+    duplicate = str(error.get("name") or "") != "VALIDATION_ERROR" and any(
+        str(d.get("field") or "").strip().upper().rsplit(".", 1)[-1] == "SENDER_BATCH_ID" for d in details
     )
     if not duplicate:
         return None
@@ -285,7 +327,7 @@ class PayPalGateway:
                 "items": [
                     {
                         "recipient_type": "EMAIL",
-                        "amount": {"value": f"{amount:.2f}", "currency": currency},
+                        "amount": {"value": amount_value(amount, currency), "currency": currency},
                         "receiver": receiver,
                         "note": note,
                         "sender_item_id": sender_item_id,
@@ -321,25 +363,25 @@ class PayPalGateway:
         answer = self._call(lambda: self.api.get(f"v1/payments/payouts/{batch_id}"), what="read batch")
         return self._batch_from(answer, batch_id)
 
-    def cancel_unclaimed_item(self, item_id: str) -> BatchItem:
-        """Cancel an UNCLAIMED item so its money comes back to us for certain (otherwise the
-        receiver could still claim it within 30 days after we returned it to the balance)."""
-        if not _PAYPAL_ID.match(item_id or ""):
-            raise PermanentGatewayError(f"Not a PayPal item id: {item_id!r}")
-        # Not PayoutItem.cancel(): it posts to /v1/payments/payouts-item/<id>/<id>/cancel.
-        answer = self._call(lambda: self.api.post(f"v1/payments/payouts-item/{item_id}/cancel", {}), what="cancel item")
-        if not isinstance(answer, dict) or not answer.get("transaction_status"):
-            raise RetryableGatewayError("PayPal's answer to the cancellation was not a payout item.")
-        return self._item_from(answer)
-
     # -- plumbing ---------------------------------------------------------------------------------
     def _call(self, fn, *, what: str):
         try:
             answer = fn()
         except PayoutGatewayError:
             raise
+        except requests.ConnectTimeout as exc:
+            raise RetryableGatewayError(
+                f"Could not connect to PayPal within {self.api.timeout:g} s ({what}).", may_have_arrived=False
+            ) from exc
         except requests.Timeout as exc:
             raise RetryableGatewayError(f"PayPal did not answer within {self.api.timeout:g} s ({what}).") from exc
+        except requests.ConnectionError as exc:
+            # A refused or unresolvable connection never carried the request; a connection that
+            # broke while waiting for the answer may have.
+            refused = "NewConnectionError" in repr(exc) or "NameResolutionError" in repr(exc)
+            raise RetryableGatewayError(
+                f"Could not reach PayPal ({what}): {type(exc).__name__}.", may_have_arrived=not refused
+            ) from exc
         except requests.RequestException as exc:
             raise RetryableGatewayError(f"Could not reach PayPal ({what}): {type(exc).__name__}.") from exc
         except sdk_errors.ServerError as exc:
@@ -349,6 +391,15 @@ class PayPalGateway:
         except sdk_errors.ClientError as exc:
             status = getattr(exc.response, "status_code", None)
             name, message = _describe(_error_from_body(exc.content, status), f"PayPal refused the request ({what}).")
+            if status == 429:
+                # RATE_LIMIT_REACHED: PayPal did not look at the request; wait as long as it asks.
+                raise RetryableGatewayError(
+                    f"{message} [HTTP 429]",
+                    status=429,
+                    name=name,
+                    may_have_arrived=False,
+                    retry_after=_retry_after(exc.response),
+                ) from exc
             raise PermanentGatewayError(f"{message} [HTTP {status}]", status=status, name=name) from exc
         except sdk_errors.ConnectionError as exc:
             # Redirections and unknown status codes: nothing we can act on now.
@@ -369,6 +420,7 @@ class PayPalGateway:
     def _item_from(self, raw: dict) -> BatchItem:
         errors = raw.get("errors") if isinstance(raw.get("errors"), dict) else {}
         payout_item = raw.get("payout_item") if isinstance(raw.get("payout_item"), dict) else {}
+        amount = payout_item.get("amount") if isinstance(payout_item.get("amount"), dict) else {}
         return BatchItem(
             item_id=str(raw.get("payout_item_id") or ""),
             sender_item_id=str(payout_item.get("sender_item_id") or raw.get("sender_item_id") or ""),
@@ -376,6 +428,9 @@ class PayPalGateway:
             transaction_status=str(raw.get("transaction_status") or "").upper(),
             error_name=str(errors.get("name") or ""),
             error_message=str(errors.get("message") or "")[:500],
+            amount=_decimal(amount.get("value")),
+            currency=str(amount.get("currency") or ""),
+            receiver=str(payout_item.get("receiver") or ""),
         )
 
     def _batch_from(self, answer: object, batch_id: str) -> BatchResult:
@@ -392,6 +447,34 @@ class PayPalGateway:
             sender_batch_id=str(sender_header.get("sender_batch_id") or ""),
             items=items,
         )
+
+
+def amount_value(amount: Decimal, currency: str) -> str:
+    """The Payouts API's amount string: whole units for zero-decimal currencies, else cents."""
+    if currency.upper() in ZERO_DECIMAL_CURRENCIES:
+        if amount != amount.to_integral_value():
+            raise PermanentGatewayError(f"{currency} payouts must be whole amounts, not {amount}.")
+        return f"{amount:.0f}"
+    return f"{amount:.2f}"
+
+
+def _decimal(value: object) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except ArithmeticError:
+        return None
+
+
+def _retry_after(response: object) -> float:
+    """Seconds from a ``Retry-After`` header (delta-seconds; an HTTP date counts as 60 s)."""
+    headers = getattr(response, "headers", None) or {}
+    value = str(headers.get("Retry-After") or "").strip()
+    if not value:
+        return 0.0
+    try:
+        return max(0.0, min(float(value), 3600.0))
+    except ValueError:
+        return 60.0
 
 
 def get_gateway(method: str = "paypal") -> PayoutGateway:

@@ -47,7 +47,7 @@ def test_history_shows_statuses_in_the_partners_words(partner_client):
     )
     PayoutFactory(partner=partner, status=Payout.Status.REJECTED, rejection_reason="Traffic from a coupon site")
     PayoutFactory(partner=partner, status=Payout.Status.FAILED, failure_reason="PayPal reports the payment UNCLAIMED.")
-    PayoutFactory(partner=partner, status=Payout.Status.PROCESSING, paypal_batch_id="BATCH2OPEN")
+    PayoutFactory(partner=partner, status=Payout.Status.SENT, paypal_batch_id="BATCH2OPEN")
     html = partner_client.get(PAGE).content.decode()
     assert '<span class="badge badge-paid">Paid</span>' in html
     assert '<span class="badge badge-rejected">Rejected</span>' in html
@@ -61,7 +61,14 @@ def test_history_shows_statuses_in_the_partners_words(partner_client):
 
 
 def test_approved_and_processing_payouts_show_as_pending(partner_client):
-    for status in (Payout.Status.PENDING, Payout.Status.APPROVED, Payout.Status.PROCESSING):
+    for status in (
+        Payout.Status.PENDING,
+        Payout.Status.APPROVED,
+        Payout.Status.SENDING,
+        Payout.Status.UNKNOWN,
+        Payout.Status.ATTENTION,
+        Payout.Status.SENT,
+    ):
         Payout.objects.all().delete()
         PayoutFactory(partner=partner_client.partner, status=status)
         html = partner_client.get(PAGE).content.decode()

@@ -7,6 +7,7 @@ Each known paypalrestsdk defect has a test here showing the gateway survives it.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 from decimal import Decimal
@@ -26,8 +27,8 @@ from payouts.gateway import (
     RetryableGatewayError,
 )
 from payouts.models import Payout, PayoutAudit
-from payouts.services import payout_approve, payout_poll, payout_request, payout_retry_send, payout_send
-from payouts.tasks import SEND_MAX_RETRIES, poll_processing_payouts_task, send_payout_task
+from payouts.services import payout_approve, payout_check_now, payout_poll, payout_request, payout_send
+from payouts.tasks import SEND_MAX_RETRIES, reconcile_payouts_task, send_payout_task
 
 pytestmark = pytest.mark.django_db
 
@@ -62,6 +63,13 @@ def _audit(payout: Payout, action: str) -> list[PayoutAudit]:
     return list(PayoutAudit.objects.filter(payout=payout, action=action))
 
 
+def _due(payout: Payout) -> None:
+    """Make the payout due for the periodic job now (as if its next_action_at had come)."""
+    Payout.objects.filter(pk=payout.pk, next_action_at__isnull=False).update(
+        next_action_at=timezone.now() - timezone.timedelta(seconds=1)
+    )
+
+
 # --- the happy path -------------------------------------------------------------------------------
 def test_an_approved_payout_is_sent_and_ends_paid_with_paypals_ids(
     fake_paypal, partner_with_balance, payout_staff, django_capture_on_commit_callbacks, mailoutbox
@@ -93,7 +101,9 @@ def test_the_batch_carries_the_stable_sender_batch_id_and_the_payout_id(
     payout = approved("73.20")
     _send(payout, django_capture_on_commit_callbacks)
     [batch] = fake_paypal.batches.values()
-    assert batch.sender_batch_id == payout.sender_batch_id == f"partnerpanel-payout-{payout.pk}"
+    # Random per payout (unique across installations), stable across every retry of it.
+    assert batch.sender_batch_id == payout.sender_batch_id
+    assert re.fullmatch(r"ppanel-[0-9a-f]{24}", payout.sender_batch_id)
     item = batch.items[0]["payout_item"]
     assert item["sender_item_id"] == str(payout.pk)
     assert item["amount"] == {"value": "73.20", "currency": "USD"}
@@ -101,36 +111,44 @@ def test_the_batch_carries_the_stable_sender_batch_id_and_the_payout_id(
 
 
 # --- PayPal says no ---------------------------------------------------------------------------------
-def test_an_unclaimed_payout_is_cancelled_then_failed_and_the_amount_returns(
+def test_an_unclaimed_payout_waits_for_its_claim_then_comes_back_when_paypal_returns_it(
     fake_paypal, approved, django_capture_on_commit_callbacks, mailoutbox
 ):
     fake_paypal.script(create=["deny"])  # the item ends UNCLAIMED (RECEIVER_UNREGISTERED)
     payout = approved("64.00")
     _send(payout, django_capture_on_commit_callbacks)
 
-    assert payout.status == Payout.Status.FAILED
-    assert "UNCLAIMED" in payout.failure_reason and "Receiver is unregistered" in payout.failure_reason
-    # Cancelled at PayPal first, so the money cannot be claimed after we gave it back.
-    [batch] = fake_paypal.batches.values()
-    assert batch.items[0]["transaction_status"] == "RETURNED"
-    assert fake_paypal.count("POST", "/v1/payments/payouts-item/") == 1
-    assert partner_balance(partner=payout.partner) == Decimal("64.00")
+    # Unclaimed money can still be claimed: the payout waits, still counted against the balance.
+    assert payout.status == Payout.Status.SENT and payout.paypal_item_status == "UNCLAIMED"
+    assert payout.partner_status == "Waiting for you to claim it at PayPal"
+    assert partner_balance(partner=payout.partner) == Decimal("0.00")
     assert [m.subject for m in mailoutbox if m.to == [payout.partner.user.email]] == [
-        "Your payout of 64.00 USD could not be sent"
+        "Claim your payout of 64.00 USD at PayPal"
     ]
+    # 30 days on, PayPal returns it; the amount comes back to the balance exactly once.
+    fake_paypal.advance(days=30)
+    _due(payout)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reconcile_payouts_task() == {"returned": 1}
+        assert reconcile_payouts_task() == {}
+    payout.refresh_from_db()
+    assert payout.status == Payout.Status.RETURNED
+    assert partner_balance(partner=payout.partner) == Decimal("64.00")
+    assert len(_audit(payout, PayoutAudit.Action.RETURNED)) == 1
+    assert "Your payout of 64.00 USD came back to your balance" in [m.subject for m in mailoutbox]
 
 
-@pytest.mark.parametrize("status", ["FAILED", "BLOCKED", "RETURNED"])
-def test_a_failed_item_fails_the_payout_with_paypals_reason(
-    fake_paypal, approved, django_capture_on_commit_callbacks, status
+@pytest.mark.parametrize(("status", "ends"), [("FAILED", "failed"), ("BLOCKED", "returned"), ("RETURNED", "returned")])
+def test_a_failed_or_returned_item_gives_the_amount_back_with_paypals_reason(
+    fake_paypal, approved, django_capture_on_commit_callbacks, status, ends
 ):
     fake_paypal.script(create=[f"deny:{status}"])
     payout = approved()
     _send(payout, django_capture_on_commit_callbacks)
-    assert payout.status == Payout.Status.FAILED
+    assert payout.status == ends
     assert status in payout.failure_reason
     assert partner_balance(partner=payout.partner) == Decimal("50.00")
-    assert len(_audit(payout, PayoutAudit.Action.FAILED)) == 1
+    assert len(_audit(payout, ends)) == 1
 
 
 def test_a_validation_error_fails_the_payout_and_shows_paypals_error_to_staff(
@@ -156,7 +174,7 @@ def test_a_500_then_success_pays_once_with_one_batch_at_paypal(
     assert payout.status == Payout.Status.PAID
     assert payout.send_attempts == 2
     assert len(fake_paypal.batches) == 1
-    assert len(_audit(payout, PayoutAudit.Action.SEND_RETRY)) == 1
+    assert len(_audit(payout, PayoutAudit.Action.UNKNOWN)) == 1
     assert len(_audit(payout, PayoutAudit.Action.PAID)) == 1
 
 
@@ -165,6 +183,7 @@ def test_a_timeout_after_paypal_created_the_batch_is_recovered_from_the_duplicat
 ):
     # PayPal records the batch but answers later than our timeout; the retry reuses the
     # sender_batch_id, PayPal refuses the duplicate and links to the first batch.
+    fake_paypal.honour_request_id = False
     fake_paypal.script(create=["timeout"])
     payout = approved()
     _send(payout, django_capture_on_commit_callbacks)
@@ -185,21 +204,22 @@ def test_a_garbage_answer_never_pays_twice(fake_paypal, approved, django_capture
     _send(payout, django_capture_on_commit_callbacks)
     assert payout.status == Payout.Status.PAID
     assert len(fake_paypal.batches) == 1
-    [retry] = _audit(payout, PayoutAudit.Action.SEND_RETRY)
+    [retry] = _audit(payout, PayoutAudit.Action.UNKNOWN)
     assert "could not be read" in retry.detail["error"]["message"]
 
 
-def test_retries_that_run_out_leave_the_payout_processing_for_staff(
+def test_retries_that_run_out_leave_the_payout_to_staff_never_failed(
     fake_paypal, approved, django_capture_on_commit_callbacks
 ):
     fake_paypal.script(create=["500"], forever=True)
     payout = approved("58.00")
     assert _send(payout, django_capture_on_commit_callbacks) == "gave_up"
-    assert payout.status == Payout.Status.PROCESSING
+    assert payout.status == Payout.Status.ATTENTION
+    assert payout.outcome_unknown
     assert payout.paypal_batch_id == ""
     assert payout.send_attempts == SEND_MAX_RETRIES + 1
-    assert f"Gave up after {SEND_MAX_RETRIES + 1} attempts" in payout.failure_reason
-    assert "Retry sending" in payout.failure_reason
+    assert f"Gave up after {SEND_MAX_RETRIES + 1} attempts" in payout.attention_reason
+    assert "never failed automatically" in payout.attention_reason
     # Still counted against the balance: PayPal may yet have it.
     assert partner_balance(partner=payout.partner) == Decimal("0.00")
     assert fake_paypal.batches == {}
@@ -213,7 +233,7 @@ def test_staff_can_retry_a_stuck_payout_and_it_is_paid_once(
     assert _send(payout, django_capture_on_commit_callbacks) == "gave_up"
     fake_paypal.reset_script()
     with django_capture_on_commit_callbacks(execute=True):
-        payout_retry_send(payout_id=payout.pk, actor=payout_staff)
+        payout_check_now(payout_id=payout.pk, actor=payout_staff)
     payout.refresh_from_db()
     assert payout.status == Payout.Status.PAID
     assert len(fake_paypal.batches) == 1
@@ -232,23 +252,25 @@ def test_the_send_task_does_nothing_for_a_payout_already_sent(
 
 def test_a_duplicate_answer_without_a_link_is_left_for_staff(fake_paypal, approved, django_capture_on_commit_callbacks):
     fake_paypal.duplicate_answer_links = False
+    fake_paypal.honour_request_id = False
     fake_paypal.script(create=["timeout"])
     payout = approved()
-    assert _send(payout, django_capture_on_commit_callbacks) == "needs_staff"
-    assert payout.status == Payout.Status.PROCESSING
-    assert "do not pay again" in payout.failure_reason
+    assert _send(payout, django_capture_on_commit_callbacks) == "attention"
+    assert payout.status == Payout.Status.ATTENTION
+    assert "do not pay again" in payout.attention_reason
     assert len(fake_paypal.batches) == 1
 
 
 # --- the paypalrestsdk defects ------------------------------------------------------------------------
-def test_a_401_that_keeps_coming_back_is_capped_and_fails_the_payout(
+def test_a_401_that_keeps_coming_back_refreshes_the_token_once_and_waits_for_staff(
     fake_paypal, approved, django_capture_on_commit_callbacks
 ):
     fake_paypal.script(create=["401"], forever=True)
     payout = approved()
-    assert _send(payout, django_capture_on_commit_callbacks) == "failed"
-    assert payout.status == Payout.Status.FAILED
-    assert "401" in payout.failure_reason
+    assert _send(payout, django_capture_on_commit_callbacks) == "attention"
+    assert payout.status == Payout.Status.ATTENTION
+    assert "credentials" in payout.attention_reason and "401" in payout.attention_reason
+    assert MAX_TOKEN_REFRESHES == 1
     # paypalrestsdk alone drops the token and tries again until RecursionError.
     assert fake_paypal.count("POST", BATCHES) == MAX_TOKEN_REFRESHES + 1
     assert fake_paypal.count("POST", "/v1/oauth2/token") == MAX_TOKEN_REFRESHES + 1
@@ -261,14 +283,14 @@ def test_a_401_after_an_attempt_with_unknown_outcome_is_not_failed_automatically
     # now would give back to the balance money that PayPal is paying.
     fake_paypal.script(create=["timeout", "401"], forever=True)
     payout = approved()
-    assert _send(payout, django_capture_on_commit_callbacks) == "needs_staff"
-    assert payout.status == Payout.Status.PROCESSING
-    assert "not failed automatically" in payout.failure_reason
+    assert _send(payout, django_capture_on_commit_callbacks) == "attention"
+    assert payout.status == Payout.Status.ATTENTION
+    assert "was not failed" in payout.attention_reason
     assert partner_balance(partner=payout.partner) == Decimal("0.00")
 
     fake_paypal.reset_script()  # credentials fixed
     with django_capture_on_commit_callbacks(execute=True):
-        payout_retry_send(payout_id=payout.pk, actor=payout_staff)
+        payout_check_now(payout_id=payout.pk, actor=payout_staff)
     payout.refresh_from_db()
     assert payout.status == Payout.Status.PAID
     assert len(fake_paypal.batches) == 1
@@ -437,16 +459,19 @@ def test_a_batch_paypal_is_still_processing_stays_pending_until_polling_sees_it_
     fake_paypal.settle_after = 3600
     payout = approved()
     _send(payout, django_capture_on_commit_callbacks)
-    assert payout.status == Payout.Status.PROCESSING
+    assert payout.status == Payout.Status.SENT
     assert payout.paypal_batch_id
-    assert poll_processing_payouts_task() == {"pending": 1}
+    _due(payout)
+    assert reconcile_payouts_task() == {"pending": 1}
+    assert reconcile_payouts_task() == {}  # not due again yet
 
     fake_paypal.settle(payout.paypal_batch_id)
+    _due(payout)
     with django_capture_on_commit_callbacks(execute=True):
-        assert poll_processing_payouts_task() == {"paid": 1}
+        assert reconcile_payouts_task() == {"paid": 1}
     payout.refresh_from_db()
     assert payout.status == Payout.Status.PAID
-    assert poll_processing_payouts_task() == {}
+    assert reconcile_payouts_task() == {}
 
 
 def test_polling_survives_garbage_server_errors_and_401s_without_changing_anything(
@@ -460,7 +485,7 @@ def test_polling_survives_garbage_server_errors_and_401s_without_changing_anythi
     for _ in range(4):
         assert payout_poll(payout_id=payout.pk) == "error"
         payout.refresh_from_db()
-        assert payout.status == Payout.Status.PROCESSING
+        assert payout.status == Payout.Status.SENT
     assert payout_poll(payout_id=payout.pk) == "paid"
 
 
@@ -473,10 +498,10 @@ def test_a_batch_that_belongs_to_another_payout_is_never_settled(
     _send(second, django_capture_on_commit_callbacks)
     Payout.objects.filter(pk=second.pk).update(paypal_batch_id=first.paypal_batch_id)
     fake_paypal.settle(first.paypal_batch_id)
-    assert payout_poll(payout_id=second.pk) == "error"
+    assert payout_poll(payout_id=second.pk) == "attention"
     second.refresh_from_db()
-    assert second.status == Payout.Status.PROCESSING
-    assert "not to this payout" in second.failure_reason
+    assert second.status == Payout.Status.ATTENTION
+    assert "not to this payout" in second.attention_reason
 
 
 def test_a_redelivered_send_does_not_send_a_payout_that_has_its_batch(fake_paypal, approved):
@@ -491,7 +516,7 @@ def test_a_redelivered_send_does_not_send_a_payout_that_has_its_batch(fake_paypa
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_sending_one_payout_at_once_make_one_batch(fake_paypal, partner_with_balance, payout_staff):
     payout = payout_request(partner=partner_with_balance("50.00"))
-    Payout.objects.filter(pk=payout.pk).update(status=Payout.Status.APPROVED)
+    Payout.objects.filter(pk=payout.pk).update(status=Payout.Status.APPROVED, decided_at=timezone.now())
     barrier = threading.Barrier(2)
     outcomes = []
 
@@ -519,7 +544,7 @@ def test_two_workers_sending_one_payout_at_once_make_one_batch(fake_paypal, part
 def test_payout_gateway_errors_have_safe_messages(fake_paypal):
     error = AuthenticationLoopError("PayPal answered 401", status=401)
     assert isinstance(error, PermanentGatewayError)
-    assert error.as_dict() == {"message": "PayPal answered 401", "status": 401, "name": ""}
+    assert error.as_dict() == {"message": "PayPal answered 401", "status": 401, "name": "", "may_have_arrived": False}
 
 
 def test_an_approval_whose_send_was_never_queued_is_sent_by_the_periodic_poll(
@@ -527,7 +552,7 @@ def test_an_approval_whose_send_was_never_queued_is_sent_by_the_periodic_poll(
 ):
     from datetime import timedelta
 
-    from payouts.tasks import poll_processing_payouts_task
+    from payouts.tasks import reconcile_payouts_task
 
     partner = partner_with_balance("60.00")
     payout = payout_request(partner=partner)
@@ -536,11 +561,11 @@ def test_an_approval_whose_send_was_never_queued_is_sent_by_the_periodic_poll(
     Payout.objects.filter(pk=payout.pk).update(decided_at=timezone.now() - timedelta(minutes=5))
     assert fake_paypal.batches == {}
 
-    counts = poll_processing_payouts_task.delay().get()
+    counts = reconcile_payouts_task.delay().get()
 
     payout.refresh_from_db()
-    assert counts["resent"] == 1
+    assert counts == {"sent": 1}
     assert len(fake_paypal.batches) == 1
-    assert payout.status in (Payout.Status.PROCESSING, Payout.Status.PAID)
-    poll_processing_payouts_task.delay().get()
+    assert payout.status in (Payout.Status.SENT, Payout.Status.PAID)
+    reconcile_payouts_task.delay().get()
     assert len(fake_paypal.batches) == 1

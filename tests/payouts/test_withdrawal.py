@@ -194,7 +194,7 @@ def test_anonymous_visitors_are_sent_to_login(client, partner_with_balance):
 
 
 # --- the balance -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("status", ["pending", "approved", "processing", "paid"])
+@pytest.mark.parametrize("status", ["pending", "approved", "sending", "unknown", "attention", "sent", "paid"])
 def test_open_and_paid_payouts_count_against_the_balance(partner_with_balance, status):
     partner = partner_with_balance("90.00")
     PayoutFactory(partner=partner, amount=Decimal("60.00"), status=status)

@@ -27,7 +27,7 @@ from commissions.balance import partner_balance
 from commissions.models import CommissionEntry, MerchantEvent, Referral
 from payouts.models import Payout, PayoutAudit
 from payouts.services import payout_approve, payout_request, payout_retry_send
-from payouts.tasks import poll_processing_payouts_task, send_payout_task
+from payouts.tasks import reconcile_payouts_task, send_payout_task
 from tests.factories import ClickFactory, LinkFactory, PartnerFactory
 from tests.reliability.conftest import (
     BROKER_REDIS_DB,
@@ -420,7 +420,7 @@ def test_a_paypal_that_fails_when_the_batch_is_read_leaves_the_payout_processing
     assert payout.status == Payout.Status.PROCESSING
     assert payout.paypal_batch_id
     assert partner_balance(partner=payout.partner) == Decimal("0.00")  # held, not lost
-    poll_processing_payouts_task.apply()
+    reconcile_payouts_task.apply()
     tried(f"1 payout, batch read answered {behaviour!r} then normally")
     _assert_paid_once(payout, fake_paypal)
 

@@ -72,12 +72,12 @@ class Command(BaseCommand):
             fake.stop()
 
     def _poll_loop(self, every: float, stop: threading.Event) -> None:
-        from payouts.tasks import poll_processing_payouts_task
+        from payouts.tasks import reconcile_payouts_task
 
         while not stop.wait(every):
             close_old_connections()
             try:
-                counts = poll_processing_payouts_task()
+                counts = reconcile_payouts_task()
             except Exception as exc:  # noqa: BLE001 - the demo poller must keep going
                 self.stderr.write(f"poll failed: {type(exc).__name__}: {exc}")
                 continue
