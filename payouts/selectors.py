@@ -47,6 +47,11 @@ def partner_note(payout: Payout) -> str:
     if payout.status == Payout.Status.FAILED:
         reason = payout.failure_reason or "PayPal could not pay it."
         return f"{reason} The amount is back in your balance."
+    if payout.status == Payout.Status.RETURNED:
+        reason = payout.failure_reason or "PayPal returned it."
+        return f"{reason} The amount is back in your balance."
+    if payout.unclaimed:
+        return f"Sent to {payout.paypal_email}: log in to PayPal with that address to claim it within 30 days."
     return ""
 
 

@@ -97,6 +97,8 @@ def reconcile_payouts_task() -> dict[str, int]:
             # One payout's trouble must not stop the others; it stays due for the next run.
             logger.exception("Reconciling payout %s failed", payout_id)
             outcome = "crashed"
+        if outcome == "sent":
+            poll_payout_task.apply_async((payout_id,), countdown=FOLLOW_UP_FIRST_SECONDS)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
