@@ -211,7 +211,13 @@ def test_the_fake_refuses_what_paypal_refuses(fake_paypal):
 
 def test_a_request_id_replay_answers_with_the_first_batch(fake_paypal):
     gateway = PayPalGateway()
-    kwargs = dict(sender_batch_id="t-replay", sender_item_id="1", receiver="a@example.com", currency="USD", note="")
+    kwargs = {
+        "sender_batch_id": "t-replay",
+        "sender_item_id": "1",
+        "receiver": "a@example.com",
+        "currency": "USD",
+        "note": "",
+    }
     first = gateway.send(amount=Decimal("10.00"), **kwargs)
     second = gateway.send(amount=Decimal("10.00"), **kwargs)
     assert first.batch_id == second.batch_id and not second.already_sent
