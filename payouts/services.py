@@ -633,7 +633,11 @@ def payout_staff_mark_failed(
     *, payout_id: int, actor: User, reason: str, gateway: PayoutGateway | None = None
 ) -> Payout:
     """Staff: fail a payout that waits for them and give its amount back to the balance.
-    Refused while PayPal shows a batch for it that is not failed."""
+
+    Refused while PayPal shows a batch for it that is not failed. When no batch is known, staff
+    must have looked for its ``sender_batch_id`` in PayPal's dashboard (the form says so): no
+    answer from PayPal proves a batch is absent (a 4xx after a lost answer does not), and sending
+    it again to find out would pay it."""
     if not can_decide_payouts(actor):
         raise PayoutPermissionError("You are not allowed to act on payouts.")
     reason = (reason or "").strip()

@@ -39,6 +39,7 @@ AREAS = {
     "test_secrets": "5. Secrets and data",
     "test_configuration": "5. Secrets and data",
     "test_audit": "6. Audit",
+    "test_payout_lifecycle": "7. Money paths (property tests)",
 }
 
 # What the suite found in the product and how each was fixed (kept with the generator so the
@@ -134,7 +135,9 @@ def _run(junit: Path) -> tuple[int, float]:
         "no:cacheprovider",
     ]
     started = time.monotonic()
-    code = subprocess.run(command, cwd=ROOT, env={**os.environ, "DEBUG": os.environ.get("DEBUG", "true")}).returncode
+    # RELIABILITY_LONG: the property tests search longer than in CI.
+    env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "true"), "RELIABILITY_LONG": "1"}
+    code = subprocess.run(command, cwd=ROOT, env=env).returncode
     return code, time.monotonic() - started
 
 
