@@ -144,6 +144,7 @@ class FakePayPal:
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status answered)
         self.tokens: set[str] = set()
         self.denied_receivers: set[str] = set()
+        self.denied_status = "UNCLAIMED"
         # PayPal's duplicate-batch answer links to the original batch; tests can drop the link.
         self.duplicate_answer_links = True
         # PayPal's wording of that answer varies; only its field (SENDER_BATCH_ID) is stable.
@@ -188,10 +189,12 @@ class FakePayPal:
                 if forever and items:
                     self._forever[kind] = items[-1]
 
-    def deny_receivers(self, receivers: set[str]) -> None:
-        """Payouts to these receivers end UNCLAIMED (whatever the script says)."""
+    def deny_receivers(self, receivers: set[str], status: str = "UNCLAIMED") -> None:
+        """Payouts to these receivers end with ``status`` (UNCLAIMED: an address with no PayPal
+        account; FAILED: one PayPal refuses), whatever the script says."""
         with self._lock:
             self.denied_receivers |= {r.lower() for r in receivers}
+            self.denied_status = status
 
     def reset_script(self) -> None:
         with self._lock:
@@ -338,7 +341,7 @@ class FakePayPal:
             final = "SUCCESS"
             receivers = {str((raw or {}).get("receiver", "")).lower() for raw in items if isinstance(raw, dict)}
             if receivers & self.denied_receivers:
-                final = "UNCLAIMED"
+                final = self.denied_status
             if behaviour.startswith("deny"):
                 final = behaviour.split(":", 1)[1].upper() if ":" in behaviour else "UNCLAIMED"
             batch_id = _new_id()

@@ -463,7 +463,7 @@ class PayoutHistory:
             # The partner mistyped the PayPal email; PayPal cannot deliver and the money comes
             # back. The partner then corrects it.
             partner_set_paypal_email(partner=self.demo, paypal_email=MISTYPED_PAYPAL_EMAIL)
-            self.fake.deny_receivers({MISTYPED_PAYPAL_EMAIL})
+            self.fake.deny_receivers({MISTYPED_PAYPAL_EMAIL}, status="FAILED")
         try:
             payout = self._request()
             if payout is None:
