@@ -54,6 +54,7 @@ from commissions.services import (
     referral_json,
     replay_answer,
     schedule_balance_refresh,
+    trial_end,
 )
 from config.prepared import PreparedStatement
 from partners.models import Partner, User
@@ -333,13 +334,13 @@ def _signed_up_with_click(parsed: ParsedEvent, click_id: uuid.UUID, now) -> Even
     email = data.email or ""
     answers = {}
     for trial_days in settings.TRIAL_LENGTHS:
+        ends = trial_end(signed_up_at=event.created, trial_days=trial_days)
+        if ends is None:
+            # A trial ending after the year 9999: no answer for this length, so the statement
+            # leaves such a sign-up undecided and the general path refuses it.
+            continue
         # What referral_json reads of a Referral; the id and the partner's code come from SQL.
-        referral = SimpleNamespace(
-            pk=0,
-            status=Referral.Status.TRIAL,
-            trial_days=trial_days,
-            trial_ends_at=event.created + timedelta(days=trial_days),
-        )
+        referral = SimpleNamespace(pk=0, status=Referral.Status.TRIAL, trial_days=trial_days, trial_ends_at=ends)
         answers[str(trial_days)] = {"referral": referral_json(referral, now=now, partner_code="")}
     params = {
         **_logged(parsed, now),

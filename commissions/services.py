@@ -264,10 +264,34 @@ def _attributable_click(event: Any) -> Click | None:
     click = click_for_attribution(click_id)
     if click is None:
         return None
-    window = timedelta(days=settings.ATTRIBUTION_WINDOW_DAYS)
-    if not click.created_at <= created <= click.created_at + window:
+    if not in_window(clicked_at=click.created_at, signed_up_at=created):
         return None
     return click
+
+
+def in_window(*, clicked_at: datetime, signed_up_at: datetime) -> bool:
+    """The attribution window: ``clicked_at <= signed_up_at <= clicked_at + ATTRIBUTION_WINDOW_DAYS``,
+    written as a difference so that no date near the year 1 or 9999 overflows."""
+    return clicked_at <= signed_up_at and signed_up_at - clicked_at <= timedelta(days=settings.ATTRIBUTION_WINDOW_DAYS)
+
+
+def trial_end(*, signed_up_at: datetime, trial_days: int) -> datetime | None:
+    """When a trial starting at ``signed_up_at`` ends; None when that is after the year 9999."""
+    try:
+        return signed_up_at + timedelta(days=trial_days)
+    except OverflowError:
+        return None
+
+
+def _trial_end_or_refuse(*, signed_up_at: datetime, trial_days: int) -> datetime:
+    ends = trial_end(signed_up_at=signed_up_at, trial_days=trial_days)
+    if ends is None:
+        raise EventRejected(
+            f"A {trial_days}-day trial starting at this date would end after the year 9999.",
+            code="invalid_datetime",
+            field="created",
+        )
+    return ends
 
 
 def _existing_referral(customer_id: str) -> _Handled | None:
@@ -305,7 +329,7 @@ def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handl
         status=Referral.Status.TRIAL,
         signed_up_at=event.created,
         trial_days=link.trial_days,
-        trial_ends_at=event.created + timedelta(days=link.trial_days),
+        trial_ends_at=_trial_end_or_refuse(signed_up_at=event.created, trial_days=link.trial_days),
     )
     # The unique customer id decides "referred at most once", concurrent sign-ups included.
     if not _insert_unless_exists(referral, unique="customer_id"):
