@@ -309,7 +309,7 @@ def flush_spool(max_lines: int, *, wait_seconds: float | None = LOCK_WAIT_SECOND
     """Move up to ``max_lines`` spooled clicks into the database; return how many lines were
     handled (0: nothing waiting, or the lock not had within ``wait_seconds``, None: no limit).
     The limit keeps a sign-up from waiting on a flusher that is stuck (on a database lock, say)."""
-    from tracking.clicks import drop_clicks_of_deleted_links, write_clicks
+    from tracking.clicks import drop_clicks_of_deleted_links, write_buffered_clicks
 
     directory = spool_dir()
     with _flush_lock(directory, wait_seconds=wait_seconds) as locked:
@@ -352,8 +352,8 @@ def flush_spool(max_lines: int, *, wait_seconds: float | None = LOCK_WAIT_SECOND
 
         clicks = decode_many([line for line in lines if line.strip()])
         with transaction.atomic():
-            write_clicks(drop_clicks_of_deleted_links(clicks))
             transaction.on_commit(lambda: _finish(directory, taken))
+            write_buffered_clicks(drop_clicks_of_deleted_links(clicks))
         return len(lines)
 
 
