@@ -397,7 +397,7 @@ def _waiting_sign_up_of_payment(*, payment_id: str) -> AwaitingClick | None:
     """The waiting sign-up whose customer's held payment has this id, locked (a refund of it
     waits too). The held payments are few: those of sign-ups still waiting for their click."""
     held = MerchantEvent.objects.filter(
-        type=MerchantEvent.Type.PAYMENT_SUCCEEDED, awaiting__resolved_at__isnull=True
+        type=MerchantEvent.Type.PAYMENT_SUCCEEDED, awaiting__isnull=False, awaiting__resolved_at__isnull=True
     ).values_list("awaiting_id", "body")
     for awaiting_id, body in held:
         if json.loads(body)["data"]["payment_id"] == payment_id:

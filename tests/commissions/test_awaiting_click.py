@@ -364,3 +364,12 @@ def target_partner_code(click: ClickData) -> str:
     from partners.models import Partner
 
     return Partner.objects.get(pk=click.partner_id).referral_code
+
+
+def test_a_refund_of_an_unknown_payment_is_not_held_when_no_sign_up_waits(send, path, referral_of):
+    """Found by the differential test: payments logged for strangers (no waiting sign-up) were
+    taken for held ones, and the refund of an unknown payment answered 500."""
+    send(paid("pay_stranger", "cus_stranger", "10.00"))
+    response = send(refunded("pay_unknown", "1.00"))
+    assert response.status_code == 201
+    assert response.json() == {"refund": None, "commission": None}
