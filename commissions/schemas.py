@@ -287,10 +287,17 @@ class EventRefundOut(Schema):
     payment_remaining_amount: str = Field(description="What is left of the payment to refund.", examples=["39.00"])
 
 
+_AWAITING_CLICK_DOC = (
+    "Present (true) while the sign-up's click, one this server issued, is still in the click buffer: the "
+    "event is kept and applied the moment the click is stored; a replay then answers with the result."
+)
+
+
 class EventReferralResult(Schema):
     """`customer.signed_up` and `subscription.cancelled`."""
 
     referral: EventReferralOut | None
+    awaiting_click: bool | None = Field(default=None, description=_AWAITING_CLICK_DOC)
 
 
 class EventPaymentResult(Schema):
@@ -298,6 +305,7 @@ class EventPaymentResult(Schema):
 
     payment: EventPaymentOut | None
     commission: EventCommissionOut | None
+    awaiting_click: bool | None = Field(default=None, description=_AWAITING_CLICK_DOC)
 
 
 class EventRefundResult(Schema):
@@ -305,6 +313,7 @@ class EventRefundResult(Schema):
 
     refund: EventRefundOut | None
     commission: EventCommissionOut | None
+    awaiting_click: bool | None = Field(default=None, description=_AWAITING_CLICK_DOC)
 
 
 EventResult = EventReferralResult | EventPaymentResult | EventRefundResult
