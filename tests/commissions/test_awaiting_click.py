@@ -373,3 +373,20 @@ def test_a_refund_of_an_unknown_payment_is_not_held_when_no_sign_up_waits(send, 
     response = send(refunded("pay_unknown", "1.00"))
     assert response.status_code == 201
     assert response.json() == {"refund": None, "commission": None}
+
+
+def test_waiting_sign_ups_are_listed_read_only_in_the_admin(send, path, spool_dir, buffer_busy, client):
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    click = _click_data(LinkFactory())
+    record_click(click)
+    send(signed_up("cus_1", click.id))
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    listing = client.get(reverse("admin:commissions_awaitingclick_changelist") + "?resolved_at__isnull=True")
+    assert listing.status_code == 200
+    assert b"cus_1" in listing.content
+    waiting = AwaitingClick.objects.get()
+    assert client.get(reverse("admin:commissions_awaitingclick_change", args=[waiting.pk])).status_code == 200
+    assert client.get(reverse("admin:commissions_awaitingclick_add")).status_code == 403
