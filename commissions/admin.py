@@ -13,7 +13,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
+from commissions.models import AwaitingClick, CommissionEntry, MerchantEvent, Payment, Referral, Refund
 from config.admin_readonly import ReadOnlyAdminMixin
 
 
@@ -39,6 +39,7 @@ class MerchantEventAdmin(ReadOnlyAdmin):
         "created",
         "received_at",
         "referral",
+        "awaiting",
         "raw_body",
         "body_sha256",
         "response_status",
@@ -122,3 +123,14 @@ class CommissionEntryAdmin(ReadOnlyAdmin):
     search_fields = ("partner__referral_code", "partner__user__email", "=payment__payment_id")
     list_select_related = ("partner__user", "payment", "refund", "referral")
     date_hierarchy = "earned_at"
+
+
+@admin.register(AwaitingClick)
+class AwaitingClickAdmin(ReadOnlyAdmin):
+    """Sign-ups that waited (or still wait) for a click still in the click buffer; resolved ones
+    show when their click landed."""
+
+    list_display = ("customer_id", "click_id", "created_at", "resolved_at")
+    list_filter = (("resolved_at", admin.EmptyFieldListFilter),)
+    search_fields = ("=customer_id", "=click_id")
+    list_select_related = ("event",)

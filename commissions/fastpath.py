@@ -5,8 +5,9 @@ The general path (``commissions.services``) applies them with six to nine ORM st
 each is one statement of data-modifying CTEs, PREPAREd once per connection, which costs a
 fraction of the CPU in Django and in PostgreSQL (BENCHMARKS.md). The statements settle the
 common cases: a payment of a referred customer, a payment of a customer who is not a referral
-(logged), a sign-up with an attributable click, a sign-up without one (logged; a click id not
-found is looked for again after the click buffer is flushed), and a replay of
+(logged), a sign-up with an attributable click, a sign-up without one (logged; a click id this
+server issued that is not in the database yet is left to the general path, which flushes the
+click buffer and, if the click is still not there, records the sign-up as waiting for it), and a replay of
 an event id stored before (its first answer, or 409 for another body). Anything else — a
 customer referred already, a payment id recorded before, an event id the statement saw only
 while it ran — makes the statement write nothing, and ``apply`` returns None: the caller runs
@@ -45,7 +46,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from commissions.events import ParsedEvent
-from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
+from commissions.models import AwaitingClick, CommissionEntry, MerchantEvent, PartnerRate, Payment, Referral
 from commissions.money import ZERO, commission_for, money_str
 from commissions.services import (
     EventResponse,
@@ -54,10 +55,12 @@ from commissions.services import (
     referral_json,
     replay_answer,
     schedule_balance_refresh,
+    trial_end,
 )
 from config.prepared import PreparedStatement
 from partners.models import Partner, User
-from tracking.clicks import flush_for_lookup, parse_click_id
+from tracking.clicks import parse_click_id
+from tracking.ids import issued_here
 from tracking.models import Click, DailyLinkStats, Link
 from tracking.rollups import program_day
 
@@ -104,6 +107,8 @@ _TYPES = {
     "amount": "numeric",
     "currency": "text",
     "commission": "numeric",
+    "rate": "numeric",
+    "default_rate": "numeric",
     "day": "date",
     "click_id": "uuid",
     "window": "interval",
@@ -122,13 +127,29 @@ def _json_literal(value: Any) -> str:
 
 
 _PAYMENT_NOT_REFERRED = {"payment": None, "commission": None}
+# The customer's sign-up waits for its click (commissions.models.AwaitingClick): the general path
+# holds the event (a payment, or another sign-up of the customer) until the click lands.
+_AWAITING = f"SELECT 1 FROM {_table(AwaitingClick)} WHERE customer_id = %(customer_id)s AND resolved_at IS NULL"
 _SIGN_UP_NOT_REFERRED = {"referral": None}
 
+# The commission is computed in Python (``commission_for``, the one rounding rule) at the rate
+# ``%(rate)s``; SQL finds the rate in force for the referral's partner at the payment's time (its
+# own ``PartnerRate``, else ``%(default_rate)s``) and writes only if the two agree ("priced"):
+# otherwise nothing is written and Python runs the statement again at the partner's rate.
 _PAYMENT_SQL = f"""
-WITH r AS (
-    SELECT id, partner_id, link_id, is_self_referral, first_paid_at,
-           CASE WHEN is_self_referral THEN 0 ELSE %(commission)s::numeric END AS commission
+WITH locked AS (
+    SELECT id, partner_id, link_id, is_self_referral, first_paid_at
     FROM {_table(Referral)} WHERE customer_id = %(customer_id)s FOR UPDATE
+), r AS (
+    SELECT locked.*,
+           CASE WHEN is_self_referral THEN 0 ELSE %(commission)s::numeric END AS commission,
+           CASE WHEN is_self_referral THEN 0 ELSE COALESCE(own.rate, %(default_rate)s) END AS rate,
+           is_self_referral OR COALESCE(own.rate, %(default_rate)s) = %(rate)s AS priced
+    FROM locked LEFT JOIN LATERAL (
+        SELECT rate FROM {_table(PartnerRate)}
+        WHERE partner_id = locked.partner_id AND valid_from <= %(created)s
+        ORDER BY valid_from DESC LIMIT 1
+    ) AS own ON true
 ), e AS (
     INSERT INTO {_table(MerchantEvent)} (event_id, type, body, body_sha256, created, received_at, outcome,
                                          response_status, response_body, referral_id)
@@ -143,6 +164,9 @@ WITH r AS (
            r.id
     FROM (SELECT 1) AS one LEFT JOIN r ON true
     WHERE NOT EXISTS (SELECT 1 FROM {_table(Payment)} WHERE payment_id = %(payment_id)s)
+      -- Not a referral, but its sign-up waits for its click: held by the general path.
+      AND (r.id IS NOT NULL OR NOT EXISTS ({_AWAITING}))
+      AND (r.id IS NULL OR r.priced)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id
 ), p AS (
@@ -153,9 +177,11 @@ WITH r AS (
     ON CONFLICT (payment_id) DO NOTHING
     RETURNING id
 ), c AS (
-    INSERT INTO {_table(CommissionEntry)} (partner_id, referral_id, payment_id, refund_id, kind, amount, earned_at,
-                                           created_at)
-    SELECT r.partner_id, r.id, p.id, NULL, '{CommissionEntry.Kind.COMMISSION.value}', r.commission, %(created)s, %(now)s FROM r, p
+    INSERT INTO {_table(CommissionEntry)} (partner_id, referral_id, payment_id, refund_id, kind, amount, rate,
+                                           earned_at, created_at)
+    SELECT r.partner_id, r.id, p.id, NULL, '{CommissionEntry.Kind.COMMISSION.value}', r.commission, r.rate,
+           %(created)s, %(now)s
+    FROM r, p
 ), u AS (
     UPDATE {_table(Referral)} AS referral
     SET status = '{Referral.Status.PAYING.value}', first_paid_at = COALESCE(referral.first_paid_at, %(created)s), plan = %(plan)s,
@@ -173,7 +199,7 @@ WITH r AS (
     SET new_subscriptions = {_table(DailyLinkStats)}.new_subscriptions + excluded.new_subscriptions,
         commission = {_table(DailyLinkStats)}.commission + excluded.commission
 )
-SELECT r.id, r.partner_id, r.is_self_referral, (SELECT id FROM e), (SELECT id FROM p), known.body_sha256,
+SELECT r.id, r.partner_id, r.is_self_referral, r.rate, (SELECT id FROM e), (SELECT id FROM p), known.body_sha256,
        known.response_body,
        -- The event logged but its payment id claimed meanwhile under another event id: undo.
        CASE WHEN r.id IS NOT NULL AND EXISTS (SELECT 1 FROM e) AND NOT EXISTS (SELECT 1 FROM p)
@@ -186,8 +212,22 @@ _PAYMENT = PreparedStatement("payment", _PAYMENT_SQL, _TYPES)
 
 def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
     """The answer, or None when the plain case does not apply."""
+    rate = settings.COMMISSION_RATE
+    # Priced at the program's rate first; a partner with its own rate in force costs a second
+    # run at that rate (and a rate changed between the two, a third; then the general path).
+    for _attempt in range(3):
+        response = _payment_at(parsed, now, rate)
+        if not isinstance(response, Decimal):
+            return response
+        rate = response
+    return None
+
+
+def _payment_at(parsed: ParsedEvent, now, rate: Decimal) -> EventResponse | Decimal | None:
+    """The answer; None when the plain case does not apply; the partner's rate when it is not
+    ``rate`` (nothing written)."""
     event, data = parsed.event, parsed.event.data
-    commission = commission_for(data.amount)
+    commission = commission_for(data.amount, rate=rate)
     # What payment_json reads of a Payment (a model instance costs more than the rest of this).
     payment = SimpleNamespace(
         payment_id=data.payment_id,
@@ -212,14 +252,19 @@ def _payment(parsed: ParsedEvent, now) -> EventResponse | None:
         "amount": Decimal(data.amount),
         "currency": data.currency,
         "commission": commission,
+        "rate": rate,
+        "default_rate": settings.COMMISSION_RATE,
         "day": program_day(event.created),
     }
     row = _execute(_PAYMENT, params)
     if row is None:
         return None
-    referral_id, partner_id, is_self, event_pk, _payment_pk, *known, _ = row
-    if event_pk is None:  # a known event id, not a referral, or a payment id recorded before
-        return _known(known, parsed)
+    referral_id, partner_id, is_self, rate_in_force, event_pk, _payment_pk, *known, _ = row
+    if event_pk is None:  # a known event id, not a referral, a payment id recorded before, another rate
+        replay = _known(known, parsed)
+        if replay is None and referral_id is not None and not is_self and rate_in_force != rate:
+            return rate_in_force
+        return replay
     if referral_id is None:  # not a referral: logged, nothing else
         return EventResponse(status=201, body=dict(_PAYMENT_NOT_REFERRED))
     transaction.on_commit(lambda: schedule_balance_refresh(partner_id), robust=True)
@@ -266,6 +311,7 @@ WITH k AS (
            i.id
     FROM i
     WHERE NOT EXISTS (SELECT 1 FROM {_table(Referral)} WHERE customer_id = %(customer_id)s)
+      AND NOT EXISTS ({_AWAITING})
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id
 ), r AS (
@@ -302,6 +348,7 @@ WITH e AS (
     SELECT %(event_id)s, '{MerchantEvent.Type.SIGNED_UP.value}', %(body)s, %(body_sha256)s, %(created)s, %(now)s,
            '{Outcome.NOT_REFERRED.value}', 201, {_json_literal(_SIGN_UP_NOT_REFERRED)}::jsonb, NULL
     WHERE NOT EXISTS (SELECT 1 FROM {_table(Referral)} WHERE customer_id = %(customer_id)s)
+      AND NOT EXISTS ({_AWAITING})
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id
 )
@@ -318,7 +365,7 @@ def _unattributed(parsed: ParsedEvent, now) -> EventResponse | None:
         "customer_id": event.data.customer_id,
     }
     event_pk, *known = _execute(_UNATTRIBUTED, params)
-    if event_pk is None:  # a known event id, or a customer referred before
+    if event_pk is None:  # a known event id, a customer referred before, or one waiting for a click
         return _known(known, parsed)
     return EventResponse(status=201, body=dict(_SIGN_UP_NOT_REFERRED))
 
@@ -333,13 +380,13 @@ def _signed_up_with_click(parsed: ParsedEvent, click_id: uuid.UUID, now) -> Even
     email = data.email or ""
     answers = {}
     for trial_days in settings.TRIAL_LENGTHS:
+        ends = trial_end(signed_up_at=event.created, trial_days=trial_days)
+        if ends is None:
+            # A trial ending after the year 9999: no answer for this length, so the statement
+            # leaves such a sign-up undecided and the general path refuses it.
+            continue
         # What referral_json reads of a Referral; the id and the partner's code come from SQL.
-        referral = SimpleNamespace(
-            pk=0,
-            status=Referral.Status.TRIAL,
-            trial_days=trial_days,
-            trial_ends_at=event.created + timedelta(days=trial_days),
-        )
+        referral = SimpleNamespace(pk=0, status=Referral.Status.TRIAL, trial_days=trial_days, trial_ends_at=ends)
         answers[str(trial_days)] = {"referral": referral_json(referral, now=now, partner_code="")}
     params = {
         **_logged(parsed, now),
@@ -374,9 +421,11 @@ def _signed_up(parsed: ParsedEvent, now) -> EventResponse | None:
     if click_id is None:
         return _unattributed(parsed, now)
     response = _signed_up_with_click(parsed, click_id, now)
-    if response is _CLICK_NOT_FOUND and flush_for_lookup():
-        response = _signed_up_with_click(parsed, click_id, now)
     if response is _CLICK_NOT_FOUND:
+        if issued_here(click_id):
+            # A click this server issued, not in the database yet (buffered): the general path
+            # flushes the buffer, looks again, and otherwise records the sign-up as waiting.
+            return None
         return _unattributed(parsed, now)
     return response
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -23,6 +24,9 @@ class MerchantEvent(models.Model):
         APPLIED = "applied", "Applied"
         DUPLICATE = "duplicate", "Already known (no change)"
         NOT_REFERRED = "not_referred", "Not a referral (logged only)"
+        # A sign-up naming a click still in the click buffer, and the events of its customer
+        # that came meanwhile: applied when the click lands (``AwaitingClick``).
+        AWAITING_CLICK = "awaiting_click", "Waiting for its click"
 
     event_id = models.CharField(max_length=255, unique=True)
     type = models.CharField(max_length=40, choices=Type.choices)
@@ -36,6 +40,11 @@ class MerchantEvent(models.Model):
     # The referral the event was about (set once handled), so a referral's timeline can list
     # its cancellations and every other event without searching raw bodies.
     referral = models.ForeignKey("Referral", null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    # A payment, refund or cancellation of a customer whose sign-up waits for its click: held,
+    # and applied in order of arrival once the click lands.
+    awaiting = models.ForeignKey(
+        "AwaitingClick", null=True, blank=True, on_delete=models.PROTECT, related_name="held_events"
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -153,6 +162,11 @@ class CommissionEntry(models.Model):
     refund = models.OneToOneField(Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="entry")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
+    # The rate the entry was computed with: the partner's rate in force when the payment happened
+    # (0 for a self-referral); a reversal repeats its payment's rate, whatever the rate is today.
+    # Required for these two kinds (constraint below); an entry of a kind not computed from a
+    # payment at a rate leaves it empty.
+    rate = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
     # When the commission was earned (the payment's or refund's time): the hold counts from here.
     earned_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -170,8 +184,68 @@ class CommissionEntry(models.Model):
                 | Q(kind="reversal", amount__lte=0, refund__isnull=False),
                 name="commission_entry_sign_matches_kind",
             ),
+            models.CheckConstraint(
+                condition=Q(rate__gte=0, rate__lte=1)
+                | (Q(rate__isnull=True) & ~Q(kind__in=["commission", "reversal"])),
+                name="commission_entry_rate_recorded",
+            ),
         ]
         indexes = [models.Index(fields=["partner", "earned_at"], name="commission_partner_earned")]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount}"
+
+
+class AwaitingClick(models.Model):
+    """A sign-up naming a click this server issued (``tracking.ids.issued_here``) that is not in
+    the database yet: it waits in a spool file or the Redis stream behind a backlog, or the
+    flusher holding it is slow. The sign-up is stored as waiting instead of "not referred"; the
+    moment the click lands (the flusher's ``tracking.clicks.clicks_stored``, a beat sweep as
+    the safety net) the referral is made as the sign-up would have made it, and the customer's
+    payments, refunds and cancellations that arrived meanwhile (``MerchantEvent.awaiting``) are
+    applied in order. The stored answers of all of them are updated, so a replay answers with
+    what is true now."""
+
+    click_id = models.UUIDField()
+    # One waiting sign-up per customer: the first one in keeps the customer, as with referrals.
+    customer_id = models.CharField(max_length=255, unique=True)
+    event = models.OneToOneField(MerchantEvent, on_delete=models.PROTECT, related_name="awaiting_signup")
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # The flusher asks after every batch whether any sign-up waits, and for which clicks.
+            models.Index(fields=["click_id"], condition=Q(resolved_at__isnull=True), name="awaiting_click_open"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} awaiting {self.click_id}"
+
+
+class PartnerRate(models.Model):
+    """A partner's own commission rate from a moment on. A change is a new row (the history is
+    kept, and commissions already earned keep the rate they were computed with); a payment's
+    commission uses the partner's row with the latest ``valid_from`` not after the payment, or
+    ``COMMISSION_RATE`` when there is none."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="rates", db_index=False)
+    rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="A fraction of each payment: 0.25 is 25 %.",
+    )
+    valid_from = models.DateTimeField(help_text="Payments made from this moment on earn at this rate.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["partner", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "valid_from"], name="partner_rate_one_per_moment"),
+            models.CheckConstraint(condition=Q(rate__gte=0, rate__lte=1), name="partner_rate_0_to_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rate} from {self.valid_from:%Y-%m-%d %H:%M}"

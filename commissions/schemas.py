@@ -30,11 +30,15 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from tracking.rollups import program_tz
+
 EVENT_TYPES = ("customer.signed_up", "payment.succeeded", "payment.refunded", "subscription.cancelled")
 
 # Amounts are strings so no float ever touches money: digits, optionally 1-2 decimals, and
 # at most 10 integer digits (the ledger's DecimalField(max_digits=12, decimal_places=2)).
-_AMOUNT_RE = re.compile(r"\d{1,10}(?:\.\d{1,2})?")
+# ASCII digits only, as the published pattern says: Python's ``\d`` (and ``Decimal``) also take
+# "١٢.٣٤" or "４９.００", which the merchant's JSON schema validator would refuse.
+_AMOUNT_RE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?")
 AMOUNT_EXAMPLE = "49.00"
 
 
@@ -78,9 +82,12 @@ def _created(value: Any) -> datetime:
         raise PydanticCustomError("invalid_datetime", "Must include a time zone (Z or an offset such as +02:00).")
     try:
         # The same instant in UTC: PostgreSQL refuses offsets beyond ±15:59 (a DataError, 500).
-        return moment.astimezone(UTC)
+        moment = moment.astimezone(UTC)
+        # Every event is counted on its day in the program's time zone: that day must exist too.
+        moment.astimezone(program_tz())
     except OverflowError:
         raise PydanticCustomError("invalid_datetime", "Must be a date and time between the years 1 and 9999.") from None
+    return moment
 
 
 def _email(value: str) -> str:
@@ -111,7 +118,7 @@ Amount = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^\d{1,10}(\.\d{1,2})?$",
+            "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$",
             "description": "A decimal string greater than 0 with at most two decimal places.",
             "examples": [AMOUNT_EXAMPLE],
         }
@@ -280,10 +287,17 @@ class EventRefundOut(Schema):
     payment_remaining_amount: str = Field(description="What is left of the payment to refund.", examples=["39.00"])
 
 
+_AWAITING_CLICK_DOC = (
+    "Present (true) while the sign-up's click, one this server issued, is still in the click buffer: the "
+    "event is kept and applied the moment the click is stored; a replay then answers with the result."
+)
+
+
 class EventReferralResult(Schema):
     """`customer.signed_up` and `subscription.cancelled`."""
 
     referral: EventReferralOut | None
+    awaiting_click: bool | None = Field(default=None, description=_AWAITING_CLICK_DOC)
 
 
 class EventPaymentResult(Schema):
@@ -291,6 +305,7 @@ class EventPaymentResult(Schema):
 
     payment: EventPaymentOut | None
     commission: EventCommissionOut | None
+    awaiting_click: bool | None = Field(default=None, description=_AWAITING_CLICK_DOC)
 
 
 class EventRefundResult(Schema):
@@ -298,6 +313,7 @@ class EventRefundResult(Schema):
 
     refund: EventRefundOut | None
     commission: EventCommissionOut | None
+    awaiting_click: bool | None = Field(default=None, description=_AWAITING_CLICK_DOC)
 
 
 EventResult = EventReferralResult | EventPaymentResult | EventRefundResult

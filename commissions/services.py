@@ -10,8 +10,10 @@ deadlock.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -20,17 +22,19 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from commissions.display import iso_utc
-from commissions.events import ParsedEvent
-from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
+from commissions.events import EventBodyError, ParsedEvent, parse_event
+from commissions.models import AwaitingClick, CommissionEntry, MerchantEvent, Payment, Referral, Refund
 from commissions.money import ZERO, commission_for, money_str, reversal_for
+from commissions.rates import rate_in_force
 from commissions.selectors import referral_status
 from config.errors import PortalError
-from tracking.clicks import click_for_attribution
+from tracking.clicks import click_for_attribution, click_stored, parse_click_id
+from tracking.ids import issued_at, issued_here
 from tracking.models import Click
 from tracking.rollups import program_day, rollup_add
 
@@ -64,12 +68,20 @@ class EventResponse:
 
 
 @dataclass(frozen=True)
+class AwaitedClick:
+    """A sign-up's click that this server issued but that is not in the database yet."""
+
+    id: uuid.UUID
+
+
+@dataclass(frozen=True)
 class _Handled:
     outcome: str
     status: int
     body: dict[str, Any]
     referral: Referral | None = None
     money_moved: bool = False
+    awaiting: AwaitingClick | None = None  # held until this sign-up's click lands
 
 
 # --- JSON shapes (CONTRACT.md "Responses"; documented in docs/integration.md) -------------
@@ -199,16 +211,24 @@ def _event_apply(parsed: ParsedEvent, *, click: Click | None) -> EventResponse:
         stored = MerchantEvent.objects.filter(event_id=event.id).values_list("body_sha256", "response_body").get()
         return replay_answer(stored, parsed.body_sha256)
     handled = _HANDLERS[event.type](event, record, click)
-    MerchantEvent.objects.filter(pk=record.pk).update(
-        outcome=handled.outcome,
-        response_status=handled.status,
-        response_body=handled.body,
-        referral=handled.referral,
-    )
+    _record_handled(record, handled)
+    return EventResponse(status=handled.status, body=handled.body)
+
+
+def _record_handled(record: MerchantEvent, handled: _Handled) -> None:
+    """Store what an event did on its log row (the answer a replay gets); caller holds a transaction."""
+    fields: dict[str, Any] = {
+        "outcome": handled.outcome,
+        "response_status": handled.status,
+        "response_body": handled.body,
+        "referral": handled.referral,
+    }
+    if handled.awaiting is not None:
+        fields["awaiting"] = handled.awaiting
+    MerchantEvent.objects.filter(pk=record.pk).update(**fields)
     if handled.money_moved and handled.referral is not None:
         partner_id = handled.referral.partner_id
         transaction.on_commit(lambda: schedule_balance_refresh(partner_id), robust=True)
-    return EventResponse(status=handled.status, body=handled.body)
 
 
 def balance_refresh_key(partner_id: int) -> str:
@@ -254,20 +274,50 @@ def _lock_referral(**lookup: Any) -> Referral | None:
 # --- customer.signed_up ------------------------------------------------------------------
 
 
-def _attributable_click(event: Any) -> Click | None:
+def _attributable_click(event: Any) -> Click | AwaitedClick | None:
     """The click named by a sign-up, if the sign-up falls within its attribution window
-    (``click.created_at <= created <= click.created_at + ATTRIBUTION_WINDOW_DAYS``)."""
+    (``click.created_at <= created <= click.created_at + ATTRIBUTION_WINDOW_DAYS``); an
+    ``AwaitedClick`` when the id is one this server issued, made within the window before the
+    sign-up, that is not in the database even after a flush (a backlog, or another flusher
+    holding the buffer): the sign-up then waits for it."""
     click_id, created = event.data.click_id, event.created
     if not click_id:
         return None
     # A mangled cookie value is an unattributed sign-up (None), not a bad request.
     click = click_for_attribution(click_id)
     if click is None:
+        parsed = parse_click_id(click_id)
+        if parsed is not None and issued_here(parsed) and in_window(clicked_at=issued_at(parsed), signed_up_at=created):
+            return AwaitedClick(parsed)
         return None
-    window = timedelta(days=settings.ATTRIBUTION_WINDOW_DAYS)
-    if not click.created_at <= created <= click.created_at + window:
+    if not in_window(clicked_at=click.created_at, signed_up_at=created):
         return None
     return click
+
+
+def in_window(*, clicked_at: datetime, signed_up_at: datetime) -> bool:
+    """The attribution window: ``clicked_at <= signed_up_at <= clicked_at + ATTRIBUTION_WINDOW_DAYS``,
+    written as a difference so that no date near the year 1 or 9999 overflows."""
+    return clicked_at <= signed_up_at and signed_up_at - clicked_at <= timedelta(days=settings.ATTRIBUTION_WINDOW_DAYS)
+
+
+def trial_end(*, signed_up_at: datetime, trial_days: int) -> datetime | None:
+    """When a trial starting at ``signed_up_at`` ends; None when that is after the year 9999."""
+    try:
+        return signed_up_at + timedelta(days=trial_days)
+    except OverflowError:
+        return None
+
+
+def _trial_end_or_refuse(*, signed_up_at: datetime, trial_days: int) -> datetime:
+    ends = trial_end(signed_up_at=signed_up_at, trial_days=trial_days)
+    if ends is None:
+        raise EventRejected(
+            f"A {trial_days}-day trial starting at this date would end after the year 9999.",
+            code="invalid_datetime",
+            field="created",
+        )
+    return ends
 
 
 def _existing_referral(customer_id: str) -> _Handled | None:
@@ -288,8 +338,16 @@ def self_referral(email: str, partner_email: str) -> bool:
     return bool(email) and fold_email(email) == fold_email(partner_email)
 
 
-def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:
+_AWAITING_SIGN_UP = {"referral": None, "awaiting_click": True}
+
+
+def _signed_up(event: Any, record: MerchantEvent, click: Click | AwaitedClick | None) -> _Handled:
     data = event.data
+    if _waiting_sign_up(customer_id=data.customer_id) is not None:
+        # The customer's first sign-up waits for its click: it keeps the customer.
+        return _Handled(Outcome.DUPLICATE, 200, dict(_AWAITING_SIGN_UP))
+    if isinstance(click, AwaitedClick):
+        return _existing_referral(data.customer_id) or _await_click(event, record, click)
     if click is None:
         return _existing_referral(data.customer_id) or _Handled(Outcome.NOT_REFERRED, 201, {"referral": None})
     link = click.link  # with its partner and the partner's user (click_for_attribution)
@@ -305,7 +363,7 @@ def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handl
         status=Referral.Status.TRIAL,
         signed_up_at=event.created,
         trial_days=link.trial_days,
-        trial_ends_at=event.created + timedelta(days=link.trial_days),
+        trial_ends_at=_trial_end_or_refuse(signed_up_at=event.created, trial_days=link.trial_days),
     )
     # The unique customer id decides "referred at most once", concurrent sign-ups included.
     if not _insert_unless_exists(referral, unique="customer_id"):
@@ -315,6 +373,100 @@ def _signed_up(event: Any, record: MerchantEvent, click: Click | None) -> _Handl
         return existing
     rollup_add(link_id=referral.link_id, partner_id=referral.partner_id, day=program_day(event.created), new_trials=1)
     return _Handled(Outcome.APPLIED, 201, {"referral": referral_json(referral, partner_code=partner_code)}, referral)
+
+
+def _await_click(event: Any, record: MerchantEvent, click: AwaitedClick) -> _Handled:
+    waiting = AwaitingClick(click_id=click.id, customer_id=event.data.customer_id, event=record)
+    if not _insert_unless_exists(waiting, unique="customer_id"):
+        return _Handled(Outcome.DUPLICATE, 200, dict(_AWAITING_SIGN_UP))
+    # Looked for again after the commit: a flusher that stored the click after this sign-up
+    # looked, and checked for waiting sign-ups before this one committed, found none.
+    click_id = click.id
+    transaction.on_commit(lambda: awaiting_clicks_resolve(click_ids=[click_id]), robust=True)
+    return _Handled(Outcome.AWAITING_CLICK, 201, dict(_AWAITING_SIGN_UP))
+
+
+def _waiting_sign_up(*, customer_id: str) -> AwaitingClick | None:
+    """The customer's sign-up waiting for its click, locked; None if there is none (or it was
+    resolved: a caller that waited here for the resolution then finds the referral)."""
+    waiting = AwaitingClick.objects.select_for_update().filter(customer_id=customer_id).first()
+    return waiting if waiting is not None and waiting.resolved_at is None else None
+
+
+def _waiting_sign_up_of_payment(*, payment_id: str) -> AwaitingClick | None:
+    """The waiting sign-up whose customer's held payment has this id, locked (a refund of it
+    waits too). The held payments are few: those of sign-ups still waiting for their click."""
+    held = MerchantEvent.objects.filter(
+        type=MerchantEvent.Type.PAYMENT_SUCCEEDED, awaiting__isnull=False, awaiting__resolved_at__isnull=True
+    ).values_list("awaiting_id", "body")
+    for awaiting_id, body in held:
+        if json.loads(body)["data"]["payment_id"] == payment_id:
+            waiting = AwaitingClick.objects.select_for_update().get(pk=awaiting_id)
+            return waiting if waiting.resolved_at is None else None
+    return None
+
+
+def _held(waiting: AwaitingClick, body: dict[str, Any]) -> _Handled:
+    return _Handled(Outcome.AWAITING_CLICK, 201, {**body, "awaiting_click": True}, awaiting=waiting)
+
+
+def awaiting_clicks_resolve(*, click_ids: Sequence[uuid.UUID] | None = None) -> int:
+    """Resolve the sign-ups waiting for these clicks (None: every one whose click is stored now):
+    each becomes the referral it would have been had its click been in the database, and the
+    customer's events that came meanwhile are applied in order. Returns how many were resolved.
+    Idempotent; each sign-up is resolved in its own transaction, under the lock of its row."""
+    waiting = AwaitingClick.objects.filter(resolved_at__isnull=True)
+    if click_ids is not None:
+        if not waiting.exists():  # the common case after a flushed batch: one index probe
+            return 0
+        waiting = waiting.filter(click_id__in=list(click_ids))
+    else:
+        waiting = waiting.filter(click_id__in=Click.objects.values("pk"))
+    return sum(_awaiting_click_resolve(pk=pk) for pk in list(waiting.values_list("pk", flat=True)))
+
+
+@transaction.atomic
+def _awaiting_click_resolve(*, pk: int) -> bool:
+    waiting = AwaitingClick.objects.select_for_update().filter(pk=pk, resolved_at__isnull=True).first()
+    if waiting is None:
+        return False
+    click = click_stored(waiting.click_id)
+    if click is None:
+        return False
+    waiting.resolved_at = timezone.now()
+    waiting.save(update_fields=["resolved_at"])
+    record = MerchantEvent.objects.get(pk=waiting.event_id)
+    event = _stored_event(record)
+    if event is not None and not in_window(clicked_at=click.created_at, signed_up_at=event.created):
+        click = None
+    _apply_stored(record, event, click)
+    for held in MerchantEvent.objects.filter(awaiting=waiting).order_by("received_at", "pk"):
+        _apply_stored(held, _stored_event(held), None)
+    return True
+
+
+def _stored_event(record: MerchantEvent) -> Any | None:
+    try:
+        return parse_event(record.body.encode()).event
+    except EventBodyError:  # valid when it came; the rules have changed since (another currency, say)
+        return None
+
+
+def _apply_stored(record: MerchantEvent, event: Any | None, click: Click | None) -> None:
+    """Apply a logged event now (a held one, or the waiting sign-up itself) and store its new
+    answer; one the rules refuse now (a refund above what is left, say) keeps its answer,
+    without the waiting mark."""
+    if event is not None:
+        try:
+            with transaction.atomic():
+                handled = _HANDLERS[event.type](event, record, click)
+        except EventRejected as exc:
+            logger.warning("Held event %s refused when its click landed: %s", record.event_id, exc)
+        else:
+            _record_handled(record, handled)
+            return
+    body = {key: value for key, value in record.response_body.items() if key != "awaiting_click"}
+    _record_handled(record, _Handled(Outcome.NOT_REFERRED, record.response_status, body))
 
 
 # --- payment.succeeded -------------------------------------------------------------------
@@ -358,9 +510,16 @@ def _payment_succeeded(event: Any, record: MerchantEvent, click: Click | None) -
     locked = Referral.objects.select_for_update().only(*_PAYMENT_REFERRAL_FIELDS).filter(customer_id=data.customer_id)
     referral = next(iter(locked.order_by()[:1]), None)
     if referral is None:
-        return _known_payment(data.payment_id) or _Handled(
-            Outcome.NOT_REFERRED, 201, {"payment": None, "commission": None}
-        )
+        known = _known_payment(data.payment_id)
+        if known is not None:
+            return known
+        waiting = _waiting_sign_up(customer_id=data.customer_id)
+        if waiting is not None:
+            return _held(waiting, {"payment": None, "commission": None})
+        # Its sign-up may have been resolved while this waited for its lock.
+        referral = next(iter(locked.order_by()[:1]), None)
+    if referral is None:
+        return _Handled(Outcome.NOT_REFERRED, 201, {"payment": None, "commission": None})
     payment = Payment(
         payment_id=data.payment_id,
         referral=referral,
@@ -381,13 +540,15 @@ def _payment_succeeded(event: Any, record: MerchantEvent, click: Click | None) -
         return known
     # A self-referral is recorded but earns nothing: its ledger entry is 0.00, so every
     # payment has exactly one commission entry and every refund one reversal.
-    commission = ZERO if referral.is_self_referral else commission_for(data.amount)
+    rate = ZERO if referral.is_self_referral else rate_in_force(partner_id=referral.partner_id, at=event.created)
+    commission = commission_for(data.amount, rate=rate)
     CommissionEntry.objects.create(
         partner_id=referral.partner_id,
         referral=referral,
         payment=payment,
         kind=CommissionEntry.Kind.COMMISSION,
         amount=commission,
+        rate=rate,
         earned_at=event.created,
     )
     new_subscription = referral.first_paid_at is None
@@ -421,6 +582,11 @@ def _payment_refunded(event: Any, record: MerchantEvent, click: Click | None) ->
     data = event.data
     found = Payment.objects.filter(payment_id=data.payment_id).values_list("referral_id", flat=True).first()
     if found is None:
+        waiting = _waiting_sign_up_of_payment(payment_id=data.payment_id)
+        if waiting is not None:
+            return _held(waiting, {"refund": None, "commission": None})
+        found = Payment.objects.filter(payment_id=data.payment_id).values_list("referral_id", flat=True).first()
+    if found is None:
         return _Handled(Outcome.NOT_REFERRED, 201, {"refund": None, "commission": None})
     referral = _lock_referral(pk=found)
     payment = Payment.objects.select_for_update().get(payment_id=data.payment_id)
@@ -432,9 +598,16 @@ def _payment_refunded(event: Any, record: MerchantEvent, click: Click | None) ->
             code="refund_exceeds_payment",
             field="data.amount",
         )
-    commission_left = CommissionEntry.objects.filter(payment=payment).aggregate(total=Sum("amount"))["total"] or ZERO
+    ledger = CommissionEntry.objects.filter(payment=payment).aggregate(
+        total=Sum("amount"), rate=Max("rate", filter=Q(kind=CommissionEntry.Kind.COMMISSION))
+    )
+    # Reversed at the rate the payment's commission used, not the partner's rate today.
+    paid_rate = ledger["rate"]
     reversal = reversal_for(
-        refunded=data.amount, commission_left=commission_left, completes_payment=data.amount == remaining
+        refunded=data.amount,
+        commission_left=ledger["total"] or ZERO,
+        completes_payment=data.amount == remaining,
+        rate=paid_rate,
     )
     refund = Refund.objects.create(payment=payment, amount=data.amount, refunded_at=event.created, event=record)
     CommissionEntry.objects.create(
@@ -444,6 +617,7 @@ def _payment_refunded(event: Any, record: MerchantEvent, click: Click | None) ->
         refund=refund,
         kind=CommissionEntry.Kind.REVERSAL,
         amount=reversal,
+        rate=paid_rate,
         earned_at=event.created,
     )
     payment.refunded_amount += data.amount
@@ -473,6 +647,11 @@ def _payment_refunded(event: Any, record: MerchantEvent, click: Click | None) ->
 def _subscription_cancelled(event: Any, record: MerchantEvent, click: Click | None) -> _Handled:
     referral = _lock_referral(customer_id=event.data.customer_id)
     if referral is None:
+        waiting = _waiting_sign_up(customer_id=event.data.customer_id)
+        if waiting is not None:
+            return _held(waiting, {"referral": None})
+        referral = _lock_referral(customer_id=event.data.customer_id)
+    if referral is None:
         return _Handled(Outcome.NOT_REFERRED, 201, {"referral": None})
     if referral.status == Referral.Status.CANCELLED:
         return _Handled(Outcome.DUPLICATE, 200, {"referral": referral_json(referral)}, referral)
@@ -483,7 +662,7 @@ def _subscription_cancelled(event: Any, record: MerchantEvent, click: Click | No
 
 
 # Each handler gets the validated event, its stored log row, and (sign-ups) the attributable click.
-_HANDLERS: dict[str, Callable[[Any, MerchantEvent, Click | None], _Handled]] = {
+_HANDLERS: dict[str, Callable[[Any, MerchantEvent, Any], _Handled]] = {
     MerchantEvent.Type.SIGNED_UP: _signed_up,
     MerchantEvent.Type.PAYMENT_SUCCEEDED: _payment_succeeded,
     MerchantEvent.Type.PAYMENT_REFUNDED: _payment_refunded,

@@ -12,7 +12,12 @@ from celery import shared_task
 from django.core.cache import cache
 from redis.exceptions import RedisError
 
-from commissions.services import balance_refresh_key, partner_balances_recalculate, referrals_expire_trials
+from commissions.services import (
+    awaiting_clicks_resolve,
+    balance_refresh_key,
+    partner_balances_recalculate,
+    referrals_expire_trials,
+)
 
 
 @shared_task(name="commissions.tasks.recalculate_partner_balance_task", ignore_result=True)
@@ -37,3 +42,11 @@ def recalculate_all_balances_task() -> int:
 def expire_trials_task() -> int:
     """Every 15 minutes (beat): trials that ended with no payment become ``expired``."""
     return referrals_expire_trials()
+
+
+@shared_task(name="commissions.tasks.resolve_awaiting_clicks_task", ignore_result=True)
+def resolve_awaiting_clicks_task() -> int:
+    """Every minute (beat): sign-ups waiting for a click that is stored by now. The flusher
+    resolves them the moment their click lands; this catches any it missed (a click written
+    directly as a buffer fell back, a receiver that failed)."""
+    return awaiting_clicks_resolve()

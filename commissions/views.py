@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -10,6 +9,7 @@ from django.utils import timezone
 
 from commissions.forms import DateRangeForm, ReferralFilterForm
 from commissions.models import Referral
+from commissions.rates import current_rate
 from commissions.selectors import (
     COMMISSION_CSV_HEADER,
     REFERRAL_CSV_HEADER,
@@ -123,7 +123,7 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
             "query_string": _query_string(request),
             "start": start,
             "end": end,
-            "commission_percent": f"{(settings.COMMISSION_RATE * 100).normalize():f} %",
+            "commission_percent": f"{(current_rate(partner_id=request.partner.pk) * 100).normalize():f} %",
         },
     )
 

@@ -167,6 +167,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tracking.tasks.flush_click_buffer_task",
         "schedule": timedelta(seconds=5),
     },
+    "resolve-awaiting-clicks": {
+        "task": "commissions.tasks.resolve_awaiting_clicks_task",
+        "schedule": timedelta(seconds=60),
+    },
 }
 
 # --- Auth ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from commissions.models import PartnerRate
 from partners.models import ApiToken, Partner, User
 
 
@@ -29,6 +30,23 @@ class ApiTokenInline(admin.TabularInline):
         return False
 
 
+class PartnerRateInline(admin.TabularInline):
+    """The partner's own commission rates (CONTRACT.md "Per-partner rates"). A change is a new
+    row from a moment on; rows already saved are history and cannot be edited or deleted
+    (commissions computed at a rate keep it). Without any row the program's COMMISSION_RATE applies."""
+
+    model = PartnerRate
+    extra = 0
+    fields = ["rate", "valid_from", "created_at"]
+    readonly_fields = ["created_at"]
+    can_delete = False
+    verbose_name = "own commission rate"
+    verbose_name_plural = "own commission rates (history; none: the program's rate)"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
     list_display = ["name", "email", "referral_code", "paypal_email", "commission_total", "balance", "created_at"]
@@ -42,7 +60,7 @@ class PartnerAdmin(admin.ModelAdmin):
         "accepted_terms_at",
         "created_at",
     ]
-    inlines = [ApiTokenInline]
+    inlines = [PartnerRateInline, ApiTokenInline]
 
     @admin.display(ordering="user__email")
     def email(self, obj: Partner) -> str:

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from commissions.rates import current_rate, own_rate_now, rate_or_default
 from partners.decorators import partner_required
 from tracking.models import Link
 from tracking.reports import DateRangeError, link_url, parse_date_range, partner_summary, period_presets
@@ -36,7 +37,13 @@ def _rate_percent(rate: Decimal) -> str:
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     partner = request.partner
     summary = partner_summary(partner)
-    default_link = Link.objects.filter(partner=partner, is_default=True).first()
+    # The partner's current commission rate read with the default link (no query of its own).
+    default_link = (
+        Link.objects.filter(partner=partner, is_default=True)
+        .annotate(own_rate=own_rate_now(partner_id=partner.pk))
+        .first()
+    )
+    rate = rate_or_default(default_link.own_rate) if default_link else current_rate(partner_id=partner.pk)
 
     presets = period_presets()
     period = request.GET.get("period", "30d")
@@ -58,7 +65,8 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             "summary": summary,
             "withdrawal": summary.withdrawal,
             "default_link_url": link_url(default_link) if default_link else "",
-            "commission_rate_percent": _rate_percent(settings.COMMISSION_RATE),
+            # The partner's own rate when staff set one (commissions.rates), else the program's.
+            "commission_rate_percent": _rate_percent(rate),
             "payout_minimum": settings.PAYOUT_MINIMUM,
             "periods": PERIODS,
             "period": period,

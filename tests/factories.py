@@ -137,6 +137,7 @@ class CommissionEntryFactory(factory.django.DjangoModelFactory):
     partner = factory.LazyAttribute(lambda e: e.payment.partner)
     kind = CommissionEntry.Kind.COMMISSION
     amount = Decimal("9.80")
+    rate = Decimal("0.20")
     earned_at = factory.LazyFunction(timezone.now)
 
 

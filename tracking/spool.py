@@ -22,7 +22,9 @@ events API looking for a fresh click) never handle the same lines at once. The f
 from the offset it recorded in ``offsets.json``, writes the complete lines, and after the
 commit records the new offsets and deletes the finished files. A flusher that dies before that
 re-reads the lines next time: they are skipped by their click id (the primary key), counted
-nowhere twice.
+nowhere twice. Offsets are kept under the file's name without its suffix (``<ns>-<host>-<pid>``),
+which rotation does not change: a file read while ``.open`` and then rotated ``.closed`` is read
+on from where the last flush stopped, not again from its start.
 
 What it does not cover: a crash of the machine itself before the kernel wrote the page cache to
 disk (the same as Redis without an fsync'd AOF). A line cut short (a ``write`` interrupted by
@@ -268,6 +270,11 @@ def _writer_gone(path: Path) -> bool | None:
     return True
 
 
+def _offset_key(path: Path) -> str:
+    """A file's key in ``offsets.json``: its name without ``.open``/``.closed`` (kept across rotation)."""
+    return path.stem
+
+
 def _load_offsets(directory: Path) -> dict[str, int]:
     try:
         data = json.loads((directory / OFFSETS_NAME).read_text())
@@ -285,6 +292,7 @@ def _save_offsets(directory: Path, offsets: dict[str, int]) -> None:
 @dataclass
 class _Taken:
     name: str
+    key: str  # _offset_key
     end: int  # offset after the last line taken
     finished: bool  # nothing more will come: delete the file once its lines are committed
 
@@ -301,7 +309,7 @@ def flush_spool(max_lines: int, *, wait_seconds: float | None = LOCK_WAIT_SECOND
     """Move up to ``max_lines`` spooled clicks into the database; return how many lines were
     handled (0: nothing waiting, or the lock not had within ``wait_seconds``, None: no limit).
     The limit keeps a sign-up from waiting on a flusher that is stuck (on a database lock, say)."""
-    from tracking.clicks import drop_clicks_of_deleted_links, write_clicks
+    from tracking.clicks import drop_clicks_of_deleted_links, write_buffered_clicks
 
     directory = spool_dir()
     with _flush_lock(directory, wait_seconds=wait_seconds) as locked:
@@ -319,7 +327,7 @@ def flush_spool(max_lines: int, *, wait_seconds: float | None = LOCK_WAIT_SECOND
             finished = path.suffix == CLOSED or _writer_gone(path)
             if finished is None:
                 continue
-            start = offsets.get(path.name, 0)
+            start = offsets.get(_offset_key(path), 0)
             try:
                 with path.open("rb") as handle:
                     handle.seek(start)
@@ -332,17 +340,20 @@ def flush_spool(max_lines: int, *, wait_seconds: float | None = LOCK_WAIT_SECOND
             if len(file_lines) > room:
                 kept = file_lines[:room]
                 lines += kept
-                taken.append(_Taken(path.name, start + sum(len(line) + 1 for line in kept), finished=False))
+                taken.append(
+                    _Taken(path.name, _offset_key(path), start + sum(len(line) + 1 for line in kept), finished=False)
+                )
                 break
             lines += file_lines
             if finished and tail:
                 logger.error("Dropping a cut-off line at the end of click spool file %s.", path.name)
-            taken.append(_Taken(path.name, start + len(data) - (0 if finished else len(tail)), bool(finished)))
+            end = start + len(data) - (0 if finished else len(tail))
+            taken.append(_Taken(path.name, _offset_key(path), end, bool(finished)))
 
         clicks = decode_many([line for line in lines if line.strip()])
         with transaction.atomic():
-            write_clicks(drop_clicks_of_deleted_links(clicks))
             transaction.on_commit(lambda: _finish(directory, taken))
+            write_buffered_clicks(drop_clicks_of_deleted_links(clicks))
         return len(lines)
 
 
@@ -355,10 +366,10 @@ def _finish(directory: Path, taken: list[_Taken]) -> None:
         if item.finished:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(directory / item.name)
-            offsets.pop(item.name, None)
+            offsets.pop(item.key, None)
         else:
-            offsets[item.name] = item.end
-    present = {p.name for p in _spool_files(directory)}
+            offsets[item.key] = item.end
+    present = {_offset_key(p) for p in _spool_files(directory)}
     _save_offsets(directory, {name: end for name, end in offsets.items() if name in present})
 
 
@@ -369,5 +380,5 @@ def pending_bytes() -> int:
     total = 0
     for path in _spool_files(directory):
         with contextlib.suppress(FileNotFoundError):
-            total += max(0, path.stat().st_size - offsets.get(path.name, 0))
+            total += max(0, path.stat().st_size - offsets.get(_offset_key(path), 0))
     return total

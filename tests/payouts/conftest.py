@@ -40,6 +40,7 @@ def add_refund(entry: CommissionEntry, commission_reversed: str | Decimal) -> Co
         refund=refund,
         kind=CommissionEntry.Kind.REVERSAL,
         amount=-reversed_amount,
+        rate=entry.rate,
         earned_at=timezone.now(),
     )
 

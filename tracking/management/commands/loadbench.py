@@ -482,6 +482,7 @@ class _Generator:
     def money_rows(self, plan: _Plan, tag: str) -> dict[str, list[tuple]]:
         rng, now = self.rng, self.now
         currency = settings.PROGRAM_CURRENCY
+        rate = settings.COMMISSION_RATE  # the bench partners have no rate of their own
         commissions: dict[Decimal, Decimal] = {}  # commission_for() of each distinct amount
         zone = program_tz()
 
@@ -639,6 +640,7 @@ class _Generator:
                     None,
                     KIND_COMMISSION,
                     commission,
+                    rate,
                     paid_at,
                     paid_at,
                 )
@@ -663,6 +665,7 @@ class _Generator:
                     refund_id,
                     KIND_REVERSAL,
                     reversal,
+                    rate,
                     refunded_at,
                     refunded_at,
                 )
@@ -782,7 +785,17 @@ class _Generator:
         w.write(Refund, ["id", "payment_id", "amount", "refunded_at", "event_id"], rows["refunds"])
         w.write(
             CommissionEntry,
-            ["partner_id", "referral_id", "payment_id", "refund_id", "kind", "amount", "earned_at", "created_at"],
+            [
+                "partner_id",
+                "referral_id",
+                "payment_id",
+                "refund_id",
+                "kind",
+                "amount",
+                "rate",
+                "earned_at",
+                "created_at",
+            ],
             rows["entries"],
         )
 
