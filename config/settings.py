@@ -191,6 +191,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # Our login form posts the email in the field Django calls "username".
 AXES_USERNAME_FORM_FIELD = "username"
+# The lockout key is the email as the login lookup sees it (NFKC + casefold): a case variant
+# of a locked email is the same locked account (partners/emails.py).
+AXES_USERNAME_CALLABLE = "partners.emails.axes_username"
 AXES_LOCKOUT_TEMPLATE = "partners/locked_out.html"
 AXES_VERBOSE = False
 # Failed attempts are kept (that is the throttle) under a keyed pseudonym of the address

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
+from partners.emails import normalize_email
 from partners.models import Partner, User
 
 
@@ -13,7 +14,7 @@ class EmailLoginForm(AuthenticationForm):
     )
 
     def clean_username(self) -> str:
-        return self.cleaned_data["username"].strip().lower()
+        return normalize_email(self.cleaned_data["username"])
 
 
 class SignupForm(forms.Form):
@@ -26,8 +27,8 @@ class SignupForm(forms.Form):
     accept_terms = forms.BooleanField(label="I accept the partner program terms", required=True)
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
+        email = normalize_email(self.cleaned_data["email"])
+        if User.objects.filter(email=email).exists():
             raise forms.ValidationError("An account with this email already exists. Log in instead.")
         return email
 

@@ -8,6 +8,8 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
 
+from partners.emails import normalize_email
+
 # Referral codes are the default link's code: URL-safe, unguessable, and within the contract's
 # `[A-Za-z0-9_-]{3,40}`. 10 characters of a 32-letter alphabet give 50 bits.
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -23,7 +25,7 @@ class UserManager(BaseUserManager):
     def _create_user(self, email: str, password: str | None, **extra) -> User:
         if not email:
             raise ValueError("An email address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=normalize_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -39,7 +41,9 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra)
 
     def get_by_natural_key(self, email: str) -> User:
-        return self.get(email__iexact=email)
+        # Stored emails are normalised (User.save): an exact match on the unique column, never
+        # the database's own case-insensitive match, which folds differently (partners/emails.py).
+        return self.get(email=normalize_email(email))
 
 
 class User(AbstractUser):
@@ -55,13 +59,24 @@ class User(AbstractUser):
 
     class Meta:
         constraints = [
-            # Emails are compared case-insensitively at login; two spellings of one address
-            # must never be two accounts.
+            # Emails are stored normalised (NFKC + casefold, partners/emails.py) and looked up
+            # exactly; this index stays as a last line of defence against two spellings of one
+            # address written around the model.
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
         ]
 
     def __str__(self) -> str:
         return self.email
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def normalize_username(cls, username: str) -> str:
+        # AbstractBaseUser.clean() calls this before a model form checks uniqueness, so the
+        # admin finds a second spelling of a taken email as a form error, not an IntegrityError.
+        return normalize_email(username)
 
 
 class Partner(models.Model):
