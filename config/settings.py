@@ -187,7 +187,11 @@ LOGOUT_REDIRECT_URL = "partners:login"
 
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Two rules (partners/lockout.py): an email from one address (AXES_FAILURE_LIMIT failures) and
+# one address whatever the emails (LOGIN_ADDRESS_FAILURE_LIMIT), in this order.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
+AXES_HANDLER = "partners.lockout.AccountAndAddressLockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 # Our login form posts the email in the field Django calls "username".
 AXES_USERNAME_FORM_FIELD = "username"
@@ -203,6 +207,8 @@ AXES_DISABLE_ACCESS_LOG = True
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "config.clientip.pseudonymous_ip"
 PASSWORD_RESET_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_LIMIT_PER_HOUR", default=5)
+# Sign-up answers per client address and hour (each costs a password hash and may send an email).
+SIGNUP_LIMIT_PER_HOUR = env.int("SIGNUP_LIMIT_PER_HOUR", default=10)
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from partners.emails import normalize_email
+from partners.validators import no_control_characters, no_control_characters_but_line_breaks
 
 # Referral codes are the default link's code: URL-safe, unguessable, and within the contract's
 # `[A-Za-z0-9_-]{3,40}`. 10 characters of a 32-letter alphabet give 50 bits.
@@ -51,6 +52,9 @@ class User(AbstractUser):
 
     username = None
     email = models.EmailField("email address", unique=True)
+    # Set when the partner follows the link sent at sign-up (partners/verification.py); needed
+    # before the first withdrawal. Accounts older than the confirmation count as confirmed.
+    email_verified_at = models.DateTimeField("email confirmed at", null=True, blank=True)
 
     objects = UserManager()
 
@@ -82,13 +86,13 @@ class User(AbstractUser):
 class Partner(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="partner")
     referral_code = models.CharField(max_length=40, unique=True, default=new_referral_code)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[no_control_characters])
     website = models.URLField(max_length=500, blank=True)
     paypal_email = models.EmailField(max_length=254, blank=True)
-    billing_name = models.CharField(max_length=200, blank=True)
-    billing_address = models.TextField(max_length=1000, blank=True)
-    billing_country = models.CharField(max_length=2, blank=True)
-    tax_id = models.CharField(max_length=50, blank=True)
+    billing_name = models.CharField(max_length=200, blank=True, validators=[no_control_characters])
+    billing_address = models.TextField(max_length=1000, blank=True, validators=[no_control_characters_but_line_breaks])
+    billing_country = models.CharField(max_length=2, blank=True, validators=[no_control_characters])
+    tax_id = models.CharField(max_length=50, blank=True, validators=[no_control_characters])
     accepted_terms_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     # Denormalised for the dashboard; recalculated from the ledger by a Celery task after

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.exports import csv_response
 from partners.decorators import partner_required
+from partners.verification import UNCONFIRMED_REASON, email_confirmed
 from payouts.rules import withdrawal_status
 from payouts.selectors import CSV_HEADER, partner_note, payout_csv_rows, payout_list
 from payouts.services import PayoutError, payout_request
@@ -71,6 +72,10 @@ def payout_export_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def payout_request_view(request: HttpRequest) -> HttpResponse:
     try:
+        # A confirmed email before the first withdrawal (issue 17): the form says why and offers
+        # the link again (templates/payouts/_withdraw.html).
+        if not email_confirmed(request.user):
+            raise PayoutError(UNCONFIRMED_REASON.format(email=request.user.email))
         payout = payout_request(partner=request.partner)
     except PayoutError as exc:
         messages.error(request, str(exc))

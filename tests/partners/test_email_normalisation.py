@@ -46,7 +46,13 @@ def test_the_admin_login_lockout_holds_whatever_the_case_of_the_email(client, se
 
 def test_each_case_variant_does_not_get_its_own_attempts_on_the_admin_login(client, settings):
     StaffFactory(email="admin@example.com", is_superuser=True)
-    for variant in ("admin@example.com", "Admin@example.com", "ADMIN@EXAMPLE.COM", "aDmIn@example.com", "admin@EXAMPLE.com"):
+    for variant in (
+        "admin@example.com",
+        "Admin@example.com",
+        "ADMIN@EXAMPLE.COM",
+        "aDmIn@example.com",
+        "admin@EXAMPLE.com",
+    ):
         client.post("/admin/login/", {"username": variant, "password": "wrong"})
 
     response = client.post("/admin/login/", {"username": "admin@example.com", "password": RIGHT})
