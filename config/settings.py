@@ -136,6 +136,22 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# CACHE_URL (django-environ's form, e.g. dbcache://partner_panel_cache after
+# `manage.py createcachetable`) replaces the cache REDIS_URL gives.
+if env("CACHE_URL", default=""):
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+# The throttles (password reset, sign-up, confirmation links) count in this cache: per process,
+# a limit of 5 is 5 per worker. Production needs one every process shares.
+_PER_PROCESS_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+}
+if not DEBUG and CACHES["default"]["BACKEND"] in _PER_PROCESS_CACHES:
+    raise ImproperlyConfigured(
+        "Production (DEBUG off) needs a cache shared by every process for the rate limits: set REDIS_URL, "
+        "or CACHE_URL=dbcache://<table> after `manage.py createcachetable`."
+    )
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -213,6 +229,18 @@ SIGNUP_LIMIT_PER_HOUR = env.int("SIGNUP_LIMIT_PER_HOUR", default=10)
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Reset and confirmation links give access to an account: in production they must reach the
+# mailbox, not the server log or a file (and users would receive nothing).
+_UNDELIVERED_EMAIL = {
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+}
+if not DEBUG and EMAIL_CONFIG["EMAIL_BACKEND"] in _UNDELIVERED_EMAIL:
+    raise ImproperlyConfigured(
+        "Production (DEBUG off) cannot send email to the console, memory or a file (password reset links would "
+        "land in the log): set EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587."
+    )
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Partner Panel <partners@example.com>")
 STAFF_NOTIFICATION_EMAILS = env.list("STAFF_NOTIFICATION_EMAILS", default=[])
 
@@ -267,7 +295,10 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # X-Forwarded-Proto is the proxy's word only when there is a proxy: with none, the client
+    # would write it and decide the scheme (of reset links, of the https redirect).
+    if TRUSTED_PROXY_COUNT > 0:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

@@ -483,6 +483,11 @@ def production_settings() -> dict:
         "EVENTS_SIGNING_SECRET": "whsec_" + "q" * 32,
         "ALLOWED_HOSTS": "partners.example.com,testserver",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # Production refuses to start without these (issue 17): a real mail backend, a shared
+        # cache; and X-Forwarded-Proto is read only behind a proxy.
+        "EMAIL_URL": "smtp://127.0.0.1:25",
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        "TRUSTED_PROXY_COUNT": "1",
     }
     script = (
         "import json, django; django.setup(); from django.conf import settings; "
