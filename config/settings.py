@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "config.middleware.AdminNulMiddleware",
+    # Cache-Control: private, no-store for sessions and API credentials; staff session lifetime.
+    "config.middleware.PrivateCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.CSPMiddleware",  # django-csp's, with the policy built once
@@ -198,6 +200,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "partners:login"
+# Staff sessions (the admin moves money) last hours, not the partners' 14 days
+# (config.middleware.PrivateCacheMiddleware shortens them).
+STAFF_SESSION_SECONDS = env.int("STAFF_SESSION_HOURS", default=12) * 3600
 LOGIN_REDIRECT_URL = "partners:dashboard"
 LOGOUT_REDIRECT_URL = "partners:login"
 
