@@ -73,11 +73,14 @@ class PrivateCacheMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        user = getattr(request, "user", None)
+        # Only when the view read the session (every page behind a login does): reading it here
+        # for the others would add "Vary: Cookie" to answers that depend on no one (the click).
+        session = getattr(request, "session", None)
+        user = getattr(request, "user", None) if session is not None and session.accessed else None
         authenticated = user is not None and user.is_authenticated
         if authenticated or "HTTP_AUTHORIZATION" in request.META or request.path_info.startswith("/api/v1/partner/"):
             patch_cache_control(response, private=True, no_store=True)
-        if authenticated and user.is_staff and hasattr(request, "session"):
+        if authenticated and user.is_staff:
             # Absolute: a staff session ends STAFF_SESSION_SECONDS after its first request, active
             # or not (an expiry in seconds would be renewed by every change to the session).
             limit = settings.STAFF_SESSION_SECONDS
