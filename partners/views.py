@@ -157,7 +157,7 @@ class ThrottledPasswordResetView(auth_views.PasswordResetView):
 
     def form_valid(self, form) -> HttpResponse:
         try:
-            dispatch.password_reset_email(email=form.cleaned_data["email"])
+            dispatch.password_reset_email(email=normalize_email(form.cleaned_data["email"]))
         except Exception:  # noqa: BLE001 - the broker is unreachable
             logger.warning("Password reset refused: the task could not be queued.")
             return self._refuse("Password reset is unavailable right now. Please try again in a few minutes.", 503)

@@ -82,7 +82,7 @@ def test_production_settings_pass_check_deploy():
         "SECRET_KEY": "a" * 20 + "-production-secret-" + "b" * 30,
         "EVENTS_SIGNING_SECRET": "whsec_" + "c" * 32,
         "ALLOWED_HOSTS": "partners.example.com",
-        "EMAIL_URL": "smtp+tls://user:secret@smtp.example.com:587",
+        "EMAIL_URL": "smtp+tls://smtp.example.com:587",
         "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
     }
     result = subprocess.run(
@@ -114,7 +114,7 @@ _PRODUCTION = {
     "SECRET_KEY": "a" * 20 + "-production-secret-" + "b" * 30,
     "EVENTS_SIGNING_SECRET": "whsec_" + "c" * 32,
     "ALLOWED_HOSTS": "partners.example.com",
-    "EMAIL_URL": "smtp+tls://user:secret@smtp.example.com:587",
+    "EMAIL_URL": "smtp+tls://smtp.example.com:587",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "DJANGO_SETTINGS_MODULE": "config.settings",
 }

@@ -143,3 +143,33 @@ def test_the_confirmation_resend_is_limited(client, django_capture_on_commit_cal
         for _ in range(5):
             client.post(reverse("partners:email_confirm_resend"))
     assert len(mail.outbox) == 3
+
+
+@pytest.mark.parametrize("email", ["Bob@Example.com", "nobody@example.com"])
+def test_password_reset_hands_the_lookup_and_the_email_to_a_task_for_known_and_unknown_emails(
+    client, monkeypatch, email
+):
+    from partners import tasks
+
+    PartnerFactory(user__email="bob@example.com")
+    queued = []
+    monkeypatch.setattr(tasks.password_reset_email_task, "delay", lambda *args: queued.append(args))
+
+    response = client.post(reverse("partners:password_reset"), {"email": email})
+
+    assert response.status_code == 302
+    assert queued == [(email.casefold(),)]
+    assert mail.outbox == []  # nothing sent while the request waits
+
+
+def test_password_reset_answers_503_when_the_task_cannot_be_queued(client, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from partners import tasks
+
+    def broker_down(*args):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(tasks.password_reset_email_task, "delay", broker_down)
+    response = client.post(reverse("partners:password_reset"), {"email": "bob@example.com"})
+    assert response.status_code == 503
