@@ -39,6 +39,8 @@ def _env() -> None:
     os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Production settings need a delivering mail backend; nothing is sent here.
+    os.environ.setdefault("EMAIL_URL", "smtp://127.0.0.1:25")
 
 
 def _events(count: int, *, prefix: str, click_ids: list[str], customer_ids: list[str], rng: random.Random):

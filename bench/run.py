@@ -162,6 +162,8 @@ def bench_env() -> dict[str, str]:
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         # Plain http on loopback: the production settings otherwise redirect to https.
         "SECURE_SSL_REDIRECT": "false",
+        # Production settings need a delivering mail backend; the bench sends no email.
+        "EMAIL_URL": "smtp://127.0.0.1:25",
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "LOG_LEVEL": "WARNING",
         "CLICK_BUFFER": "spool",

@@ -7,6 +7,7 @@ from django import forms
 from commissions.selectors import DEFAULT_REFERRAL_SORT, REFERRAL_SORTS, STATUS_LABELS
 from partners.models import Partner
 from tracking.models import Link
+from tracking.reports import DateRangeError, check_day
 
 
 class _LinkChoice(forms.ModelChoiceField):
@@ -42,12 +43,22 @@ class ReferralFilterForm(forms.Form):
 
 
 class DateRangeForm(forms.Form):
+    """The date filter of the panel's pages and CSVs (payouts' form extends it): each day within
+    ``tracking.reports.check_day``'s bounds, the API's rule, so a far date is a form error."""
+
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From")
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To")
 
     def clean(self) -> dict:
         data = super().clean()
         start, end = data.get("start"), data.get("end")
+        # Non-field errors: every page's template shows those above its filter.
+        for field, day in (("start", start), ("end", end)):
+            if day is not None:
+                try:
+                    check_day(day, field)
+                except DateRangeError as exc:
+                    raise forms.ValidationError(exc.message, code=exc.code) from None
         if start and end and end < start:
             raise forms.ValidationError("The end date is before the start date.")
         return data

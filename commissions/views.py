@@ -21,7 +21,7 @@ from commissions.selectors import (
     referral_list,
     referral_timeline,
 )
-from config.exports import csv_response
+from config.exports import bad_date_range, csv_response
 from partners.decorators import partner_required
 
 PAGE_SIZE = 25
@@ -86,7 +86,9 @@ def referral_list_view(request: HttpRequest) -> HttpResponse:
 
 @partner_required
 def referral_export_view(request: HttpRequest) -> HttpResponse:
-    _form, _dates, filters = _referral_filters(request)
+    _form, dates, filters = _referral_filters(request)
+    if not dates.is_valid():
+        return bad_date_range(dates)
     queryset = referral_list(partner=request.partner, **filters)
     return csv_response(
         _filename("referrals", filters["start"], filters["end"]), REFERRAL_CSV_HEADER, referral_csv_rows(queryset)
@@ -131,6 +133,8 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
 @partner_required
 def commission_export_view(request: HttpRequest) -> HttpResponse:
     dates = DateRangeForm(request.GET)
+    if not dates.is_valid():
+        return bad_date_range(dates)
     start, end = dates.range()
     entries = commission_list(partner=request.partner, start=start, end=end)
     return csv_response(_filename("commissions", start, end), COMMISSION_CSV_HEADER, commission_csv_rows(entries))

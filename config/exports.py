@@ -7,7 +7,7 @@ import csv
 import re
 from collections.abc import Iterable, Sequence
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 
 
 class _Echo:
@@ -38,3 +38,14 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[o
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+def bad_date_range(form) -> HttpResponse:
+    """A CSV download whose date filter is invalid: refused whole with 400 and the form's words
+    (never a file of everything, nor a stream that stops half-way)."""
+    messages = [str(message) for errors in form.errors.values() for message in errors]
+    return HttpResponse(" ".join(messages) + "\n", status=400, content_type="text/plain; charset=utf-8")
+
+
+def bad_date_range_message(message: str) -> HttpResponse:
+    return HttpResponse(message + "\n", status=400, content_type="text/plain; charset=utf-8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 import csp.middleware
 from csp.constants import HEADER, HEADER_REPORT_ONLY
@@ -11,6 +12,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.utils import timezone
+from django.utils.cache import patch_cache_control
 
 
 class BodySizeLimitMiddleware:
@@ -56,6 +59,34 @@ class AdminNulMiddleware:
         ):
             return HttpResponseBadRequest("Query parameters cannot contain NUL characters.", content_type="text/plain")
         return self.get_response(request)
+
+
+class PrivateCacheMiddleware:
+    """``Cache-Control: private, no-store`` on every answer to a logged-in session or to a
+    request carrying credentials (the partner JSON API's bearer token): the panel's pages, CSVs
+    and API answers hold a partner's data and must stay out of shared caches and the browser's
+    disk cache. Staff sessions also get a shorter lifetime here (STAFF_SESSION_SECONDS), whatever
+    logged them in."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        # Only when the view read the session (every page behind a login does): reading it here
+        # for the others would add "Vary: Cookie" to answers that depend on no one (the click).
+        session = getattr(request, "session", None)
+        user = getattr(request, "user", None) if session is not None and session.accessed else None
+        authenticated = user is not None and user.is_authenticated
+        if authenticated or "HTTP_AUTHORIZATION" in request.META or request.path_info.startswith("/api/v1/partner/"):
+            patch_cache_control(response, private=True, no_store=True)
+        if authenticated and user.is_staff:
+            # Absolute: a staff session ends STAFF_SESSION_SECONDS after its first request, active
+            # or not (an expiry in seconds would be renewed by every change to the session).
+            limit = settings.STAFF_SESSION_SECONDS
+            if request.session.get_expiry_age() > limit:
+                request.session.set_expiry(timezone.now() + timedelta(seconds=limit))
+        return response
 
 
 # --- Content-Security-Policy ---------------------------------------------------------------

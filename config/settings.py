@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "config.middleware.AdminNulMiddleware",
+    # Cache-Control: private, no-store for sessions and API credentials; staff session lifetime.
+    "config.middleware.PrivateCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.middleware.CSPMiddleware",  # django-csp's, with the policy built once
@@ -136,6 +138,22 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# CACHE_URL (django-environ's form, e.g. dbcache://partner_panel_cache after
+# `manage.py createcachetable`) replaces the cache REDIS_URL gives.
+if env("CACHE_URL", default=""):
+    CACHES = {"default": env.cache_url("CACHE_URL")}
+# The throttles (password reset, sign-up, confirmation links) count in this cache: per process,
+# a limit of 5 is 5 per worker. Production needs one every process shares.
+_PER_PROCESS_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+    "django.core.cache.backends.filebased.FileBasedCache",
+}
+if not DEBUG and CACHES["default"]["BACKEND"] in _PER_PROCESS_CACHES:
+    raise ImproperlyConfigured(
+        "Production (DEBUG off) needs a cache shared by every process for the rate limits: set REDIS_URL, "
+        "or CACHE_URL=dbcache://<table> after `manage.py createcachetable`."
+    )
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
@@ -186,15 +204,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "partners:login"
+# Staff sessions (the admin moves money) last hours, not the partners' 14 days
+# (config.middleware.PrivateCacheMiddleware shortens them).
+STAFF_SESSION_SECONDS = env.int("STAFF_SESSION_HOURS", default=12) * 3600
 LOGIN_REDIRECT_URL = "partners:dashboard"
 LOGOUT_REDIRECT_URL = "partners:login"
 
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Two rules (partners/lockout.py): an email from one address (AXES_FAILURE_LIMIT failures) and
+# one address whatever the emails (LOGIN_ADDRESS_FAILURE_LIMIT), in this order.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
+AXES_HANDLER = "partners.lockout.AccountAndAddressLockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 # Our login form posts the email in the field Django calls "username".
 AXES_USERNAME_FORM_FIELD = "username"
+# The lockout key is the email as the login lookup sees it (NFKC + casefold): a case variant
+# of a locked email is the same locked account (partners/emails.py).
+AXES_USERNAME_CALLABLE = "partners.emails.axes_username"
 AXES_LOCKOUT_TEMPLATE = "partners/locked_out.html"
 AXES_VERBOSE = False
 # Failed attempts are kept (that is the throttle) under a keyed pseudonym of the address
@@ -204,10 +232,24 @@ AXES_DISABLE_ACCESS_LOG = True
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_CLIENT_IP_CALLABLE = "config.clientip.pseudonymous_ip"
 PASSWORD_RESET_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_LIMIT_PER_HOUR", default=5)
+# Sign-up answers per client address and hour (each costs a password hash and may send an email).
+SIGNUP_LIMIT_PER_HOUR = env.int("SIGNUP_LIMIT_PER_HOUR", default=10)
 
 # --- Email ----------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Reset and confirmation links give access to an account: in production they must reach the
+# mailbox, not the server log or a file (and users would receive nothing).
+_UNDELIVERED_EMAIL = {
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+}
+if not DEBUG and EMAIL_CONFIG["EMAIL_BACKEND"] in _UNDELIVERED_EMAIL:
+    raise ImproperlyConfigured(
+        "Production (DEBUG off) cannot send email to the console, memory or a file (password reset links would "
+        "land in the log): set EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587."
+    )
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Partner Panel <partners@example.com>")
 STAFF_NOTIFICATION_EMAILS = env.list("STAFF_NOTIFICATION_EMAILS", default=[])
 
@@ -262,7 +304,10 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # X-Forwarded-Proto is the proxy's word only when there is a proxy: with none, the client
+    # would write it and decide the scheme (of reset links, of the https redirect).
+    if TRUSTED_PROXY_COUNT > 0:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True

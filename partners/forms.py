@@ -1,10 +1,24 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, PasswordResetForm
+from django.http import HttpRequest
 
+from partners.emails import normalize_email
 from partners.models import Partner, User
+from partners.validators import no_control_characters
+
+WRONG_PASSWORD = "Your current password is not correct."
+
+
+def current_password_ok(*, request: HttpRequest, user: User, password: str) -> bool:
+    """The settings page's current-password check, through the login's lockout (django-axes):
+    a wrong password counts as a failed login of this email from this address, and while the
+    lockout lasts even the right one is refused (AxesMiddleware answers 429). Without this the
+    page was an unthrottled password oracle for whoever held a session."""
+    authenticated = authenticate(request, username=user.email, password=password)
+    return authenticated is not None and authenticated.pk == user.pk
 
 
 class EmailLoginForm(AuthenticationForm):
@@ -13,11 +27,19 @@ class EmailLoginForm(AuthenticationForm):
     )
 
     def clean_username(self) -> str:
-        return self.cleaned_data["username"].strip().lower()
+        return normalize_email(self.cleaned_data["username"])
+
+
+class AccountPasswordResetForm(PasswordResetForm):
+    """Django's reset form with the login's lookup: the stored, normalised email matched exactly."""
+
+    def get_users(self, email: str):
+        users = User.objects.filter(email=normalize_email(email), is_active=True)
+        return (user for user in users if user.has_usable_password())
 
 
 class SignupForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Your name")
+    name = forms.CharField(max_length=200, label="Your name", validators=[no_control_characters])
     email = forms.EmailField(max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), max_length=128)
     website = forms.URLField(
@@ -25,11 +47,10 @@ class SignupForm(forms.Form):
     )
     accept_terms = forms.BooleanField(label="I accept the partner program terms", required=True)
 
+    # No "this email already has an account" here: the answer reads the same either way and the
+    # owner of a taken address gets an email instead (partners.services.partner_signup_submit).
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists. Log in instead.")
-        return email
+        return normalize_email(self.cleaned_data["email"])
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -65,15 +86,30 @@ class PaypalEmailForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}), max_length=128
     )
 
-    def __init__(self, *args, user: User, **kwargs) -> None:
+    def __init__(self, *args, request: HttpRequest, user: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.request = request
         self.user = user
 
     def clean_current_password(self) -> str:
         password = self.cleaned_data["current_password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError("Your current password is not correct.")
+        if not current_password_ok(request=self.request, user=self.user, password=password):
+            raise forms.ValidationError(WRONG_PASSWORD)
         return password
+
+
+class LockoutPasswordChangeForm(PasswordChangeForm):
+    """Django's password change with the current password checked through the lockout."""
+
+    def __init__(self, user: User, *args, request: HttpRequest, **kwargs) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self) -> str:
+        old_password = self.cleaned_data["old_password"]
+        if not current_password_ok(request=self.request, user=self.user, password=old_password):
+            raise forms.ValidationError(WRONG_PASSWORD, code="password_incorrect")
+        return old_password
 
 
 class ApiTokenForm(forms.Form):

@@ -8,6 +8,9 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models.functions import Lower
 
+from partners.emails import normalize_email
+from partners.validators import no_control_characters, no_control_characters_but_line_breaks
+
 # Referral codes are the default link's code: URL-safe, unguessable, and within the contract's
 # `[A-Za-z0-9_-]{3,40}`. 10 characters of a 32-letter alphabet give 50 bits.
 _CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
@@ -23,7 +26,7 @@ class UserManager(BaseUserManager):
     def _create_user(self, email: str, password: str | None, **extra) -> User:
         if not email:
             raise ValueError("An email address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=normalize_email(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -39,7 +42,9 @@ class UserManager(BaseUserManager):
         return self._create_user(email, password, **extra)
 
     def get_by_natural_key(self, email: str) -> User:
-        return self.get(email__iexact=email)
+        # Stored emails are normalised (User.save): an exact match on the unique column, never
+        # the database's own case-insensitive match, which folds differently (partners/emails.py).
+        return self.get(email=normalize_email(email))
 
 
 class User(AbstractUser):
@@ -47,6 +52,9 @@ class User(AbstractUser):
 
     username = None
     email = models.EmailField("email address", unique=True)
+    # Set when the partner follows the link sent at sign-up (partners/verification.py); needed
+    # before the first withdrawal. Accounts older than the confirmation count as confirmed.
+    email_verified_at = models.DateTimeField("email confirmed at", null=True, blank=True)
 
     objects = UserManager()
 
@@ -55,25 +63,36 @@ class User(AbstractUser):
 
     class Meta:
         constraints = [
-            # Emails are compared case-insensitively at login; two spellings of one address
-            # must never be two accounts.
+            # Emails are stored normalised (NFKC + casefold, partners/emails.py) and looked up
+            # exactly; this index stays as a last line of defence against two spellings of one
+            # address written around the model.
             models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
         ]
 
     def __str__(self) -> str:
         return self.email
 
+    def save(self, *args, **kwargs) -> None:
+        self.email = normalize_email(self.email)
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def normalize_username(cls, username: str) -> str:
+        # AbstractBaseUser.clean() calls this before a model form checks uniqueness, so the
+        # admin finds a second spelling of a taken email as a form error, not an IntegrityError.
+        return normalize_email(username)
+
 
 class Partner(models.Model):
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="partner")
     referral_code = models.CharField(max_length=40, unique=True, default=new_referral_code)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[no_control_characters])
     website = models.URLField(max_length=500, blank=True)
     paypal_email = models.EmailField(max_length=254, blank=True)
-    billing_name = models.CharField(max_length=200, blank=True)
-    billing_address = models.TextField(max_length=1000, blank=True)
-    billing_country = models.CharField(max_length=2, blank=True)
-    tax_id = models.CharField(max_length=50, blank=True)
+    billing_name = models.CharField(max_length=200, blank=True, validators=[no_control_characters])
+    billing_address = models.TextField(max_length=1000, blank=True, validators=[no_control_characters_but_line_breaks])
+    billing_country = models.CharField(max_length=2, blank=True, validators=[no_control_characters])
+    tax_id = models.CharField(max_length=50, blank=True, validators=[no_control_characters])
     accepted_terms_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
     # Denormalised for the dashboard; recalculated from the ledger by a Celery task after

@@ -6,9 +6,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from partners import dispatch
+from partners.emails import normalize_email
 from partners.models import ApiToken, Partner, User, new_referral_code
 from tracking.models import Link
 
@@ -16,10 +19,18 @@ API_TOKEN_PREFIX = "pp_"
 
 
 @transaction.atomic
-def partner_signup(*, email: str, password: str, name: str, website: str = "") -> Partner:
+def partner_signup(
+    *, email: str, password: str, name: str, website: str = "", email_confirmed: bool = False
+) -> Partner:
     """Create the user, the partner profile with a fresh referral code, and its default link
-    (code = referral code, default landing page, 14-day trial)."""
-    user = User.objects.create_user(email=email, password=password, first_name=name[:150])
+    (code = referral code, default landing page, 14-day trial). ``email_confirmed`` is for
+    accounts made by the operator (the demo); sign-up confirms through the emailed link."""
+    user = User.objects.create_user(
+        email=email,
+        password=password,
+        first_name=name[:150],
+        email_verified_at=timezone.now() if email_confirmed else None,
+    )
     for _ in range(5):
         code = new_referral_code()
         try:
@@ -33,6 +44,38 @@ def partner_signup(*, email: str, password: str, name: str, website: str = "") -
             # A code collision (50 bits: astronomically rare) or a link code already taken.
             continue
     raise RuntimeError("Could not allocate a unique referral code.")
+
+
+def partner_signup_submit(*, email: str, password: str, name: str, website: str = "") -> Partner | None:
+    """The sign-up form's work, which answers the same whether or not the email has an account:
+    a new partner gets the confirmation link, the owner of a taken address a notice that someone
+    tried. Returns the new partner, or None when the email already had an account."""
+    email = normalize_email(email)
+    existing = User.objects.filter(email=email).first()
+    if existing is None:
+        try:
+            partner = partner_signup(email=email, password=password, name=name, website=website)
+        except IntegrityError:
+            # A concurrent sign-up with the same email won the unique index: the same as taken.
+            existing = User.objects.filter(email=email).first()
+        else:
+            dispatch.email_confirmation(user_id=partner.user_id)
+            return partner
+    # The password hash a new account costs (PBKDF2, ~0.25 s), so that the answer's timing does
+    # not tell a taken address from a free one.
+    make_password(password)
+    if existing is not None:
+        dispatch.signup_attempt_notice(user_id=existing.pk)
+    return None
+
+
+def partner_confirm_email(*, user: User) -> bool:
+    """Mark the user's email confirmed; False when it already was (a link used twice)."""
+    now = timezone.now()
+    updated = User.objects.filter(pk=user.pk, email_verified_at__isnull=True).update(email_verified_at=now)
+    if updated:
+        user.email_verified_at = now
+    return updated == 1
 
 
 def hash_api_token(secret: str) -> str:

@@ -7,6 +7,9 @@ app_name = "partners"
 
 urlpatterns = [
     path("accounts/signup/", views.signup_view, name="signup"),
+    path("accounts/signup/done/", views.signup_done_view, name="signup_done"),
+    path("accounts/confirm/<uidb64>/<token>/", views.email_confirm_view, name="email_confirm"),
+    path("accounts/confirm/again/", views.email_confirm_resend_view, name="email_confirm_resend"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password_reset/", views.ThrottledPasswordResetView.as_view(), name="password_reset"),

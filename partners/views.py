@@ -1,25 +1,53 @@
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import PasswordChangeForm
-from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
-from django.views.decorators.http import require_http_methods
+from django.utils.encoding import force_str
+from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.clientip import client_ip
+from partners import dispatch
 from partners.decorators import partner_required
-from partners.forms import ApiTokenForm, EmailLoginForm, PaypalEmailForm, ProfileForm, SignupForm
-from partners.services import api_token_create, api_token_revoke, partner_set_paypal_email, partner_signup
+from partners.emails import normalize_email
+from partners.forms import (
+    AccountPasswordResetForm,
+    ApiTokenForm,
+    EmailLoginForm,
+    LockoutPasswordChangeForm,
+    PaypalEmailForm,
+    ProfileForm,
+    SignupForm,
+)
+from partners.models import User
+from partners.services import (
+    api_token_create,
+    api_token_revoke,
+    partner_confirm_email,
+    partner_set_paypal_email,
+    partner_signup_submit,
+)
+from partners.throttle import ThrottleUnavailable, throttle_hit
+from partners.verification import email_confirmation_token
 
 logger = logging.getLogger(__name__)
+
+# Confirmation links a partner may ask for again per hour.
+CONFIRMATION_RESENDS_PER_HOUR = 3
+UNAVAILABLE = "This form is unavailable right now. Please try again in a few minutes."
+
+
+def _refuse_form(request: HttpRequest, template: str, form, message: str, status: int) -> HttpResponse:
+    form.is_valid()
+    form.add_error(None, message)
+    return render(request, template, {"form": form}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -27,15 +55,74 @@ def signup_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("partners:dashboard")
     form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        partner = partner_signup(
-            email=data["email"], password=data["password"], name=data["name"], website=data["website"]
-        )
-        login(request, partner.user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome aboard! Your affiliate link is ready below.")
-        return redirect("partners:dashboard")
+    if request.method == "POST":
+        # Per client address, before anything else: each answer costs a password hash and may
+        # send an email.
+        try:
+            over = throttle_hit(scope="signup-ip", key=client_ip(request), limit=settings.SIGNUP_LIMIT_PER_HOUR)
+        except ThrottleUnavailable:
+            return _refuse_form(request, "partners/signup.html", form, UNAVAILABLE, 503)
+        if over:
+            message = "Too many sign-ups from your network. Please try again in an hour."
+            return _refuse_form(request, "partners/signup.html", form, message, 429)
+        if form.is_valid():
+            data = form.cleaned_data
+            partner_signup_submit(
+                email=data["email"], password=data["password"], name=data["name"], website=data["website"]
+            )
+            # The same answer whether the email was free or taken: no session, the same page.
+            return redirect("partners:signup_done")
     return render(request, "partners/signup.html", {"form": form})
+
+
+@require_GET
+def signup_done_view(request: HttpRequest) -> HttpResponse:
+    return render(request, "partners/signup_done.html")
+
+
+@require_GET
+def email_confirm_view(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """The link from the sign-up email: confirms the address and opens the panel. Used once
+    (the token covers the confirmation time); an old or used link says so."""
+    try:
+        user = User.objects.filter(pk=int(force_str(urlsafe_base64_decode(uidb64))), is_active=True).first()
+    except (TypeError, ValueError, OverflowError, UnicodeDecodeError):
+        user = None
+    if user is None or not email_confirmation_token.check_token(user, token) or not partner_confirm_email(user=user):
+        messages.error(
+            request,
+            "This confirmation link has expired or was already used. Log in: you can ask for a new one on the "
+            "Payouts page.",
+        )
+        return redirect("partners:dashboard" if request.user.is_authenticated else "partners:login")
+    if request.user.pk != user.pk:
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, "Your email address is confirmed. Welcome aboard! Your affiliate link is ready below.")
+    return redirect("partners:dashboard")
+
+
+@partner_required
+@require_POST
+def email_confirm_resend_view(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    target = request.POST.get("next", "")
+    if not (
+        target.startswith("/") and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure())
+    ):
+        target = "/payouts/"
+    if user.email_verified_at is not None:
+        messages.success(request, "Your email address is already confirmed.")
+        return HttpResponseRedirect(target)
+    try:
+        over = throttle_hit(scope="confirm-resend", key=str(user.pk), limit=CONFIRMATION_RESENDS_PER_HOUR)
+    except ThrottleUnavailable:
+        over = True
+    if over:
+        messages.error(request, "We sent several links in the last hour. Please check your inbox and spam folder.")
+    else:
+        dispatch.email_confirmation(user_id=user.pk)
+        messages.success(request, f"We sent a new confirmation link to {user.email}.")
+    return HttpResponseRedirect(target)
 
 
 class LoginView(auth_views.LoginView):
@@ -46,34 +133,35 @@ class LoginView(auth_views.LoginView):
 
 class ThrottledPasswordResetView(auth_views.PasswordResetView):
     """Password reset, limited per client address and per email so it cannot be used to flood
-    a mailbox or probe for accounts. Always answers the same way, whether the email exists."""
+    a mailbox or probe for accounts. Always answers the same way, whether the email exists: the
+    lookup and the email happen in a Celery task (partners/tasks.py), so the answer's timing
+    does not depend on the account or on SMTP."""
 
+    form_class = AccountPasswordResetForm
     template_name = "registration/password_reset_form.html"
     success_url = reverse_lazy("partners:password_reset_done")
-    email_template_name = "registration/password_reset_email.txt"
-    subject_template_name = "registration/password_reset_subject.txt"
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        email = (request.POST.get("email") or "").strip().lower()[:254]
-        client = client_ip(request)
+        email = normalize_email((request.POST.get("email") or "")[:254])
         limit = settings.PASSWORD_RESET_LIMIT_PER_HOUR
-        # Keys hold digests: safe characters for any cache backend, no raw emails in the cache.
-        email_key = hashlib.sha256(email.encode()).hexdigest()
-        for key in (f"pwreset:ip:{client}", f"pwreset:email:{email_key}"):
+        for scope, key in (("pwreset-ip", client_ip(request)), ("pwreset-email", email)):
             try:
-                cache.add(key, 0, timeout=3600)
-                try:
-                    count = cache.incr(key)
-                except ValueError:
-                    count = 1
-            except Exception:  # noqa: BLE001 - the cache (Redis) is unreachable
+                over = throttle_hit(scope=scope, key=key, limit=limit)
+            except ThrottleUnavailable:
                 # Without the counters the limit cannot hold: refuse (a clear 503, not a 500)
                 # rather than let the form be used to flood mailboxes during the outage.
-                logger.warning("Password reset refused: the rate-limit cache is unreachable.")
                 return self._refuse("Password reset is unavailable right now. Please try again in a few minutes.", 503)
-            if count > limit:
+            if over:
                 return self._refuse("Too many password reset requests. Please try again in an hour.", 429)
         return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form) -> HttpResponse:
+        try:
+            dispatch.password_reset_email(email=normalize_email(form.cleaned_data["email"]))
+        except Exception:  # noqa: BLE001 - the broker is unreachable
+            logger.warning("Password reset refused: the task could not be queued.")
+            return self._refuse("Password reset is unavailable right now. Please try again in a few minutes.", 503)
+        return HttpResponseRedirect(self.get_success_url())
 
     def _refuse(self, message: str, status: int) -> HttpResponse:
         form = self.get_form()
@@ -95,9 +183,12 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     partner = request.partner
     action = request.POST.get("action") if request.method == "POST" else None
     profile_form = ProfileForm(request.POST if action == "profile" else None, instance=partner, prefix="profile")
-    password_form = PasswordChangeForm(request.user, request.POST if action == "password" else None, prefix="password")
+    password_form = LockoutPasswordChangeForm(
+        request.user, request.POST if action == "password" else None, request=request, prefix="password"
+    )
     paypal_form = PaypalEmailForm(
         request.POST if action == "paypal" else None,
+        request=request,
         user=request.user,
         initial={"paypal_email": partner.paypal_email},
         prefix="paypal",

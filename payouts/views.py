@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 
-from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -12,8 +11,10 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exports import csv_response
+from commissions.forms import DateRangeForm
+from config.exports import bad_date_range, csv_response
 from partners.decorators import partner_required
+from partners.verification import UNCONFIRMED_REASON, email_confirmed
 from payouts.rules import withdrawal_status
 from payouts.selectors import CSV_HEADER, partner_note, payout_csv_rows, payout_list
 from payouts.services import PayoutError, payout_request
@@ -21,15 +22,8 @@ from payouts.services import PayoutError, payout_request
 PAGE_SIZE = 20
 
 
-class PayoutFilterForm(forms.Form):
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self):
-        data = super().clean()
-        if data.get("start") and data.get("end") and data["start"] > data["end"]:
-            raise forms.ValidationError("The start date must be on or before the end date.")
-        return data
+class PayoutFilterForm(DateRangeForm):
+    """The panel's date filter (far dates are a form error, issue 17)."""
 
 
 def _range(request: HttpRequest) -> tuple[PayoutFilterForm, date | None, date | None]:
@@ -63,7 +57,9 @@ def payout_list_view(request: HttpRequest) -> HttpResponse:
 @partner_required
 @require_GET
 def payout_export_view(request: HttpRequest) -> HttpResponse:
-    _, start, end = _range(request)
+    form, start, end = _range(request)
+    if form.is_bound and not form.is_valid():
+        return bad_date_range(form)
     return csv_response("payouts.csv", CSV_HEADER, payout_csv_rows(partner=request.partner, start=start, end=end))
 
 
@@ -71,6 +67,10 @@ def payout_export_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def payout_request_view(request: HttpRequest) -> HttpResponse:
     try:
+        # A confirmed email before the first withdrawal (issue 17): the form says why and offers
+        # the link again (templates/payouts/_withdraw.html).
+        if not email_confirmed(request.user):
+            raise PayoutError(UNCONFIRMED_REASON.format(email=request.user.email))
         payout = payout_request(partner=request.partner)
     except PayoutError as exc:
         messages.error(request, str(exc))

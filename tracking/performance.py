@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from commissions.money import money_str
-from config.exports import csv_response
+from config.exports import bad_date_range_message, csv_response
 from partners.decorators import partner_required
 from tracking.reports import (
     SORT_KEYS,
@@ -169,7 +169,10 @@ CSV_HEADER = (
 def performance_export_view(request: HttpRequest) -> HttpResponse:
     """The report's rows for the same range and order, as CSV (money as two-place strings,
     conversion rates as percentages with two places, empty when undefined)."""
-    start, end, _ = _range(request)
+    start, end, range_error = _range(request)
+    if range_error:
+        # A CSV says nothing about a substituted range: refuse it (issue 17, far dates).
+        return bad_date_range_message(range_error.removesuffix(" Showing the last 30 days."))
     report = link_performance(request.partner, start, end, normalise_sort(request.GET.get("sort")))
     currency = settings.PROGRAM_CURRENCY
 

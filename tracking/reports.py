@@ -53,6 +53,26 @@ class DateRangeError(PortalError):
     code = "invalid_date_range"
 
 
+# Every date filter (pages, CSVs, the API) takes days in this window: the program's data starts
+# after 2000, and a day far ahead (9999-12-31) overflowed `day + 1` in the queries (500s).
+EARLIEST_DAY = date(2000, 1, 1)
+MAX_DAYS_AHEAD = 366
+
+
+def check_day(day: date, field: str, *, today: date | None = None) -> date:
+    """``day`` when it lies between EARLIEST_DAY and a year from today; else ``DateRangeError``
+    naming ``field``. The one bound of every date filter (the API here, the page forms through
+    ``commissions.forms.DateRangeForm``)."""
+    latest = (today or program_today()) + timedelta(days=MAX_DAYS_AHEAD)
+    if not EARLIEST_DAY <= day <= latest:
+        raise DateRangeError(
+            f"{field} must be a day between {EARLIEST_DAY.isoformat()} and {latest.isoformat()}.",
+            code="invalid_date",
+            field=field,
+        )
+    return day
+
+
 def default_range(today: date | None = None) -> tuple[date, date]:
     """The last 30 days, today included (program time zone)."""
     today = today or program_today()
@@ -72,11 +92,12 @@ def parse_date_range(start: str | None, end: str | None, *, today: date | None =
             # Exactly YYYY-MM-DD: Python's fromisoformat alone would also take "20250101".
             if not _ISO_DAY.fullmatch(value):
                 raise ValueError(value)
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             raise DateRangeError(
                 f"{name} must be a date written YYYY-MM-DD.", code="invalid_date", field=name
             ) from None
+        return check_day(day, name, today=today)
 
     start_day, end_day = parse(start, "start"), parse(end, "end")
     end_day = end_day or default_range(today)[1]

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -65,6 +66,11 @@ def test_a_new_partner_signs_up_copies_the_default_link_and_builds_a_30_day_deep
     page.get_by_label("I accept the partner program terms").check()
     shots.take(page, "signup")
     page.get_by_role("button", name="Create my partner account").click()
+    # The same answer for a new and a taken email (issue 17): the emailed link opens the panel.
+    arrive(page, "**/accounts/signup/done/")
+    expect(page.locator("h1")).to_have_text("Check your inbox")
+    link = next(line for line in mail.outbox[-1].body.splitlines() if "/accounts/confirm/" in line)
+    page.goto(urlsplit(link.strip()).path)
     arrive(page, DASHBOARD)
     expect(page.locator(".messages")).to_contain_text("Welcome aboard")
     shots.take(page, "dashboard-after-signup")

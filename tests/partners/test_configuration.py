@@ -82,6 +82,8 @@ def test_production_settings_pass_check_deploy():
         "SECRET_KEY": "a" * 20 + "-production-secret-" + "b" * 30,
         "EVENTS_SIGNING_SECRET": "whsec_" + "c" * 32,
         "ALLOWED_HOSTS": "partners.example.com",
+        "EMAIL_URL": "smtp+tls://smtp.example.com:587",
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -103,3 +105,67 @@ def test_production_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+# --- Issue 17: production refuses the settings that leak reset links or split the throttles -------
+
+_PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "a" * 20 + "-production-secret-" + "b" * 30,
+    "EVENTS_SIGNING_SECRET": "whsec_" + "c" * 32,
+    "ALLOWED_HOSTS": "partners.example.com",
+    "EMAIL_URL": "smtp+tls://smtp.example.com:587",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "DJANGO_SETTINGS_MODULE": "config.settings",
+}
+
+
+def _production_setting(name: str, **env_changes: str | None) -> subprocess.CompletedProcess:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("EMAIL_URL", "REDIS_URL", "CACHE_URL", "TRUSTED_PROXY_COUNT")
+    }
+    env.update(_PRODUCTION)
+    for key, value in env_changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    script = f"import django; django.setup(); from django.conf import settings; print(repr(getattr(settings, {name!r}, None)))"
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("email_url", [None, "consolemail://", "memorymail://", "filemail:///tmp/mails"])
+def test_production_refuses_to_start_with_an_email_backend_that_delivers_nothing(email_url):
+    result = _production_setting("EMAIL_BACKEND", EMAIL_URL=email_url)
+    assert result.returncode != 0
+    assert "EMAIL_URL" in result.stderr
+
+
+def test_production_starts_with_smtp_email():
+    result = _production_setting("EMAIL_BACKEND")
+    assert result.returncode == 0, result.stderr
+    assert "smtp.EmailBackend" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_shared_cache_for_the_throttles():
+    result = _production_setting("CACHES", REDIS_URL=None)
+    assert result.returncode != 0
+    assert "REDIS_URL" in result.stderr and "CACHE_URL" in result.stderr
+
+
+def test_production_accepts_the_database_cache_for_the_throttles():
+    result = _production_setting("CACHES", REDIS_URL=None, CACHE_URL="dbcache://partner_panel_cache")
+    assert result.returncode == 0, result.stderr
+    assert "DatabaseCache" in result.stdout
+
+
+def test_production_ignores_x_forwarded_proto_without_a_trusted_proxy():
+    result = _production_setting("SECURE_PROXY_SSL_HEADER")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "None"
+
+
+def test_production_reads_x_forwarded_proto_behind_a_trusted_proxy():
+    result = _production_setting("SECURE_PROXY_SSL_HEADER", TRUSTED_PROXY_COUNT="1")
+    assert result.returncode == 0, result.stderr
+    assert "HTTP_X_FORWARDED_PROTO" in result.stdout

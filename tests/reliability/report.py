@@ -117,6 +117,52 @@ FINDINGS = [
         "`?status=%00` was a PostgreSQL DataError (500) for staff",
         "config/middleware.py: `AdminNulMiddleware` answers a NUL in an admin query string with 400",
     ),
+    # Issue 17: an outside tester's findings.
+    (
+        "Admin login lockout bypassed by changing the email's case (axes keyed on the email as typed, the lookup "
+        "ignored case); on PostgreSQL `prıya@` logged in as a locked `priya@` (UPPER() folds ı)",
+        "partners/emails.py: one normalisation (NFKC + casefold) for the lookup (exact, on stored normalised "
+        "emails), the axes lockout key, sign-up and reset; migration partners 0002 normalises stored emails",
+    ),
+    (
+        "Production fell back to the console email backend: password reset links in the server log",
+        "config/settings.py: DEBUG off refuses console, locmem and file backends, naming EMAIL_URL",
+    ),
+    (
+        "No per-address login limit: 90 failures for different emails from one address never locked",
+        "partners/lockout.py: an address rule beside the per-account one (LOGIN_ADDRESS_FAILURE_LIMIT)",
+    ),
+    (
+        "Sign-up told whether an email had an account, unthrottled (100 answers in 0.8 s)",
+        "partners/views.py + services.py: one answer for taken and free emails (the owner is emailed), a "
+        "per-address limit, and a confirmation link needed before the first withdrawal",
+    ),
+    (
+        "Throttles counted per worker on the local-memory cache (10 reset emails against a limit of 5 with 4 workers)",
+        "config/settings.py: production requires a shared cache (REDIS_URL or CACHE_URL)",
+    ),
+    (
+        "end=9999-12-31 answered 500 on four pages and their CSVs (the payouts CSV stopped mid-stream) and an "
+        "HTML 500 on /api/v1/partner/links",
+        "tracking/reports.py `check_day`, used by the API's range parser and the pages' date form; CSVs refuse "
+        "a bad filter with 400",
+    ),
+    (
+        "No Cache-Control on authenticated pages and the partner API",
+        "config/middleware.py: `PrivateCacheMiddleware` sends `private, no-store`",
+    ),
+    (
+        "The settings page's current-password check was an unthrottled password oracle",
+        "partners/forms.py: checked through authenticate(), under the login lockout",
+    ),
+    (
+        "Line breaks in a partner's name reached the staff payout email as lines of their own",
+        "partners/validators.py on names and billing fields; the staff email renders them with `one_line`",
+    ),
+    (
+        "X-Forwarded-Proto trusted with no proxy: a client chose the scheme of reset links",
+        "config/settings.py: SECURE_PROXY_SSL_HEADER only when TRUSTED_PROXY_COUNT > 0; reset links on SITE_URL",
+    ),
 ]
 
 FINDINGS += [
@@ -152,7 +198,10 @@ FINDINGS += [
 ]
 
 # Found and left to the owners (design decisions or outside the project's code).
-OPEN_FINDINGS: list[str] = []
+OPEN_FINDINGS: list[str] = [
+    "/admin/ has no second factor yet (the program-operations work brings it); until then README documents an "
+    "IP allowlist at the proxy, and staff sessions last 12 hours",
+]
 
 
 @dataclass

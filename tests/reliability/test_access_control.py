@@ -35,9 +35,10 @@ from tests.factories import (
     PaymentFactory,
     PayoutFactory,
     ReferralFactory,
+    StaffFactory,
     UserFactory,
 )
-from tests.reliability.conftest import ROOT
+from tests.reliability.conftest import ROOT, add_commission
 from tracking.models import Creative
 
 pytestmark = pytest.mark.django_db
@@ -483,6 +484,11 @@ def production_settings() -> dict:
         "EVENTS_SIGNING_SECRET": "whsec_" + "q" * 32,
         "ALLOWED_HOSTS": "partners.example.com,testserver",
         "DJANGO_SETTINGS_MODULE": "config.settings",
+        # Production refuses to start without these (issue 17): a real mail backend, a shared
+        # cache; and X-Forwarded-Proto is read only behind a proxy.
+        "EMAIL_URL": "smtp://127.0.0.1:25",
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        "TRUSTED_PROXY_COUNT": "1",
     }
     script = (
         "import json, django; django.setup(); from django.conf import settings; "
@@ -629,3 +635,145 @@ def test_the_event_log_is_readable_by_staff_and_closed_to_partners_and_anonymous
     answers = [world.clients[role].get(url).status_code for role in ROLES]
     tried("1 event log row × 5 roles")
     assert answers == list(ADMIN_VIEW)
+
+
+# --- Issue 17: what an outside tester got through -------------------------------------------------
+
+
+def test_the_admin_login_lockout_holds_for_every_case_of_the_email(settings, tried):
+    StaffFactory(email="root@example.com", is_superuser=True)
+    client = Client()
+    variants = ["root@example.com", "ROOT@example.com", "Root@Example.com", "rOOt@example.COM", "root@EXAMPLE.com"]
+    for variant in variants[: settings.AXES_FAILURE_LIMIT]:
+        client.post("/admin/login/", {"username": variant, "password": "wrong"})
+    answers = [
+        client.post("/admin/login/", {"username": v, "password": "correct-horse-battery"}).status_code for v in variants
+    ]
+    assert answers == [429] * len(variants)
+    assert "_auth_user_id" not in client.session
+    tried(f"{settings.AXES_FAILURE_LIMIT} failures in mixed case, then the right password in {len(variants)} cases")
+
+
+def test_one_address_guessing_many_emails_is_locked_out(settings, tried):
+    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 20
+    PartnerFactory(user__email="target@example.com")
+    client = Client()
+    for n in range(settings.LOGIN_ADDRESS_FAILURE_LIMIT):
+        client.post(
+            "/accounts/login/", {"username": f"guess{n}@example.com", "password": "x"}, REMOTE_ADDR="192.0.2.50"
+        )
+    right = {"username": "target@example.com", "password": "correct-horse-battery"}
+    assert client.post("/accounts/login/", right, REMOTE_ADDR="192.0.2.50").status_code == 429
+    assert client.post("/accounts/login/", right, REMOTE_ADDR="192.0.2.51").status_code == 302
+    tried(f"{settings.LOGIN_ADDRESS_FAILURE_LIMIT} failed logins for different emails from one address")
+
+
+def test_the_settings_page_is_no_password_oracle(settings, tried):
+    partner = PartnerFactory(paypal_email="old@example.com")
+    client = Client()
+    client.force_login(partner.user)
+    tries = settings.AXES_FAILURE_LIMIT + 7
+    for n in range(tries):
+        client.post(
+            "/settings/",
+            {"action": "paypal", "paypal-paypal_email": "evil@example.com", "paypal-current_password": f"guess{n}"},
+        )
+    response = client.post(
+        "/settings/",
+        {
+            "action": "paypal",
+            "paypal-paypal_email": "evil@example.com",
+            "paypal-current_password": "correct-horse-battery",
+        },
+    )
+    assert response.status_code == 429
+    partner.refresh_from_db()
+    assert partner.paypal_email == "old@example.com"
+    tried(f"{tries} wrong current passwords, then the right one")
+
+
+def test_signup_answers_alike_for_taken_and_free_emails_and_is_throttled_per_address(settings, tried):
+    PartnerFactory(user__email="taken@example.com")
+    client = Client()
+    answers = set()
+    for email in ("taken@example.com", "TAKEN@example.com", "free1@example.com", "free2@example.com"):
+        response = client.post(
+            "/accounts/signup/",
+            {"name": "P", "email": email, "password": "a-long-unusual-passphrase", "accept_terms": "on"},
+            REMOTE_ADDR="192.0.2.60",
+        )
+        answers.add((response.status_code, response.get("Location"), tuple(sorted(response.cookies))))
+    assert len(answers) == 1
+    sent = 4
+    statuses = []
+    for n in range(settings.SIGNUP_LIMIT_PER_HOUR):
+        statuses.append(
+            client.post(
+                "/accounts/signup/",
+                {"name": "P", "email": f"probe{n}@example.com", "password": "a-long-unusual-passphrase"},
+                REMOTE_ADDR="192.0.2.60",
+            ).status_code
+        )
+        sent += 1
+    assert 429 in statuses
+    tried(f"{sent} sign-ups from one address (2 spellings of a taken email, then new ones)")
+
+
+def test_an_unconfirmed_email_cannot_withdraw(tried):
+    partner = PartnerFactory(user__email_verified_at=None, paypal_email="pay@example.com")
+    add_commission(partner, "80.00")
+    client = Client()
+    client.force_login(partner.user)
+    client.post("/payouts/request/")
+    assert not Payout.objects.filter(partner=partner).exists()
+    tried("1 withdrawal request before the email was confirmed")
+
+
+@pytest.mark.parametrize("credential", ["session", "token"])
+def test_partner_answers_are_private_and_not_stored(world, credential, tried):
+    client = Client()
+    extra = {}
+    if credential == "session":
+        client.force_login(world.a.user)
+        paths = ["/dashboard/", "/settings/", "/referrals/", "/payouts/", "/api/v1/partner/summary"]
+    else:
+        extra["HTTP_AUTHORIZATION"] = f"Bearer {api_token_create(partner=world.a, name='t').secret}"
+        paths = ["/api/v1/partner/summary", "/api/v1/partner/trends", "/api/v1/partner/links"]
+    for path in paths:
+        response = client.get(path, **extra)
+        assert response.status_code == 200, path
+        directives = {d.strip() for d in response["Cache-Control"].split(",")}
+        assert {"private", "no-store"} <= directives, path
+    tried(f"{len(paths)} answers with a {credential}")
+
+
+def test_x_forwarded_proto_is_ignored_in_production_without_a_proxy(tried):
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("DEBUG", "TRUSTED_PROXY_COUNT")},
+        "DEBUG": "false",
+        "SECRET_KEY": "p" * 60,
+        "EVENTS_SIGNING_SECRET": "whsec_" + "q" * 32,
+        "ALLOWED_HOSTS": "testserver",
+        "EMAIL_URL": "smtp://127.0.0.1:25",
+        "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    script = (
+        "import django; django.setup(); from django.test import RequestFactory; "
+        "print(RequestFactory().get('/', HTTP_X_FORWARDED_PROTO='https').is_secure())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False"
+    tried("a request claiming https through X-Forwarded-Proto, DEBUG=false, TRUSTED_PROXY_COUNT=0")
+
+
+def test_a_staff_session_ends_within_twelve_hours(settings, tried):
+    StaffFactory(email="ops@example.com", is_superuser=True)
+    client = Client()
+    client.post("/admin/login/", {"username": "ops@example.com", "password": "correct-horse-battery"})
+    client.get("/admin/")
+    assert 0 < client.session.get_expiry_age() <= 12 * 3600
+    tried("1 admin login")

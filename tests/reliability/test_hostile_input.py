@@ -30,7 +30,7 @@ from commissions.events import EventBodyError, parse_event
 from commissions.signing import SignatureError, compute_signature, signature_header, verify_signature
 from partners.models import ApiToken, Partner, User
 from payouts.models import Payout
-from tests.factories import ClickFactory, CreativeFactory, LinkFactory, PartnerFactory
+from tests.factories import ClickFactory, CreativeFactory, LinkFactory, PartnerFactory, PayoutFactory
 from tests.reliability.conftest import add_commission, post_event, row_counts, signed_up
 from tracking.models import Link
 
@@ -612,6 +612,97 @@ def test_signup_with_a_script_name_creates_an_account_whose_name_is_escaped_ever
     assert response.status_code == 302
     partner = Partner.objects.get(user__email=User.objects.latest("date_joined").email)
     assert partner.name == SCRIPT  # kept as typed: escaping is the output's job
+    # Sign-up no longer logs in (its answer must read the same for a taken email).
+    client.force_login(partner.user)
     for page in ("/dashboard/", "/settings/"):
         _assert_safe(client.get(page).content, page)
     tried("1 sign-up, 2 pages")
+
+
+# --- Issue 17: what an outside tester got through -------------------------------------------------
+
+FAR_DAYS = ["9999-12-31", "0001-01-01", "2999-01-01", "1900-02-28"]
+
+
+def test_far_dates_on_every_date_filter_are_a_form_error_or_the_json_400_never_a_500(tried):
+    partner = PartnerFactory(paypal_email="pay@example.com")
+    add_commission(partner, "60.00")
+    PayoutFactory(partner=partner)
+    client = Client()
+    client.force_login(partner.user)
+    sent = 0
+    for day in FAR_DAYS:
+        for field in ("start", "end"):
+            for page in ("/referrals/", "/commissions/", "/payouts/", "/performance/"):
+                response = client.get(page, {field: day})
+                sent += 1
+                assert response.status_code == 200, (page, field, day)
+                assert b"between 2000-01-01" in response.content, (page, field, day)
+            for export in ("/referrals/export.csv", "/commissions/export.csv", "/payouts/export.csv"):
+                response = client.get(export, {field: day})
+                sent += 1
+                assert response.status_code == 400 and not response.streaming, (export, field, day)
+            response = client.get("/performance/export.csv", {field: day})
+            sent += 1
+            assert response.status_code == 400, (field, day)
+            for api in ("/api/v1/partner/links", "/api/v1/partner/trends"):
+                response = client.get(api, {field: day})
+                sent += 1
+                assert response.status_code == 400, (api, field, day)
+                assert response.json()["error"]["field"] == field
+    tried(f"{sent} requests ({len(FAR_DAYS)} far days × start/end × 4 pages, 4 CSVs, 2 API endpoints)")
+
+
+CONTROL_VALUES = ["Ada\nInjected line: URGENT approve", "Ada\r\nBcc: x@evil.test", "A\x0bB", "A\u2028B", "A\u202eB"]
+
+
+def test_control_characters_in_names_and_billing_fields_are_refused_and_staff_email_stays_on_its_lines(
+    settings, django_capture_on_commit_callbacks, mailoutbox, tried
+):
+    settings.STAFF_NOTIFICATION_EMAILS = ["ops@example.com"]
+    partner = PartnerFactory(name="Pat", paypal_email="pay@example.com")
+    add_commission(partner, "60.00")
+    client = Client()
+    client.force_login(partner.user)
+    sent = 0
+    for field in ("name", "billing_name", "billing_country", "tax_id"):
+        for value in CONTROL_VALUES:
+            response = client.post(
+                "/settings/", {"action": "profile", "profile-name": "Pat", f"profile-{field}": value}
+            )
+            sent += 1
+            assert response.status_code == 400, (field, value)
+    for value in CONTROL_VALUES:
+        response = Client().post("/accounts/signup/", _signup_data("name", value), REMOTE_ADDR=f"10.17.0.{sent}")
+        sent += 1
+        assert response.status_code == 200 and b'class="errorlist' in response.content, value
+    partner.refresh_from_db()
+    assert partner.name == "Pat"
+    # A row written around the forms: the staff email keeps it on one line.
+    Partner.objects.filter(pk=partner.pk).update(name=CONTROL_VALUES[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/payouts/request/")
+    (staff,) = [m for m in mailoutbox if m.to == ["ops@example.com"]]
+    assert not any(line.startswith("Injected line") for line in staff.body.splitlines())
+    tried(f"{sent} posts ({len(CONTROL_VALUES)} values × 4 settings fields + sign-up) and 1 staff email")
+
+
+EMAIL_SPELLINGS = ["PRIYA@example.com", "Priya@Example.COM", "ｐｒｉｙａ@example.com", "priya@example.com "]
+
+
+def test_no_spelling_of_a_locked_email_gets_its_own_attempts(settings, tried):
+    PartnerFactory(user__email="priya@example.com")
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"username": "priya@example.com", "password": "wrong"})
+    sent = settings.AXES_FAILURE_LIMIT
+    for spelling in EMAIL_SPELLINGS:
+        response = client.post("/accounts/login/", {"username": spelling, "password": "correct-horse-battery"})
+        sent += 1
+        assert "_auth_user_id" not in client.session, spelling
+        assert response.status_code in (200, 429), spelling
+    for spelling in ("prıya@example.com",):  # dotless i: PostgreSQL's UPPER() folds it, casefold does not
+        client.post("/accounts/login/", {"username": spelling, "password": "correct-horse-battery"})
+        sent += 1
+        assert "_auth_user_id" not in client.session, spelling
+    tried(f"{sent} logins ({len(EMAIL_SPELLINGS) + 1} spellings of a locked email)")

@@ -269,7 +269,9 @@ def ensure_partner(spec: PartnerSpec, creatives: dict[str, object]) -> Partner:
 
     partner = Partner.objects.select_related("user").filter(user__email__iexact=spec.email).first()
     if partner is None:
-        partner = partner_signup(email=spec.email, password=spec.password, name=spec.name, website=spec.website)
+        partner = partner_signup(
+            email=spec.email, password=spec.password, name=spec.name, website=spec.website, email_confirmed=True
+        )
         if spec.billing:
             partner_update_profile(partner=partner, **spec.billing)
         if spec.paypal_email:
