@@ -32,6 +32,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from commissions.events import EventBodyError, ParsedEvent, canonical_sha256
@@ -40,6 +41,8 @@ from commissions.schemas import EVENT_ADAPTER
 from commissions.services import EventConflict, EventRejected, EventResponse, event_receive
 from stripe_billing import mapping
 from stripe_billing.models import StripeCustomer, StripeEvent, StripePaymentLink, StripePrice, StripeSubscription
+from tracking.models import DailyLinkStats
+from tracking.rollups import program_day, rollup_add
 
 logger = logging.getLogger(__name__)
 
@@ -449,6 +452,18 @@ def _reconcile(customer_id: str, row: StripeEvent) -> None:
     elif not state_is_newer and (referral.plan, referral.seats) != (last_payment.plan, last_payment.seats):
         referral.plan, referral.seats = last_payment.plan, last_payment.seats
         changed += ["plan", "seats"]
+    # "New subscription" is the first payment by time, not by arrival: a renewal delivered
+    # before the first invoice moves the referral's first payment (and its rollup count) back.
+    first_paid = referral.payments.order_by("paid_at", "id").values_list("paid_at", flat=True).first()
+    if first_paid is not None and referral.first_paid_at is not None and first_paid != referral.first_paid_at:
+        counted = {"link_id": referral.link_id, "partner_id": referral.partner_id}
+        # A decrement is an UPDATE: rollup_add's INSERT would check the -1 against the table.
+        DailyLinkStats.objects.filter(link_id=referral.link_id, day=program_day(referral.first_paid_at)).update(
+            new_subscriptions=F("new_subscriptions") - 1
+        )
+        rollup_add(**counted, day=program_day(first_paid), new_subscriptions=1)
+        referral.first_paid_at = first_paid
+        changed.append("first_paid_at")
     # Stripe's trial end, whatever the referral's status now (so the order of events cannot
     # decide whether it was recorded); a trial that ends before the sign-up keeps the link's.
     if (

@@ -12,6 +12,7 @@ from django.db.models import Sum
 from commissions.models import CommissionEntry, Payment, Referral
 from tests.factories import ClickFactory, LinkFactory
 from tests.stripe_billing.stripe_world import StripeWorld
+from tracking.models import DailyLinkStats
 
 SECRET = "whsec_test_secret"
 DAY = 86400
@@ -171,6 +172,14 @@ def ledger_state(customer_id: str) -> dict:
         ),
         "payments": payments,
         "commission": commission,
+        # Trials and new subscriptions by day (reports read these); commission by day is left
+        # out: refunds apply the growth of the charge's cumulative amount_refunded, so a later
+        # refund delivered before an earlier one reverses the sum on the later day.
+        "rollups": sorted(
+            DailyLinkStats.objects.filter(link_id=referral.link_id)
+            .exclude(new_trials=0, new_subscriptions=0)
+            .values_list("day", "new_trials", "new_subscriptions")
+        ),
         "partner_total": CommissionEntry.objects.filter(partner_id=referral.partner_id).aggregate(s=Sum("amount"))["s"]
         or Decimal("0.00"),
     }
