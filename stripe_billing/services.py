@@ -126,18 +126,6 @@ def _handle_with_releases(first_pk: int) -> None:
             queue.extend(pk for pk in waiting if pk not in queue)
 
 
-def stripe_events_rehandle(*, keys: list[str]) -> int:
-    """Handle again every held or not-referred event waiting for one of ``keys`` (admin, sync)."""
-    pks = list(
-        StripeEvent.objects.filter(waiting_for__in=keys, status__in=_REHANDLED)
-        .order_by("created", "id")
-        .values_list("pk", flat=True)
-    )
-    for pk in pks:
-        _handle_with_releases(pk)
-    return len(pks)
-
-
 def stripe_events_handle_again(*, pks: list[int]) -> int:
     """Handle the given events again when they are held or not referred (the admin's action:
     e.g. after a price got its plan). Returns how many were."""
