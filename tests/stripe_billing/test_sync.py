@@ -35,11 +35,9 @@ def _stripe_account(fake: FakeStripe, life) -> None:
     """What Stripe's API holds for the life: its checkout, paid invoices and two refunds."""
     named = life.by_name
     fake.add("checkout/sessions", named["checkout"]["data"]["object"])
-    for name, intent in (("first_invoice", "pi_tfirst"), ("proration_invoice", "pi_tprorate")):
-        invoice = copy.deepcopy(named[name]["data"]["object"])
-        fake.add("invoices", invoice)
-        link = copy.deepcopy(named["first_link" if name == "first_invoice" else "proration_link"]["data"]["object"])
-        fake.add("invoice_payments", link)
+    for invoice, link in (("first_invoice", "first_link"), ("proration_invoice", "proration_link")):
+        fake.add("invoices", copy.deepcopy(named[invoice]["data"]["object"]))
+        fake.add("invoice_payments", copy.deepcopy(named[link]["data"]["object"]))
     charge = copy.deepcopy(named["full_refund"]["data"]["object"])
     fake.add("charges", charge)
     for n, (amount, at) in enumerate(((1500, T0 + 25 * DAY), (4500, T0 + 26 * DAY))):
