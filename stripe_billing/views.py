@@ -53,4 +53,6 @@ def stripe_webhook_view(request: HttpRequest) -> HttpResponse:
         row = stripe_event_receive(payload=payload)
     except StripePayloadError as exc:
         return _answer(400, {"error": {"code": "invalid_body", "message": str(exc), "field": None}})
-    return _answer(200, {"received": True, "id": row.stripe_id, "status": row.status, "note": row.note})
+    body = {"received": True, "id": row.stripe_id, "status": row.status, "note": row.note}
+    body["applied_as"] = row.merchant_event_ids  # ids in the merchant event log
+    return _answer(200, body)
