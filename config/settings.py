@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "tracking",
     "commissions",
     "payouts",
+    "stripe_billing",
 ]
 
 MIDDLEWARE = [
@@ -333,6 +334,17 @@ PAYPAL_CLIENT_ID = env("PAYPAL_CLIENT_ID", default="")
 PAYPAL_CLIENT_SECRET = env("PAYPAL_CLIENT_SECRET", default="")
 PAYPAL_API_BASE = env("PAYPAL_API_BASE", default="")
 PAYPAL_TIMEOUT_SECONDS = env.float("PAYPAL_TIMEOUT_SECONDS", default=10.0)
+
+# Stripe Billing connector (stripe_billing/, docs/stripe.md). The webhook endpoint refuses every
+# request while STRIPE_WEBHOOK_SECRET is empty; DEBUG has a demo secret for `simulate --via stripe`.
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_demo_stripe_secret" if DEBUG else "")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+STRIPE_API_KEY = env("STRIPE_API_KEY", default="")  # manage.py stripe_sync (a restricted read-only key)
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")  # empty: Stripe's own; tests point it at a fake
+# Where a price names its plan (A, B or C): its lookup_key, or metadata.plan.
+STRIPE_PLAN_FROM = env("STRIPE_PLAN_FROM", default="lookup_key").strip().lower()
+if STRIPE_PLAN_FROM not in ("lookup_key", "metadata"):
+    raise ImproperlyConfigured(f"STRIPE_PLAN_FROM must be lookup_key or metadata, not {STRIPE_PLAN_FROM!r}.")
 
 # Click recording (tracking/clicks.py): "spool" appends each click to a local file that
 # `manage.py flush_clicks --loop` on the same host moves into the database (tracking/spool.py;

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from commissions.api import events_view
 from config.api import api
 from config.health import healthz
+from stripe_billing.views import stripe_webhook_view
 from tracking.views import click_redirect_view
 
 admin.site.site_header = "Partner Panel administration"
@@ -21,6 +22,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Before the API's own patterns, which answer the same URL (and publish its schema).
     path("api/v1/events", events_view),
+    path("api/v1/integrations/stripe", stripe_webhook_view, name="stripe_webhook"),
     path("api/v1/", api.urls),
     path("", include("tracking.urls")),
     path("", include("partners.urls")),

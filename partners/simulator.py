@@ -679,8 +679,14 @@ def quiet_logger(logger_name: str, level: int = logging.ERROR) -> Iterator[None]
 class MerchantSimulator:
     """Replays a plan through the product's public interfaces and tells what came back."""
 
-    def __init__(self, *, secret: str | None = None, progress: bool = False, progress_file=None) -> None:
+    def __init__(
+        self, *, secret: str | None = None, progress: bool = False, progress_file=None, via: str = "events"
+    ) -> None:
         self.secret = secret if secret is not None else settings.EVENTS_SIGNING_SECRET
+        # "events": signed posts to /api/v1/events; "stripe": the same plan as Stripe Billing
+        # webhooks to /api/v1/integrations/stripe (partners/stripe_merchant.py).
+        self.via = via
+        self.stripe = None
         self.progress = progress
         self.progress_file = progress_file
         host = _test_host()
@@ -836,6 +842,9 @@ class MerchantSimulator:
                 self._expire_cookies(jar, event.moment)
                 morsel = jar.cookies.get("aff_click")
                 click_id = morsel.value if morsel is not None else None
+        if self.via == "stripe":
+            self._stripe_event(event, click_id, summary)
+            return
         body = event_body(event, click_id=click_id)
         # The signature's t is the real clock (the API allows 300 s of skew); only ``created``
         # lies in the past.
@@ -869,6 +878,49 @@ class MerchantSimulator:
         commission = _commission_of(answer)
         if commission is not None:
             summary.commission_total += commission
+
+    def _stripe_event(self, event: Event, click_id: str | None, summary: Summary) -> None:
+        """The event as the Stripe webhooks a merchant on Stripe Billing gets (partners/stripe_merchant.py)."""
+        from commissions.models import MerchantEvent
+        from partners.stripe_merchant import WEBHOOK_PATH, StripeMerchant
+
+        if self.stripe is None:
+            self.stripe = StripeMerchant(currency=settings.PROGRAM_CURRENCY)
+        data = dict(event.data)
+        if event.type == "customer.signed_up":
+            data["click_id"] = click_id
+        summary.events[event.type] += 1
+        applied_as: list[str] = []
+        for stripe_event in self.stripe.events(
+            event_id=event.event_id, type_=event.type, data=data, moment=event.moment
+        ):
+            body = self.stripe.body(stripe_event)
+            signature = self.stripe.signature(body, secret=settings.STRIPE_WEBHOOK_SECRET)
+            response = self.merchant.post(
+                WEBHOOK_PATH, data=body, content_type="application/json", secure=True, HTTP_STRIPE_SIGNATURE=signature
+            )
+            summary.responses[response.status_code] += 1
+            if response.status_code != 200:
+                summary.errors.append(
+                    f"{stripe_event['id']} {stripe_event['type']}: {response.status_code} {response.content[:200]!r}"
+                )
+                return
+            applied_as.extend(json.loads(response.content).get("applied_as") or [])
+        if event.type == "payment.succeeded":
+            summary.payments_total += Decimal(event.data["amount"])
+        elif event.type == "payment.refunded":
+            summary.refunds_total += Decimal(event.data["amount"])
+        answers = MerchantEvent.objects.filter(event_id__in=applied_as).values_list("type", "response_body")
+        for type_, answer in answers:
+            if type_ == "customer.signed_up" and answer.get("referral"):
+                summary.referrals += 1
+            elif type_ == "payment.succeeded" and answer.get("payment"):
+                summary.referred_payments_total += Decimal(event.data["amount"])
+            elif type_ == "payment.refunded" and answer.get("refund"):
+                summary.referred_refunds_total += Decimal(event.data["amount"])
+            commission = _commission_of(answer)
+            if commission is not None:
+                summary.commission_total += commission
 
     # Rollups ---------------------------------------------------------------------------------
     @staticmethod
@@ -955,6 +1007,7 @@ def simulate(
     hooks: Iterable[tuple[datetime, Hook]] = (),
     progress: bool = False,
     progress_file=None,
+    via: str = "events",
 ) -> Summary:
     """Plan and play ``days`` days ending at the start of ``until`` (default: today, so every
     simulated moment is in the past) in the program's time zone."""
@@ -972,7 +1025,7 @@ def simulate(
         currency=settings.PROGRAM_CURRENCY,
         organic_per_day=organic_per_day,
     )
-    simulator = MerchantSimulator(progress=progress, progress_file=progress_file)
+    simulator = MerchantSimulator(progress=progress, progress_file=progress_file, via=via)
     # Each click is moved to its simulated moment right after the redirect, so it must be in
     # the database by then, not waiting in the Redis click buffer for a worker.
     with override_settings(CLICK_BUFFER=False):

@@ -40,6 +40,13 @@ class Command(BaseCommand):
             help="The simulated days end at the start of this day (YYYY-MM-DD; default today).",
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+        parser.add_argument(
+            "--via",
+            choices=("events", "stripe"),
+            default="events",
+            help="How the merchant reports: signed /api/v1/events (default) or Stripe Billing webhooks "
+            "to /api/v1/integrations/stripe (signed with STRIPE_WEBHOOK_SECRET).",
+        )
 
     def handle(self, *args, **options) -> None:
         if options["days"] < 1 or options["days"] > 3650:
@@ -62,6 +69,7 @@ class Command(BaseCommand):
             visitors_per_day=options["visitors_per_day"],
             progress=not options["no_progress"],
             progress_file=sys.stderr,
+            via=options["via"],
         )
         for line in summary.lines():
             self.stdout.write(line)

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class StripeBillingConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "stripe_billing"
+    verbose_name = "Stripe Billing"

@@ -1,0 +1,325 @@
+"""Stripe's objects, read: every Stripe shape the connector understands is read here and nowhere
+else, in the current API's shapes and, where they differ, the older ones.
+
+``action_for(event_type, obj)`` turns the ``data.object`` of a Stripe event into one of the
+small actions below, which say what the event means for the partner program and nothing about
+how it is applied (stripe_billing/services.py applies them through the commissions services).
+
+Shapes that moved between API versions (docs/stripe.md lists them):
+
+* an invoice's subscription: ``parent.subscription_details.subscription`` (2025 "Basil" and
+  later) or the top-level ``subscription`` (before);
+* an invoice line's price: ``pricing.price_details.price`` (an id; Basil and later) or ``price``
+  (an object with its ``lookup_key`` and ``metadata``; before); its subscription and proration
+  under ``parent.subscription_item_details`` or at the top level;
+* which invoice a charge paid: an ``invoice_payment`` object (``invoice_payment.paid`` events,
+  the invoice's ``payments`` list) names the invoice and its payment intent or charge (Basil and
+  later); before, ``charge.invoice`` and ``invoice.charge`` / ``invoice.payment_intent`` did.
+
+Amounts are integers in the currency's minor unit: ``major_units`` divides by 10 ** exponent
+(0 for zero-decimal currencies such as JPY, 3 for BHD, JOD, KWD, OMR and TND, 2 otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+# https://docs.stripe.com/currencies#zero-decimal (ISK, HUF and TWD are two-decimal in the API).
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF"}
+)
+THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+PLANS = ("A", "B", "C")
+
+
+def exponent(currency: str) -> int:
+    code = currency.upper()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    if code in THREE_DECIMAL_CURRENCIES:
+        return 3
+    return 2
+
+
+def major_units(amount: int, currency: str) -> Decimal:
+    """``amount`` minor units as an exact Decimal of major units (no rounding)."""
+    return Decimal(int(amount)).scaleb(-exponent(currency))
+
+
+def moment(value: Any) -> datetime | None:
+    """A Stripe timestamp (Unix seconds) as an aware datetime."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def _id(value: Any) -> str | None:
+    """An id that may be expanded into its object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    data = _dict(value).get("data")
+    return data if isinstance(data, list) else []
+
+
+def plan_of_price(price: Any) -> str | None:
+    """The plan (A, B or C) a price object names in its ``lookup_key`` or ``metadata.plan``
+    (the STRIPE_PLAN_FROM setting), or None."""
+    price = _dict(price)
+    if settings.STRIPE_PLAN_FROM == "metadata":
+        value = _dict(price.get("metadata")).get("plan")
+    else:
+        value = price.get("lookup_key")
+    if not isinstance(value, str):
+        return None
+    value = value.strip().upper()
+    return value if value in PLANS else None
+
+
+# --- actions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """A customer who may have come through a partner's link."""
+
+    customer_id: str | None
+    click_id: str | None
+    email: str | None
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    subscription_id: str
+    customer_id: str | None
+    status: str
+    plan: str | None
+    seats: int | None
+    trial_end: datetime | None
+    prices: dict[str, str]  # price id -> plan, for the prices whose plan the item names
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("canceled", "incomplete_expired")
+
+
+@dataclass(frozen=True)
+class InvoicePaid:
+    invoice_id: str
+    customer_id: str | None
+    amount: int  # minor units
+    currency: str
+    subscription_id: str | None
+    price_id: str | None
+    plan: str | None  # when the line's price is an expanded object naming it
+    seats: int | None
+    paid_at: datetime | None
+    payment_refs: tuple[str, ...]  # payment intents / charges the invoice names (older shapes, or expanded payments)
+
+
+@dataclass(frozen=True)
+class PaymentLink:
+    invoice_id: str
+    payment_refs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChargeRefunded:
+    charge_id: str
+    customer_id: str | None
+    amount_refunded: int  # cumulative, minor units
+    currency: str
+    invoice_id: str | None  # older shapes only
+    payment_refs: tuple[str, ...]  # its payment intent (first, when it has one) and the charge itself
+
+
+@dataclass(frozen=True)
+class Unused:
+    reason: str
+
+
+Action = SignUp | SubscriptionState | InvoicePaid | PaymentLink | ChargeRefunded | Unused
+
+SIGNUP_TYPES = ("checkout.session.completed", "customer.created", "customer.updated")
+SUBSCRIPTION_TYPES = ("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted")
+INVOICE_TYPES = ("invoice.paid", "invoice.payment_succeeded")
+USED_TYPES = (*SIGNUP_TYPES, *SUBSCRIPTION_TYPES, *INVOICE_TYPES, "invoice_payment.paid", "charge.refunded")
+
+
+def _aff_click(metadata: Any) -> str | None:
+    value = _dict(metadata).get("aff_click")
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _checkout(session: dict) -> SignUp:
+    reference = session.get("client_reference_id")
+    click = reference.strip() or None if isinstance(reference, str) else None
+    email = _dict(session.get("customer_details")).get("email") or session.get("customer_email")
+    return SignUp(
+        customer_id=_id(session.get("customer")),
+        click_id=click or _aff_click(session.get("metadata")),
+        email=email if isinstance(email, str) else None,
+    )
+
+
+def _customer(customer: dict) -> SignUp:
+    email = customer.get("email")
+    return SignUp(
+        customer_id=_id(customer),
+        click_id=_aff_click(customer.get("metadata")),
+        email=email if isinstance(email, str) else None,
+    )
+
+
+def _quantity(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 1 else None
+
+
+def _subscription(subscription: dict, event_type: str) -> SubscriptionState:
+    items = _list(subscription.get("items"))
+    prices: dict[str, str] = {}
+    plan, seats = None, None
+    for item in items:
+        price = _dict(item.get("price")) or _dict(item.get("plan"))
+        item_plan = plan_of_price(price)
+        if item_plan is not None:
+            if _id(price):
+                prices[_id(price)] = item_plan
+            # The first item naming a plan is the subscription's plan; its quantity the seats.
+            if plan is None:
+                plan, seats = item_plan, _quantity(item.get("quantity"))
+    if seats is None and items:
+        seats = _quantity(items[0].get("quantity"))
+    status = subscription.get("status") if isinstance(subscription.get("status"), str) else ""
+    if event_type == "customer.subscription.deleted":
+        status = "canceled"
+    return SubscriptionState(
+        subscription_id=_id(subscription) or "",
+        customer_id=_id(subscription.get("customer")),
+        status=status,
+        plan=plan,
+        seats=seats,
+        trial_end=moment(subscription.get("trial_end")),
+        prices=prices,
+    )
+
+
+def _line_details(line: dict) -> tuple[bool, bool, str | None]:
+    """(is a subscription line, is a proration, its subscription id), either shape."""
+    parent = _dict(line.get("parent"))
+    details = _dict(parent.get("subscription_item_details"))
+    if parent.get("type") == "subscription_item_details" and details:
+        return True, bool(details.get("proration")), _id(details.get("subscription"))
+    # Older versions: type "subscription" (or an invoice item of a subscription), proration on the line.
+    subscription = _id(line.get("subscription"))
+    is_subscription = line.get("type") == "subscription" or subscription is not None
+    return is_subscription, bool(line.get("proration")), subscription
+
+
+def _line_price(line: dict) -> tuple[str | None, str | None]:
+    """(price id, plan when the price object is expanded on the line)."""
+    price = _dict(line.get("pricing")).get("price_details")
+    price = _dict(price).get("price") if price else None
+    if price is None:
+        price = line.get("price") or line.get("plan")
+    return _id(price), plan_of_price(price) if isinstance(price, dict) else None
+
+
+def _invoice_line(invoice: dict) -> dict | None:
+    """The line whose price and quantity are the payment's plan and seats: a subscription line that
+    charges something, a regular one before a proration (the latest of them)."""
+    lines = [line for line in _list(invoice.get("lines")) if isinstance(line, dict)]
+    charged = [line for line in lines if isinstance(line.get("amount"), int) and line["amount"] > 0]
+    ranked = sorted(
+        charged,
+        key=lambda line: (
+            _line_details(line)[0],
+            not _line_details(line)[1],
+            _dict(line.get("period")).get("end") or 0,
+        ),
+    )
+    return ranked[-1] if ranked else (lines[-1] if lines else None)
+
+
+def _invoice(invoice: dict) -> InvoicePaid:
+    subscription = _id(_dict(_dict(invoice.get("parent")).get("subscription_details")).get("subscription"))
+    subscription = subscription or _id(invoice.get("subscription"))
+    line = _invoice_line(invoice) or {}
+    price_id, plan = _line_price(line)
+    subscription = subscription or _line_details(line)[2]
+    refs = [_id(invoice.get("payment_intent")), _id(invoice.get("charge"))]
+    for payment in _list(invoice.get("payments")):  # expanded (stripe_sync asks for it)
+        refs.extend(_payment_refs(_dict(payment).get("payment")))
+    amount = invoice.get("amount_paid")
+    currency = invoice.get("currency")
+    return InvoicePaid(
+        invoice_id=_id(invoice) or "",
+        customer_id=_id(invoice.get("customer")),
+        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else 0,
+        currency=currency.upper() if isinstance(currency, str) else "",
+        subscription_id=subscription,
+        price_id=price_id,
+        plan=plan,
+        seats=_quantity(line.get("quantity")),
+        paid_at=moment(_dict(invoice.get("status_transitions")).get("paid_at")),
+        payment_refs=tuple(ref for ref in refs if ref),
+    )
+
+
+def _payment_refs(payment: Any) -> list[str]:
+    payment = _dict(payment)
+    return [ref for ref in (_id(payment.get("payment_intent")), _id(payment.get("charge"))) if ref]
+
+
+def _invoice_payment(invoice_payment: dict) -> PaymentLink | Unused:
+    invoice = _id(invoice_payment.get("invoice"))
+    refs = tuple(_payment_refs(invoice_payment.get("payment")))
+    if invoice is None or not refs:
+        return Unused("The invoice payment names no invoice or no payment.")
+    return PaymentLink(invoice_id=invoice, payment_refs=refs)
+
+
+def _charge(charge: dict) -> ChargeRefunded:
+    refunded = charge.get("amount_refunded")
+    currency = charge.get("currency")
+    refs = [_id(charge.get("payment_intent")), _id(charge)]
+    return ChargeRefunded(
+        charge_id=_id(charge) or "",
+        customer_id=_id(charge.get("customer")),
+        amount_refunded=refunded if isinstance(refunded, int) and not isinstance(refunded, bool) else 0,
+        currency=currency.upper() if isinstance(currency, str) else "",
+        invoice_id=_id(charge.get("invoice")),
+        payment_refs=tuple(ref for ref in refs if ref),
+    )
+
+
+def action_for(event_type: str, obj: Any) -> Action:
+    """What one Stripe event means for the program."""
+    obj = _dict(obj)
+    if not _id(obj):
+        return Unused("The event's data.object has no id.")
+    if event_type == "checkout.session.completed":
+        return _checkout(obj)
+    if event_type in ("customer.created", "customer.updated"):
+        return _customer(obj)
+    if event_type in SUBSCRIPTION_TYPES:
+        return _subscription(obj, event_type)
+    if event_type in INVOICE_TYPES:
+        return _invoice(obj)
+    if event_type == "invoice_payment.paid":
+        return _invoice_payment(obj)
+    if event_type == "charge.refunded":
+        return _charge(obj)
+    return Unused(f"{event_type} is not used by the partner program (logged only).")
