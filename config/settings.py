@@ -52,7 +52,7 @@ INSTALLED_APPS = [
     "tracking",
     "commissions",
     "payouts",
-    "stripe_billing",
+    "commissions.stripe_billing",
 ]
 
 MIDDLEWARE = [
@@ -335,7 +335,7 @@ PAYPAL_CLIENT_SECRET = env("PAYPAL_CLIENT_SECRET", default="")
 PAYPAL_API_BASE = env("PAYPAL_API_BASE", default="")
 PAYPAL_TIMEOUT_SECONDS = env.float("PAYPAL_TIMEOUT_SECONDS", default=10.0)
 
-# Stripe Billing connector (stripe_billing/, docs/stripe.md). The webhook endpoint refuses every
+# Stripe Billing connector (commissions/stripe_billing/, docs/stripe.md). The webhook endpoint refuses every
 # request while STRIPE_WEBHOOK_SECRET is empty; DEBUG has a demo secret for `simulate --via stripe`.
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_demo_stripe_secret" if DEBUG else "")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300

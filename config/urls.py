@@ -4,9 +4,9 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from commissions.api import events_view
+from commissions.stripe_billing.views import stripe_webhook_view
 from config.api import api
 from config.health import healthz
-from stripe_billing.views import stripe_webhook_view
 from tracking.views import click_redirect_view
 
 admin.site.site_header = "Partner Panel administration"

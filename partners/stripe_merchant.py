@@ -45,7 +45,7 @@ class StripeMerchant:
         self.generation: dict[str, int] = defaultdict(int)  # customer -> subscriptions ended so far
 
     def _minor(self, amount: str) -> int:
-        from stripe_billing.mapping import exponent
+        from commissions.stripe_billing.mapping import exponent
 
         return int(Decimal(amount).scaleb(exponent(self.currency)))
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from commissions.models import CommissionEntry, Payment, Referral
-from stripe_billing.models import StripeEvent
+from commissions.stripe_billing.models import StripeEvent
 from tests.demo.test_simulation import UNTIL, _partners, busy_merchant
 from tracking import linkcache
 

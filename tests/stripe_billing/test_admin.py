@@ -8,8 +8,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from commissions.models import Payment
-from stripe_billing.models import StripeEvent
-from stripe_billing.services import stripe_event_receive
+from commissions.stripe_billing.models import StripeEvent
+from commissions.stripe_billing.services import stripe_event_receive
 from tests.factories import UserFactory
 from tests.stripe_billing.conftest import customer_life
 from tests.stripe_billing.stripe_world import post
@@ -52,7 +52,13 @@ def test_the_event_list_costs_the_same_queries_for_many_events(admin_client, cli
     with CaptureQueriesContext(connection) as many:
         assert admin_client.get(LIST).status_code == 200
     assert StripeEvent.objects.count() == len(life.events)
-    assert len(many.captured_queries) == len(few.captured_queries)
+
+    # The event list's own queries (the session's bookkeeping, e.g. a staff session's expiry
+    # being refreshed, is not the list's).
+    def own(queries):
+        return [q for q in queries if "django_session" not in q["sql"] and "SAVEPOINT" not in q["sql"]]
+
+    assert len(own(many.captured_queries)) == len(own(few.captured_queries))
 
 
 def test_an_event_is_viewable_and_not_editable(admin_client, click):

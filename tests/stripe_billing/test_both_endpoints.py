@@ -9,7 +9,7 @@ from django.conf import settings
 
 from commissions.models import CommissionEntry, Payment
 from commissions.signing import signature_header
-from stripe_billing.models import StripeEvent
+from commissions.stripe_billing.models import StripeEvent
 from tests.stripe_billing.conftest import SECRET, T0, at, customer_life
 from tests.stripe_billing.stripe_world import post
 

@@ -12,8 +12,8 @@ from django.db import connection
 from django.test import Client
 
 from commissions.models import CommissionEntry, Payment
-from stripe_billing.models import StripeEvent
-from stripe_billing.services import stripe_event_receive
+from commissions.stripe_billing.models import StripeEvent
+from commissions.stripe_billing.services import stripe_event_receive
 from tests.factories import ClickFactory, LinkFactory
 from tests.stripe_billing.conftest import SECRET, T0, customer_life
 from tests.stripe_billing.stripe_world import WEBHOOK_PATH, sign

@@ -10,7 +10,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stripe_billing.services import stripe_event_receive
+from commissions.stripe_billing.services import stripe_event_receive
 from tests.factories import ClickFactory, LinkFactory
 from tests.stripe_billing.conftest import T0, customer_life, ledger_state
 

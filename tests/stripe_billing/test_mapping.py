@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from stripe_billing import mapping
+from commissions.stripe_billing import mapping
 from tests.stripe_billing.stripe_world import fixture
 
 

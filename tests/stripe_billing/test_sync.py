@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
 from commissions.models import CommissionEntry, Payment
-from stripe_billing.models import StripeEvent
-from stripe_billing.services import stripe_event_receive
+from commissions.stripe_billing.models import StripeEvent
+from commissions.stripe_billing.services import stripe_event_receive
 from tests.stripe_billing.conftest import DAY, T0, customer_life
 from tests.stripe_billing.fake_stripe import FakeStripe
 from tests.stripe_billing.stripe_world import fixture

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
-from stripe_billing.health import stripe_health
-from stripe_billing.models import StripeEvent
+from commissions.stripe_billing.health import stripe_health
+from commissions.stripe_billing.models import StripeEvent
 from tests.stripe_billing.conftest import DAY, SECRET, T0, at, customer_life, ledger_state
 from tests.stripe_billing.stripe_world import StripeWorld, fixture, post
 

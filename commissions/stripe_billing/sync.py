@@ -21,8 +21,8 @@ from typing import Any
 import stripe
 from django.conf import settings
 
-from stripe_billing.models import StripeEvent, StripePaymentLink
-from stripe_billing.services import stripe_event_receive
+from commissions.stripe_billing.models import StripeEvent, StripePaymentLink
+from commissions.stripe_billing.services import stripe_event_receive
 
 
 @dataclass

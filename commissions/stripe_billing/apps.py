@@ -3,5 +3,6 @@ from django.apps import AppConfig
 
 class StripeBillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
-    name = "stripe_billing"
+    name = "commissions.stripe_billing"
+    label = "stripe_billing"
     verbose_name = "Stripe Billing"

@@ -11,9 +11,9 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from commissions.admin import ReadOnlyAdmin
-from stripe_billing.health import stripe_health
-from stripe_billing.models import StripeEvent, StripeSubscription
-from stripe_billing.services import stripe_events_handle_again
+from commissions.stripe_billing.health import stripe_health
+from commissions.stripe_billing.models import StripeEvent, StripeSubscription
+from commissions.stripe_billing.services import stripe_events_handle_again
 
 
 @admin.register(StripeEvent)

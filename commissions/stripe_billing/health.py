@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from stripe_billing.models import StripeEvent
+from commissions.stripe_billing.models import StripeEvent
 
 logger = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from stripe_billing.health import verification_failure_record
-from stripe_billing.services import StripePayloadError, stripe_event_receive
+from commissions.stripe_billing.health import verification_failure_record
+from commissions.stripe_billing.services import StripePayloadError, stripe_event_receive
 
 
 def _answer(status: int, body: dict) -> JsonResponse:

@@ -1,4 +1,4 @@
-"""``manage.py stripe_sync --since YYYY-MM-DD``: apply what missed webhooks left out (stripe_billing/sync.py)."""
+"""``manage.py stripe_sync --since YYYY-MM-DD``: apply what missed webhooks left out (commissions/stripe_billing/sync.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import date
 import stripe
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from stripe_billing.sync import stripe_sync
+from commissions.stripe_billing.sync import stripe_sync
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ and the few facts later events need that a single event does not carry (a custom
 subscriptions' latest state, prices' plans, which payment belongs to which invoice).
 
 The money itself is never here: payments, refunds and the ledger are the commissions app's,
-written through its services (stripe_billing/services.py).
+written through its services (commissions/stripe_billing/services.py).
 """
 
 from __future__ import annotations

@@ -39,8 +39,14 @@ from commissions.events import EventBodyError, ParsedEvent, canonical_sha256
 from commissions.models import Payment, Referral
 from commissions.schemas import EVENT_ADAPTER
 from commissions.services import EventConflict, EventRejected, EventResponse, event_receive
-from stripe_billing import mapping
-from stripe_billing.models import StripeCustomer, StripeEvent, StripePaymentLink, StripePrice, StripeSubscription
+from commissions.stripe_billing import mapping
+from commissions.stripe_billing.models import (
+    StripeCustomer,
+    StripeEvent,
+    StripePaymentLink,
+    StripePrice,
+    StripeSubscription,
+)
 from tracking.models import DailyLinkStats
 from tracking.rollups import program_day, rollup_add
 
