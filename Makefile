@@ -44,6 +44,13 @@ demo: install
 	trap 'exit 130' INT TERM; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# On top of `make demo`'s data: 45 days of the merchant's traffic sent as Stripe Billing webhooks
+# (POST /api/v1/integrations/stripe, docs/stripe.md); see them in the admin's Stripe events log.
+demo-stripe: export DEBUG ?= true
+demo-stripe: export REDIS_URL =
+demo-stripe: install
+	$(PY) manage.py simulate --days 45 --via stripe
+
 # granian (WSGI) was measured fastest on the click path; see BENCHMARKS.md. gunicorn remains:
 # .venv/bin/gunicorn config.wsgi -c config/gunicorn.conf.py
 WEB_CONCURRENCY ?= 2

@@ -344,3 +344,20 @@ def test_payments_of_a_customer_seen_without_a_click_are_not_referred(client, cl
     assert StripeEvent.objects.get(stripe_id=events[2]["id"]).status == Status.NOT_REFERRED
     assert stripe_health().held == 0
     assert not Payment.objects.exists()
+
+
+def test_a_later_invoice_delivered_first_leaves_the_first_invoice_as_the_new_subscription(client, click):
+    from tracking.models import DailyLinkStats
+
+    life = customer_life(str(click.id))
+    named = life.by_name
+    _post_all(client, [named["checkout"], named["sub_created"], named["proration_invoice"], named["first_invoice"]])
+
+    referral = Referral.objects.get(customer_id=life.customer)
+    assert referral.first_paid_at == at(T0 + 14 * DAY + 10)
+    counted = dict(
+        DailyLinkStats.objects.filter(link_id=click.link_id, new_subscriptions__gt=0).values_list(
+            "day", "new_subscriptions"
+        )
+    )
+    assert counted == {at(T0 + 14 * DAY).date(): 1}
