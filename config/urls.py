@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from commissions.api import events_view
 from config.api import api
 from config.health import healthz
+from partners.views import terms_view
 from tracking.views import click_redirect_view
 
 admin.site.site_header = "Partner Panel administration"
@@ -22,6 +23,8 @@ urlpatterns = [
     # Before the API's own patterns, which answer the same URL (and publish its schema).
     path("api/v1/events", events_view),
     path("api/v1/", api.urls),
+    # The program terms the sign-up form links to (a URL named "terms").
+    path("terms/", terms_view, name="terms"),
     path("", include("tracking.urls")),
     path("", include("partners.urls")),
     path("", include("commissions.urls")),

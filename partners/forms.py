@@ -3,6 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.urls import reverse
+from django.utils.html import format_html
 
 from partners.models import Partner, User
 
@@ -24,6 +26,13 @@ class SignupForm(forms.Form):
         max_length=500, required=False, assume_scheme="https", help_text="Where you will promote us (optional)."
     )
     accept_terms = forms.BooleanField(label="I accept the partner program terms", required=True)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The terms open in a new tab: the form keeps what was typed.
+        self.fields["accept_terms"].label = format_html(
+            'I accept the <a href="{}" target="_blank" rel="noopener">partner program terms</a>', reverse("terms")
+        )
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()

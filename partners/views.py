@@ -11,7 +11,7 @@ from django.contrib.auth.forms import PasswordChangeForm
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_http_methods
 
 from config.clientip import client_ip
@@ -82,6 +82,9 @@ class ThrottledPasswordResetView(auth_views.PasswordResetView):
         return self.render_to_response(self.get_context_data(form=form), status=status)
 
 
+_NEW_TOKEN_KEY = "partners:new_api_token"
+
+
 @partner_required
 @require_http_methods(["GET", "POST"])
 def settings_view(request: HttpRequest) -> HttpResponse:
@@ -89,6 +92,9 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     action = request.POST.get("action") if request.method == "POST" else None
     profile_form = ProfileForm(request.POST if action == "profile" else None, instance=partner, prefix="profile")
     password_form = PasswordChangeForm(request.user, request.POST if action == "password" else None, prefix="password")
+    # Django's form puts autofocus on "Old password": every visit of Settings would jump there
+    # (and pull a phone's keyboard up) although most visits are about something else.
+    password_form.fields["old_password"].widget.attrs.pop("autofocus", None)
     paypal_form = PaypalEmailForm(
         request.POST if action == "paypal" else None,
         user=request.user,
@@ -96,7 +102,6 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         prefix="paypal",
     )
     token_form = ApiTokenForm(request.POST if action == "token_create" else None, prefix="token")
-    new_token_secret = None
 
     if action == "profile" and profile_form.is_valid():
         profile_form.save()
@@ -113,9 +118,11 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         return redirect("partners:settings")
     if action == "token_create" and token_form.is_valid():
         created = api_token_create(partner=partner, name=token_form.cleaned_data["name"])
-        new_token_secret = created.secret
-        token_form = ApiTokenForm(prefix="token")
+        # Post/redirect/get: a reload of the page that shows the token must not create another.
+        # The secret waits in the session for exactly one page view, then only its hash remains.
+        request.session[_NEW_TOKEN_KEY] = created.secret
         messages.success(request, "Token created. Copy it now: it will not be shown again.")
+        return redirect(reverse("partners:settings") + "#tokens")
     if action == "token_revoke":
         try:
             token_id = int(request.POST.get("token_id", ""))
@@ -127,8 +134,9 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             messages.error(request, "No such active token.")
         return redirect("partners:settings")
 
-    status = 400 if action and not new_token_secret else 200
-    return render(
+    new_token_secret = request.session.pop(_NEW_TOKEN_KEY, None) if request.method == "GET" else None
+    status = 400 if action else 200
+    response = render(
         request,
         "partners/settings.html",
         {
@@ -140,4 +148,24 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             "new_token_secret": new_token_secret,
         },
         status=status,
+    )
+    if new_token_secret:
+        response["Cache-Control"] = "no-store"  # the one page that shows the secret stays out of caches
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def terms_view(request: HttpRequest) -> HttpResponse:
+    """The partner program terms, public (the sign-up form links here), with the program rules
+    as configured: the rate, the minimum, the cookie's life and the hold."""
+    rate = f"{(settings.COMMISSION_RATE * 100).normalize():f}"
+    return render(
+        request,
+        "partners/terms.html",
+        {
+            "commission_rate_percent": rate,
+            "payout_minimum": settings.PAYOUT_MINIMUM,
+            "attribution_days": settings.ATTRIBUTION_WINDOW_DAYS,
+            "hold_days": settings.COMMISSION_HOLD_DAYS,
+        },
     )
