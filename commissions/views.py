@@ -19,8 +19,8 @@ from commissions.selectors import (
     commission_totals,
     referral_csv_header,
     referral_csv_rows,
-    referral_labels,
     referral_get,
+    referral_labels,
     referral_list,
     referral_timeline,
 )

@@ -111,7 +111,7 @@ def test_button_is_enabled_when_the_partner_can_withdraw(client, partner_with_ba
     partner = partner_with_balance("50.00")
     button = _button(_login(client, partner).get(PAGE))
     assert "disabled" not in button
-    assert "Withdraw 50.00 USD" in button
+    assert "Withdraw 50.00\u00a0USD" in button
     assert "data-once" in button
     assert f'action="{REQUEST}"' in button
 
