@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from commissions.balance import partners_with_balances
+from commissions.display import format_money
 from commissions.models import CommissionEntry
 from config.admin_readonly import ReadOnlyAdminMixin
 from payouts.models import Payout, PayoutAudit
@@ -195,7 +196,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Payout) -> str:
-        return f"{obj.amount} {obj.currency}"
+        return format_money(obj.amount, currency=obj.currency)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Payout) -> str:

@@ -352,3 +352,62 @@ def test_sign_up_build_a_link_and_withdraw_with_the_keyboard_only(open_page, sho
     expect(page.locator(".messages")).to_contain_text("Withdrawal of 50.00 USD requested")
     assert Payout.objects.filter(partner=partner).count() == 1
     assert problems.all() == []
+
+
+def test_the_payout_approver_works_at_1366_px_by_keyboard(open_page, shots, fake_paypal):
+    from django.contrib.auth import get_user_model
+
+    waiting = PayoutFactory(partner=PartnerFactory(paypal_email="waiting@paypal.example"), amount=Decimal("1493.67"))
+    refused = PayoutFactory(partner=PartnerFactory(paypal_email="refused@paypal.example"), amount=Decimal("75.00"))
+    PayoutFactory(
+        partner=PartnerFactory(paypal_email="a.rather.long.address.for.paypal@payouts.example.com"),
+        status=Payout.Status.PAID,
+        paypal_batch_id="5UXD2E8A7EBQJ2",
+    )
+    get_user_model().objects.create_superuser(email="approver@example.org", password=PASSWORD)
+    admin, problems = open_page()
+    admin.goto("/admin/")
+    admin.get_by_label("Email").fill("approver@example.org")
+    admin.get_by_label("Password").fill(PASSWORD)
+    admin.get_by_role("button", name="Log in").click()
+    arrive(admin, "**/admin/")
+    expect(admin.locator("#nav-sidebar")).to_contain_text("Daily link stats")
+    expect(admin.locator("#nav-sidebar")).not_to_contain_text("statss")
+
+    admin.goto("/admin/payouts/payout/")
+    # The list opens on what needs a decision, not on every payout ever made.
+    expect(admin.locator("#changelist-filter li.selected").first).to_have_text("Needs action")
+    expect(admin.locator("#result_list tbody tr")).to_have_count(2)
+    shots.take(admin, "admin-needs-action")
+    admin.get_by_role("link", name="All", exact=True).first.click()
+    expect(admin.locator("#result_list tbody tr")).to_have_count(3)
+    clipped = admin.evaluate(
+        "(() => { const r = document.querySelector('#changelist .results'); return r.scrollWidth - r.clientWidth; })()"
+    )
+    assert clipped <= 0, f"the payouts table is {clipped}px wider than its box"
+    shots.take(admin, "admin-all-payouts")
+
+    admin.goto(f"/admin/payouts/payout/{waiting.pk}/change/")
+    approve = admin.get_by_role("button", name="Approve and send 1,493.67 USD")
+    reject = admin.get_by_role("link", name="Reject…")
+    a, r = approve.bounding_box(), reject.bounding_box()
+    assert abs(a["y"] - r["y"]) < 4 and r["x"] >= a["x"] + a["width"], (a, r)  # side by side, not cramped under
+    assert r["height"] >= a["height"] - 2
+    shots.take(admin, "admin-payout-change")
+    tab_to(admin, ".payout-decision input[type=submit]")
+    admin.keyboard.press("Enter")
+    expect(admin.locator(".messagelist")).to_contain_text(f"Payout #{waiting.pk} approved")
+
+    admin.goto(f"/admin/payouts/payout/{refused.pk}/change/")
+    tab_to(admin, ".payout-decision a.button")
+    admin.keyboard.press("Enter")
+    arrive(admin, f"**/admin/payouts/payout/{refused.pk}/reject/")
+    tab_to(admin, "#id_reason")
+    admin.keyboard.type("The PayPal account could not be verified.")
+    shots.take(admin, "admin-reject")
+    tab_to(admin, "input[type=submit][value=Reject]")
+    admin.keyboard.press("Enter")
+    expect(admin.locator(".messagelist")).to_contain_text("rejected")
+    refused.refresh_from_db()
+    assert refused.status == Payout.Status.REJECTED
+    assert problems.all() == []
