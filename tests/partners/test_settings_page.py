@@ -122,7 +122,10 @@ def test_a_partner_cannot_revoke_or_see_another_partners_tokens(partner_client):
 
 
 def test_reloading_after_creating_a_token_creates_no_second_one(partner_client):
-    partner_client.post(URL, {"action": "token_create", "token-name": "reporting"}, follow=True)
+    response = partner_client.post(URL, {"action": "token_create", "token-name": "reporting"}, follow=True)
+    # The page the partner sees was fetched with GET: a reload repeats the GET, not the POST.
+    assert response.redirect_chain == [(URL + "#tokens", 302)]
+    assert response.request["REQUEST_METHOD"] == "GET"
     partner_client.get(URL)  # the reload
     assert ApiToken.objects.filter(partner=partner_client.partner).count() == 1
 

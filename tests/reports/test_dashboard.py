@@ -75,13 +75,6 @@ def test_an_invalid_date_in_the_url_is_an_error_not_the_last_30_days(partner_cli
     assert "Choose a period from the list." in unknown.content.decode()
 
 
-def test_a_plain_visit_leaves_the_address_alone(partner_client):
-    # static/js/dashboard.js writes the period into the URL only when the partner picks one;
-    # the page itself adds no #trends anywhere a plain visit would follow.
-    html = partner_client.get(reverse("partners:dashboard")).content.decode()
-    assert "#trends" not in html.split('id="period-form"')[0]
-
-
 def test_anonymous_visitors_are_sent_to_log_in(client):
     response = client.get(reverse("partners:dashboard"))
     assert response.status_code == 302
