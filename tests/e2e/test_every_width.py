@@ -311,7 +311,9 @@ def test_the_referrals_csv_has_a_bom_and_the_pages_column_titles(busy_partner, o
     assert problems.all() == []
 
 
-def test_sign_up_build_a_link_and_withdraw_with_the_keyboard_only(open_page, shots, visit, merchant, live_server):
+def test_sign_up_build_a_link_set_paypal_and_withdraw_with_the_keyboard_only(
+    open_page, shots, visit, merchant, live_server
+):
     page, problems = open_page()
     page.goto("/accounts/signup/")
     expect(page.get_by_role("link", name="partner program terms")).to_have_attribute("href", "/terms/")
@@ -340,9 +342,16 @@ def test_sign_up_build_a_link_and_withdraw_with_the_keyboard_only(open_page, sho
     shots.take(page, "link-by-keyboard")
     assert Link.objects.filter(description="Keyboard campaign").exists()
 
+    page.goto("/settings/")
+    tab_to(page, "#id_paypal-paypal_email")
+    page.keyboard.type("kim@paypal.example")
+    tab_to(page, "#id_paypal-current_password")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator(".messages")).to_contain_text("Your PayPal email was saved.")
     partner = Link.objects.get(description="Keyboard campaign").partner
-    partner.paypal_email = "kim@paypal.example"
-    partner.save(update_fields=["paypal_email"])
+    partner.refresh_from_db()
+    assert partner.paypal_email == "kim@paypal.example"
     _, click = visit(f"{live_server.url}/r/{partner.referral_code}")
     merchant.signed_up("cus_keys", click, "buyer@keys.example")
     merchant.paid("pay_keys", "cus_keys", "250.00")  # 50.00 commission
