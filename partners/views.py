@@ -82,7 +82,7 @@ class ThrottledPasswordResetView(auth_views.PasswordResetView):
         return self.render_to_response(self.get_context_data(form=form), status=status)
 
 
-_NEW_TOKEN_KEY = "partners:new_api_token"
+_SHOW_ONCE_SESSION_KEY = "partners:show_once"
 
 
 @partner_required
@@ -120,7 +120,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         created = api_token_create(partner=partner, name=token_form.cleaned_data["name"])
         # Post/redirect/get: a reload of the page that shows the token must not create another.
         # The secret waits in the session for exactly one page view, then only its hash remains.
-        request.session[_NEW_TOKEN_KEY] = created.secret
+        request.session[_SHOW_ONCE_SESSION_KEY] = created.secret
         messages.success(request, "Token created. Copy it now: it will not be shown again.")
         return redirect(reverse("partners:settings") + "#tokens")
     if action == "token_revoke":
@@ -134,7 +134,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             messages.error(request, "No such active token.")
         return redirect("partners:settings")
 
-    new_token_secret = request.session.pop(_NEW_TOKEN_KEY, None) if request.method == "GET" else None
+    new_token_secret = request.session.pop(_SHOW_ONCE_SESSION_KEY, None) if request.method == "GET" else None
     status = 400 if action else 200
     response = render(
         request,

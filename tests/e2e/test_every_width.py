@@ -380,8 +380,8 @@ def test_the_payout_approver_works_at_1366_px_by_keyboard(open_page, shots, fake
     admin.get_by_label("Password").fill(PASSWORD)
     admin.get_by_role("button", name="Log in").click()
     arrive(admin, "**/admin/")
-    expect(admin.locator("#nav-sidebar")).to_contain_text("Daily link stats")
-    expect(admin.locator("#nav-sidebar")).not_to_contain_text("statss")
+    expect(admin.locator("#content-main")).to_contain_text("Daily link stats")
+    expect(admin.locator("#content-main")).not_to_contain_text("statss")
 
     admin.goto("/admin/payouts/payout/")
     # The list opens on what needs a decision, not on every payout ever made.
