@@ -22,6 +22,7 @@ from payouts.models import Payout
 from tests.e2e.conftest import DASHBOARD, DESKTOP, MERCHANT_HOST, PASSWORD, PHONE, arrive, log_in
 from tests.e2e.test_panel_pages import busy_partner  # noqa: F401 - a fixture shared with the page test
 from tests.factories import PartnerFactory, PayoutFactory
+from tests.payouts.conftest import add_commission
 from tracking.models import Link
 from tracking.rollups import program_today
 from tracking.services import link_create
@@ -367,7 +368,9 @@ def test_the_payout_approver_works_at_1366_px_by_keyboard(open_page, shots, fake
     from django.contrib.auth import get_user_model
 
     waiting = PayoutFactory(partner=PartnerFactory(paypal_email="waiting@paypal.example"), amount=Decimal("1493.67"))
+    add_commission(waiting.partner, "1493.67")  # the ledger owes what the payout asks
     refused = PayoutFactory(partner=PartnerFactory(paypal_email="refused@paypal.example"), amount=Decimal("75.00"))
+    add_commission(refused.partner, "75.00")
     PayoutFactory(
         partner=PartnerFactory(paypal_email="a.rather.long.address.for.paypal@payouts.example.com"),
         status=Payout.Status.PAID,
