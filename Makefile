@@ -32,6 +32,8 @@ migrate: install
 # poller stands in for beat, so an approved payout shows Paid within seconds.
 FAKE_PAYPAL_PORT ?= 8765
 demo: export DEBUG ?= true
+# The links the demo prints and the panel shows point at the server this target starts.
+demo: export SITE_URL ?= http://$(HOST):$(PORT)
 demo: export REDIS_URL =
 demo: export PAYPAL_API_BASE = http://127.0.0.1:$(FAKE_PAYPAL_PORT)
 demo: export PAYPAL_CLIENT_ID = demo-client-id

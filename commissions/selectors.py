@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Case, CharField, Count, DecimalField, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from commissions.display import mask_email
+from commissions.display import format_date, format_money, mask_email
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
 from commissions.money import ZERO, cents
 from partners.models import Partner
@@ -139,6 +140,47 @@ def referral_get(*, partner: Partner, pk: int, now: datetime | None = None) -> R
     )
 
 
+def referral_labels() -> dict[str, str]:
+    """Column titles of the referrals table, shared by the page and its CSV (money columns name
+    the program's currency)."""
+    currency = settings.PROGRAM_CURRENCY
+    return {
+        "referral": "Referral",
+        "customer": "Customer",
+        "link": "Link",
+        "signed_up": "Signed up",
+        "status": "Status",
+        "plan": "Plan now",
+        "paid": f"Money brought ({currency})",
+        "commission": f"Commission ({currency})",
+    }
+
+
+def referral_csv_header() -> list[str]:
+    """The page's column titles, and after them what only the CSV carries."""
+    labels = referral_labels()
+    return [
+        labels["referral"],
+        labels["customer"],
+        labels["link"],
+        "Link code",
+        labels["signed_up"],
+        labels["status"],
+        "Trial days",
+        "Trial ends",
+        labels["plan"],
+        "Seats",
+        labels["paid"],
+        labels["commission"],
+        "Self-referral",
+    ]
+
+
+def _link_name(code: str, description: str, is_default: bool) -> str:
+    # templates/commissions/partials/link_name.html in words.
+    return description or ("Default link" if is_default else f"/r/{code}")
+
+
 def referral_csv_rows(queryset: QuerySet[Referral]) -> Iterator[list[object]]:
     """CSV rows for ``referral_list``'s queryset, streamed in chunks (constant memory)."""
     rows = queryset.values_list(
@@ -146,6 +188,7 @@ def referral_csv_rows(queryset: QuerySet[Referral]) -> Iterator[list[object]]:
         "email",
         "link__code",
         "link__description",
+        "link__is_default",
         "signed_up_at",
         "current_status",
         "trial_days",
@@ -161,6 +204,7 @@ def referral_csv_rows(queryset: QuerySet[Referral]) -> Iterator[list[object]]:
         email,
         code,
         description,
+        is_default,
         signed_up,
         status,
         trial_days,
@@ -174,35 +218,18 @@ def referral_csv_rows(queryset: QuerySet[Referral]) -> Iterator[list[object]]:
         yield [
             pk,
             mask_email(email),
+            _link_name(code, description, is_default),
             code,
-            description,
-            timezone.localtime(signed_up).isoformat(),
+            format_date(signed_up, for_csv=True),
             STATUS_LABELS.get(status, status),
             trial_days,
-            timezone.localtime(trial_end).isoformat(),
-            plan,
+            format_date(trial_end, for_csv=True),
+            f"Plan {plan}" if plan else "",
             seats if seats is not None else "",
-            str(cents(paid)),
-            str(cents(commission)),
+            format_money(paid, for_csv=True),
+            format_money(commission, for_csv=True),
             "yes" if self_ref else "no",
         ]
-
-
-REFERRAL_CSV_HEADER = [
-    "referral_id",
-    "customer",
-    "link_code",
-    "link_description",
-    "signed_up_at",
-    "status",
-    "trial_days",
-    "trial_ends_at",
-    "plan",
-    "seats",
-    "money_brought",
-    "commission",
-    "self_referral",
-]
 
 
 # --- the timeline of one referral --------------------------------------------------------
@@ -244,12 +271,16 @@ def referral_timeline(*, referral: Referral, now: datetime | None = None) -> lis
     ]
     first_paid = referral.first_paid_at
     if referral.trial_ends_at <= now and (first_paid is None or first_paid > referral.trial_ends_at):
+        # Said as it happened: "no payment" only while none has come; a payment after the end
+        # of the trial (a late card, a plan bought a day later) is named, not contradicted.
         items.append(
             TimelineItem(
                 at=referral.trial_ends_at,
                 kind="trial_ended",
                 title="Trial ended",
-                detail="No payment during the trial",
+                detail="No payment during the trial"
+                if first_paid is None
+                else "The first payment came after the trial",
                 order=2,
             )
         )
@@ -344,16 +375,27 @@ def commission_totals(queryset: QuerySet[CommissionEntry]) -> CommissionTotals:
     )
 
 
-COMMISSION_CSV_HEADER = [
-    "date",
-    "type",
-    "referral_id",
-    "customer",
-    "plan",
-    "seats",
-    "amount",
-    "commission",
-]
+def commission_labels() -> dict[str, str]:
+    """Column titles of the commissions table, shared by the page and its CSV."""
+    currency = settings.PROGRAM_CURRENCY
+    return {
+        "date": "Date",
+        "type": "Type",
+        "referral": "Referral",
+        "customer": "Customer",
+        "plan": "Plan",
+        "seats": "Seats",
+        "amount": f"Amount ({currency})",
+        "commission": f"Commission ({currency})",
+    }
+
+
+# What the Type column says, on the page and in the CSV.
+COMMISSION_TYPE_LABELS = {CommissionEntry.Kind.COMMISSION: "Payment", CommissionEntry.Kind.REVERSAL: "Refund"}
+
+
+def commission_csv_header() -> list[str]:
+    return list(commission_labels().values())
 
 
 def commission_csv_rows(queryset: QuerySet[CommissionEntry]) -> Iterator[list[object]]:
@@ -372,12 +414,12 @@ def commission_csv_rows(queryset: QuerySet[CommissionEntry]) -> Iterator[list[ob
     for earned_at, kind, referral_id, email, plan, seats, paid, refunded, amount in rows.iterator(chunk_size=2000):
         is_reversal = kind == CommissionEntry.Kind.REVERSAL
         yield [
-            timezone.localtime(earned_at).isoformat(),
-            "Refund reversal" if is_reversal else "Commission",
+            format_date(earned_at, for_csv=True),
+            COMMISSION_TYPE_LABELS.get(kind, kind),
             referral_id,
             mask_email(email),
-            plan,
+            f"Plan {plan}" if plan else "",
             seats,
-            str(cents(-refunded)) if is_reversal else str(cents(paid)),
-            str(cents(amount)),
+            format_money(-refunded, for_csv=True) if is_reversal else format_money(paid, for_csv=True),
+            format_money(amount, for_csv=True),
         ]

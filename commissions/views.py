@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -11,13 +11,16 @@ from commissions.forms import DateRangeForm, ReferralFilterForm
 from commissions.models import Referral
 from commissions.rates import current_rate
 from commissions.selectors import (
-    COMMISSION_CSV_HEADER,
-    REFERRAL_CSV_HEADER,
+    COMMISSION_TYPE_LABELS,
+    commission_csv_header,
     commission_csv_rows,
+    commission_labels,
     commission_list,
     commission_totals,
+    referral_csv_header,
     referral_csv_rows,
     referral_get,
+    referral_labels,
     referral_list,
     referral_timeline,
 )
@@ -58,6 +61,20 @@ def _filename(stem: str, start, end) -> str:
     return f"{stem}.csv"
 
 
+# The list's own parameters, carried to a referral's page so its back link returns to the same
+# filtered, sorted page of the list (and only these: the back link is never an open redirect).
+_LIST_PARAMS = ("status", "link", "start", "end", "sort", "page")
+
+
+def _list_query(request: HttpRequest) -> str:
+    params = QueryDict(mutable=True)
+    for key in _LIST_PARAMS:
+        value = request.GET.get(key)
+        if value:
+            params[key] = value[:100]
+    return params.urlencode()
+
+
 def _referral_filters(request: HttpRequest) -> tuple[ReferralFilterForm, DateRangeForm, dict]:
     form = ReferralFilterForm(request.GET, partner=request.partner)
     dates = DateRangeForm(request.GET)
@@ -68,7 +85,11 @@ def _referral_filters(request: HttpRequest) -> tuple[ReferralFilterForm, DateRan
 @partner_required
 def referral_list_view(request: HttpRequest) -> HttpResponse:
     form, dates, filters = _referral_filters(request)
-    page = Paginator(referral_list(partner=request.partner, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    referrals = referral_list(partner=request.partner, **filters)
+    if dates.errors:
+        # Dates that cannot be a range show the error and no rows, never "all referrals".
+        referrals = referrals.none()
+    page = Paginator(referrals, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "commissions/referral_list.html",
@@ -80,6 +101,8 @@ def referral_list_view(request: HttpRequest) -> HttpResponse:
             "query_string": _query_string(request),
             "sort_links": _sort_links(request, filters["sort"]),
             "filtered": any(request.GET.get(key) for key in ("status", "link", "start", "end")),
+            "labels": referral_labels(),
+            "list_query": _list_query(request),
         },
     )
 
@@ -91,7 +114,7 @@ def referral_export_view(request: HttpRequest) -> HttpResponse:
         return bad_date_range(dates)
     queryset = referral_list(partner=request.partner, **filters)
     return csv_response(
-        _filename("referrals", filters["start"], filters["end"]), REFERRAL_CSV_HEADER, referral_csv_rows(queryset)
+        _filename("referrals", filters["start"], filters["end"]), referral_csv_header(), referral_csv_rows(queryset)
     )
 
 
@@ -104,7 +127,11 @@ def referral_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "commissions/referral_detail.html",
-        {"referral": referral, "timeline": referral_timeline(referral=referral)},
+        {
+            "referral": referral,
+            "timeline": referral_timeline(referral=referral),
+            "back_query": _list_query(request),
+        },
     )
 
 
@@ -126,6 +153,8 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
             "start": start,
             "end": end,
             "commission_percent": f"{(current_rate(partner_id=request.partner.pk) * 100).normalize():f} %",
+            "labels": commission_labels(),
+            "type_labels": COMMISSION_TYPE_LABELS,
         },
     )
 
@@ -137,4 +166,4 @@ def commission_export_view(request: HttpRequest) -> HttpResponse:
         return bad_date_range(dates)
     start, end = dates.range()
     entries = commission_list(partner=request.partner, start=start, end=end)
-    return csv_response(_filename("commissions", start, end), COMMISSION_CSV_HEADER, commission_csv_rows(entries))
+    return csv_response(_filename("commissions", start, end), commission_csv_header(), commission_csv_rows(entries))

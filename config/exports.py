@@ -1,5 +1,8 @@
 """Streaming CSV downloads: rows are produced lazily from an iterator, so a million-row export
-keeps constant memory (use ``queryset.iterator(chunk_size=…)`` or ``values_list`` for rows)."""
+keeps constant memory (use ``queryset.iterator(chunk_size=…)`` or ``values_list`` for rows).
+
+Money and dates in the rows come from ``commissions.display`` (``format_money``/``format_date``
+with ``for_csv=True``) and the header uses the page's column titles."""
 
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[o
     writer = csv.writer(_Echo())
 
     def generate():
-        yield writer.writerow(header)
+        # A UTF-8 byte-order mark first: without it Excel reads the file as the system's legacy
+        # code page and garbles "—", "×" and every accented name.
+        yield "\ufeff" + writer.writerow(header)
         for row in rows:
             yield writer.writerow([_safe(v) for v in row])
 

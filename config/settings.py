@@ -103,6 +103,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "partners.context_processors.panel",
             ],
+            # The money and date filters (commissions/display.py) in every template, admin's too.
+            "builtins": ["commissions.templatetags.commissions_tags"],
         },
     },
 ]

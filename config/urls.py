@@ -7,6 +7,7 @@ from commissions.api import events_view
 from commissions.stripe_billing.views import stripe_webhook_view
 from config.api import api
 from config.health import healthz
+from partners.views import terms_view
 from tracking.views import click_redirect_view
 
 admin.site.site_header = "Partner Panel administration"
@@ -24,6 +25,8 @@ urlpatterns = [
     path("api/v1/events", events_view),
     path("api/v1/integrations/stripe", stripe_webhook_view, name="stripe_webhook"),
     path("api/v1/", api.urls),
+    # The program terms the sign-up form links to (a URL named "terms").
+    path("terms/", terms_view, name="terms"),
     path("", include("tracking.urls")),
     path("", include("partners.urls")),
     path("", include("commissions.urls")),

@@ -3,8 +3,9 @@
     .venv/bin/python docs/screenshots.py [--base-url http://127.0.0.1:8000]
 
 Drives Debian's Chromium (/usr/bin/chromium) through Playwright: logs in as the demo partner,
-captures every panel page, then logs in as the admin and captures the payout list and a
-pending payout. No browser is downloaded.
+captures every panel page (and a link's own page) at 1366 x 900, the dashboard, the menu and
+the referrals, commissions and payouts tables on a 390 x 844 phone, then logs in as the admin
+and captures the payout list (opening on what needs action) and a pending payout. No browser is downloaded.
 """
 
 from __future__ import annotations
@@ -76,18 +77,31 @@ def main() -> None:
                 if href and re.match(r"^/referrals/\d+/$", href):
                     page.goto(base + href)
                     _shot(page, "referral-detail")
-        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+            if name == "resources":
+                link = page.locator(".links-table a[href^='/resources/links/']").first
+                href = link.get_attribute("href") if link.count() else None
+                if href:
+                    page.goto(base + href)
+                    _shot(page, "link-detail")
+
+        # A phone (390 x 844): the menu, and the pages whose tables become stacked rows.
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         mobile = phone.new_page()
         _login(mobile, base, "demo@example.com", "demo")
         mobile.goto(base + "/dashboard/")
         _shot(mobile, "dashboard-phone")
+        mobile.locator("#menu-button").click()
+        _shot(mobile, "menu-phone")
+        for name, path in (("referrals", "/referrals/"), ("commissions", "/commissions/"), ("payouts", "/payouts/")):
+            mobile.goto(base + path)
+            _shot(mobile, f"{name}-phone")
 
         admin = browser.new_context(viewport={"width": 1366, "height": 900})
         page = admin.new_page()
         _login(page, base, "admin@example.com", "admin", path="/admin/login/")
         page.goto(base + "/admin/payouts/payout/")
         _shot(page, "admin-payouts")
-        page.goto(base + "/admin/payouts/payout/?status__exact=pending")
+        page.goto(base + "/admin/payouts/payout/?status=pending")
         pending = page.locator("#result_list tbody tr th a").first
         if pending.count():
             pending.click()

@@ -6,6 +6,7 @@ JSON the API offers) from static/js/dashboard.js for the period the partner pick
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -28,6 +29,18 @@ PERIODS = (
 )
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def _range_message(exc: DateRangeError) -> str:
+    """The API's wording (``start``/``end``) in the page's words (From/To)."""
+    if exc.code == "invalid_date":
+        return f"{'From' if exc.field == 'start' else 'To'}: enter a date as YYYY-MM-DD."
+    if exc.field == "start":
+        return "The From date is after the To date."
+    return exc.message
+
+
 def _rate_percent(rate: Decimal) -> str:
     text = f"{rate * 100:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
@@ -46,17 +59,24 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     rate = rate_or_default(default_link.own_rate) if default_link else current_rate(partner_id=partner.pk)
 
     presets = period_presets()
-    period = request.GET.get("period", "30d")
-    if period not in dict(PERIODS):
-        period = "30d"
-    start, end = presets.get(period, presets["30d"])
+    raw_start, raw_end = request.GET.get("start"), request.GET.get("end")
+    # Dates in the URL without a period are a custom range (a shared or bookmarked link).
+    period = request.GET.get("period") or ("custom" if raw_start or raw_end else "30d")
     range_error = ""
+    start, end = presets["30d"]
     if period == "custom":
         try:
-            start, end = parse_date_range(request.GET.get("start"), request.GET.get("end"))
+            start, end = parse_date_range(raw_start, raw_end)
         except DateRangeError as exc:
-            range_error = exc.message
-            period, (start, end) = "30d", presets["30d"]
+            # Said, not replaced by a default: the partner asked for these dates.
+            range_error = _range_message(exc)
+    elif period in presets:
+        start, end = presets[period]
+    else:
+        range_error = "Choose a period from the list."
+        period = "30d"
+    start_value = (raw_start or "") if range_error and period == "custom" else start.isoformat()
+    end_value = (raw_end or "") if range_error and period == "custom" else end.isoformat()
 
     return render(
         request,
@@ -73,7 +93,10 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             "start": start,
             "end": end,
             "range_error": range_error,
+            "start_value": start_value if _ISO_DAY.fullmatch(start_value) else "",
+            "end_value": end_value if _ISO_DAY.fullmatch(end_value) else "",
             "chart_config": {
+                "initialError": range_error,
                 "trendsUrl": reverse("api:partner_trends"),
                 "currency": settings.PROGRAM_CURRENCY,
                 "presets": {name: [s.isoformat(), e.isoformat()] for name, (s, e) in presets.items()},

@@ -4,6 +4,8 @@ from django import forms
 from django.contrib.auth import authenticate, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm, PasswordResetForm
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from partners.emails import normalize_email
 from partners.models import Partner, User
@@ -49,6 +51,14 @@ class SignupForm(forms.Form):
 
     # No "this email already has an account" here: the answer reads the same either way and the
     # owner of a taken address gets an email instead (partners.services.partner_signup_submit).
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The terms open in a new tab: the form keeps what was typed.
+        self.fields["accept_terms"].label = format_html(
+            'I accept the <a href="{}" target="_blank" rel="noopener">partner program terms</a>', reverse("terms")
+        )
+
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data["email"])
 

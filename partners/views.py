@@ -8,7 +8,7 @@ from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.encoding import force_str
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -177,6 +177,9 @@ def _open_payout(partner):
     return Payout.objects.filter(partner=partner, status__in=Payout.OPEN_STATUSES).first()
 
 
+_SHOW_ONCE_SESSION_KEY = "partners:show_once"
+
+
 @partner_required
 @require_http_methods(["GET", "POST"])
 def settings_view(request: HttpRequest) -> HttpResponse:
@@ -186,6 +189,9 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     password_form = LockoutPasswordChangeForm(
         request.user, request.POST if action == "password" else None, request=request, prefix="password"
     )
+    # Django's form puts autofocus on "Old password": every visit of Settings would jump there
+    # (and pull a phone's keyboard up) although most visits are about something else.
+    password_form.fields["old_password"].widget.attrs.pop("autofocus", None)
     paypal_form = PaypalEmailForm(
         request.POST if action == "paypal" else None,
         request=request,
@@ -194,7 +200,6 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         prefix="paypal",
     )
     token_form = ApiTokenForm(request.POST if action == "token_create" else None, prefix="token")
-    new_token_secret = None
 
     if action == "profile" and profile_form.is_valid():
         profile_form.save()
@@ -219,9 +224,11 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         return redirect("partners:settings")
     if action == "token_create" and token_form.is_valid():
         created = api_token_create(partner=partner, name=token_form.cleaned_data["name"])
-        new_token_secret = created.secret
-        token_form = ApiTokenForm(prefix="token")
+        # Post/redirect/get: a reload of the page that shows the token must not create another.
+        # The secret waits in the session for exactly one page view, then only its hash remains.
+        request.session[_SHOW_ONCE_SESSION_KEY] = created.secret
         messages.success(request, "Token created. Copy it now: it will not be shown again.")
+        return redirect(reverse("partners:settings") + "#tokens")
     if action == "token_revoke":
         try:
             token_id = int(request.POST.get("token_id", ""))
@@ -233,8 +240,9 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             messages.error(request, "No such active token.")
         return redirect("partners:settings")
 
-    status = 400 if action and not new_token_secret else 200
-    return render(
+    new_token_secret = request.session.pop(_SHOW_ONCE_SESSION_KEY, None) if request.method == "GET" else None
+    status = 400 if action else 200
+    response = render(
         request,
         "partners/settings.html",
         {
@@ -247,4 +255,24 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             "open_payout": _open_payout(partner),
         },
         status=status,
+    )
+    if new_token_secret:
+        response["Cache-Control"] = "no-store"  # the one page that shows the secret stays out of caches
+    return response
+
+
+@require_http_methods(["GET", "HEAD"])
+def terms_view(request: HttpRequest) -> HttpResponse:
+    """The partner program terms, public (the sign-up form links here), with the program rules
+    as configured: the rate, the minimum, the cookie's life and the hold."""
+    rate = f"{(settings.COMMISSION_RATE * 100).normalize():f}"
+    return render(
+        request,
+        "partners/terms.html",
+        {
+            "commission_rate_percent": rate,
+            "payout_minimum": settings.PAYOUT_MINIMUM,
+            "attribution_days": settings.ATTRIBUTION_WINDOW_DAYS,
+            "hold_days": settings.COMMISSION_HOLD_DAYS,
+        },
     )

@@ -24,6 +24,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from commissions.balance import partners_with_balances
+from commissions.display import format_money
 from commissions.models import CommissionEntry
 from config.admin_readonly import ReadOnlyAdminMixin
 from payouts.models import Payout, PayoutAudit
@@ -94,6 +95,43 @@ class PayoutAuditInline(ReadOnlyAdminMixin, admin.TabularInline):
         return request.user.is_active and request.user.is_staff
 
 
+class PayoutStatusFilter(admin.SimpleListFilter):
+    """The status filter, opening on what needs a decision (pending, and "needs attention"
+    where that status exists) instead of every payout ever made; "All" is one click away."""
+
+    title = "status"
+    parameter_name = "status"
+    NEEDS_ACTION = "needs_action"
+    ALL = "all"
+
+    @staticmethod
+    def needs_action_statuses() -> list[str]:
+        return [status for status in ("pending", "needs_attention") if status in Payout.Status.values]
+
+    def lookups(self, request, model_admin):
+        return [(self.NEEDS_ACTION, "Needs action"), (self.ALL, "All"), *Payout.Status.choices]
+
+    def choices(self, changelist):
+        chosen = self.value() or self.NEEDS_ACTION
+        for value, title in self.lookup_choices:
+            yield {
+                "selected": chosen == value,
+                "query_string": changelist.get_query_string({self.parameter_name: value}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None and request.method != "GET":
+            return queryset  # an action posted from the list acts on the rows it names
+        value = value or self.NEEDS_ACTION
+        if value == self.ALL:
+            return queryset
+        if value == self.NEEDS_ACTION:
+            return queryset.filter(status__in=self.needs_action_statuses())
+        return queryset.filter(status=value)
+
+
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -108,7 +146,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "paypal_batch_id",
     )
     list_display_links = ("id",)
-    list_filter = ("status", "method")
+    list_filter = (PayoutStatusFilter, "method")
     search_fields = ("=id", "partner__user__email", "partner__name", "paypal_email", "paypal_batch_id")
     list_select_related = ("partner__user", "decided_by")
     date_hierarchy = "requested_at"
@@ -189,7 +227,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Payout) -> str:
-        return f"{obj.amount} {obj.currency}"
+        return format_money(obj.amount, currency=obj.currency)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Payout) -> str:

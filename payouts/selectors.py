@@ -8,20 +8,21 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from commissions.money import money_str
+from commissions.display import format_date, format_money
 from partners.models import Partner
 from payouts.models import Payout
 
+# The payouts page's column titles (its "PayPal batch / transaction" split in two).
 CSV_HEADER = (
-    "requested_at",
-    "amount",
-    "currency",
-    "paypal_email",
-    "status",
-    "paid_at",
-    "paypal_batch_id",
-    "paypal_transaction_id",
-    "note",
+    "Requested",
+    "Amount",
+    "Currency",
+    "PayPal email",
+    "Status",
+    "Paid",
+    "PayPal batch",
+    "PayPal transaction",
+    "Note",
 )
 
 
@@ -56,7 +57,7 @@ def partner_note(payout: Payout) -> str:
 
 
 def _iso(value: datetime | None) -> str:
-    return timezone.localtime(value).isoformat(timespec="seconds") if value else ""
+    return format_date(value, for_csv=True)
 
 
 def payout_csv_rows(*, partner: Partner, start: date | None = None, end: date | None = None) -> Iterator[list]:
@@ -76,7 +77,7 @@ def payout_csv_rows(*, partner: Partner, start: date | None = None, end: date | 
     for payout in payouts.iterator(chunk_size=2000):
         yield [
             _iso(payout.requested_at),
-            money_str(payout.amount),
+            format_money(payout.amount, for_csv=True),
             payout.currency,
             payout.paypal_email,
             payout.partner_status,

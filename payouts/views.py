@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
+from commissions.display import format_money
 from commissions.forms import DateRangeForm
 from config.exports import bad_date_range, csv_response
 from partners.decorators import partner_required
@@ -77,7 +78,7 @@ def payout_request_view(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"Withdrawal of {payout.amount} {payout.currency} requested. It will be sent to "
+            f"Withdrawal of {format_money(payout.amount, currency=payout.currency)} requested. It will be sent to "
             f"{payout.paypal_email} once it is approved.",
         )
     target = request.POST.get("next", "")

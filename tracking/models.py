@@ -130,6 +130,9 @@ class DailyLinkStats(models.Model):
     commission = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
 
     class Meta:
+        # "stats" is already plural: Django's default would say "Daily link statss".
+        verbose_name = "daily link stats"
+        verbose_name_plural = "daily link stats"
         constraints = [
             models.UniqueConstraint(fields=["link", "day"], name="daily_stats_link_day"),
         ]
@@ -169,6 +172,8 @@ class LinkMonthlyStats(models.Model):
     commission = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
 
     class Meta:
+        verbose_name = "monthly link stats"
+        verbose_name_plural = "monthly link stats"
         constraints = [
             models.UniqueConstraint(fields=["link", "month"], name="monthly_stats_link_month"),
         ]

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from commissions.display import format_money
 from commissions.money import money_str
 from config.exports import bad_date_range_message, csv_response
 from partners.decorators import partner_required
@@ -27,7 +28,8 @@ from tracking.reports import (
     percent,
 )
 
-# (sort key, column title, numeric?) in display order.
+# (sort key, column title, numeric?) in display order; the titles are the CSV's too, money
+# columns naming the program's currency ("{currency}").
 COLUMNS = (
     ("description", "Link", False),
     ("trial_days", "Trial", True),
@@ -37,9 +39,16 @@ COLUMNS = (
     ("subscriptions", "Subscriptions", True),
     ("click_to_trial", "Click → trial", True),
     ("trial_to_paid", "Trial → paid", True),
-    ("commission", "Commission", True),
-    ("earnings_per_click", "Earnings per click", True),
+    ("commission", "Commission ({currency})", True),
+    ("earnings_per_click", "Earnings per click ({currency})", True),
 )
+CREATIVE_TITLE = "Creative"
+
+
+def column_titles() -> dict[str, str]:
+    return {key: title.format(currency=settings.PROGRAM_CURRENCY) for key, title, _ in COLUMNS}
+
+
 # Text columns sort A→Z first; numbers largest first.
 _FIRST_DIRECTION = {key: ("" if not numeric else "-") for key, _, numeric in COLUMNS}
 assert set(_FIRST_DIRECTION) <= set(SORT_KEYS)
@@ -72,7 +81,7 @@ def _chart_data(rows: list[LinkPerformance]) -> dict:
     }
 
 
-def _numbers(row: LinkPerformance) -> dict:
+def row_numbers(row: LinkPerformance) -> dict:
     """The row's numbers formatted once for the page (thousands separators, rates, dashes)."""
     epc = row.earnings_per_click
     return {
@@ -82,9 +91,9 @@ def _numbers(row: LinkPerformance) -> dict:
         "subscriptions": f"{row.subscriptions:,}",
         "click_to_trial": percent(row.click_to_trial),
         "trial_to_paid": percent(row.trial_to_paid),
-        "commission": f"{row.commission:,.2f}",
+        "commission": format_money(row.commission),
         "negative": row.commission < 0,
-        "earnings_per_click": "—" if epc is None else f"{epc:,.2f}",
+        "earnings_per_click": "—" if epc is None else format_money(epc),
     }
 
 
@@ -100,7 +109,7 @@ def _display(row: LinkPerformance) -> dict:
         "destination_short": destination.split("://", 1)[-1].rstrip("/"),
         "creative": creative,
         "thumbnail": creative.image if creative is not None and creative.is_image and creative.image else None,
-        **_numbers(row),
+        **row_numbers(row),
     }
 
 
@@ -111,7 +120,8 @@ def performance_view(request: HttpRequest) -> HttpResponse:
     report = link_performance(request.partner, start, end, sort)
     base_query = f"start={start.isoformat()}&end={end.isoformat()}"
     columns = []
-    for key, title, numeric in COLUMNS:
+    titles = column_titles()
+    for key, _title, numeric in COLUMNS:
         if sort.removeprefix("-") == key:
             next_sort = key if sort.startswith("-") else f"-{key}"
             direction = "descending" if sort.startswith("-") else "ascending"
@@ -120,7 +130,7 @@ def performance_view(request: HttpRequest) -> HttpResponse:
         columns.append(
             {
                 "key": key,
-                "title": title,
+                "title": titles[key],
                 "numeric": numeric,
                 "query": f"{base_query}&sort={next_sort}",
                 "aria": direction,
@@ -134,7 +144,7 @@ def performance_view(request: HttpRequest) -> HttpResponse:
         {
             "report": report,
             "rows": rows,
-            "totals": _numbers(totals),
+            "totals": row_numbers(totals),
             "columns": columns,
             "start": start,
             "end": end,
@@ -142,27 +152,31 @@ def performance_view(request: HttpRequest) -> HttpResponse:
             "export_query": f"{base_query}&sort={sort}" if sort else base_query,
             "chart_data": _chart_data(report.rows),
             "currency": settings.PROGRAM_CURRENCY,
+            "titles": titles,
+            "creative_title": CREATIVE_TITLE,
         },
     )
 
 
-CSV_HEADER = (
-    "link_code",
-    "link_url",
-    "description",
-    "destination",
-    "creative",
-    "trial_days",
-    "clicks",
-    "unique_clicks",
-    "trials",
-    "subscriptions",
-    "click_to_trial_percent",
-    "trial_to_paid_percent",
-    "commission",
-    "earnings_per_click",
-    "currency",
-)
+def csv_header() -> list[str]:
+    """The page's column titles (the link's label first), then what only the CSV carries."""
+    titles = column_titles()
+    return [
+        titles["description"],
+        "Link code",
+        "Link URL",
+        "Lands on",
+        CREATIVE_TITLE,
+        titles["trial_days"],
+        titles["clicks"],
+        titles["unique_clicks"],
+        titles["trials"],
+        titles["subscriptions"],
+        titles["click_to_trial"],
+        titles["trial_to_paid"],
+        titles["commission"],
+        titles["earnings_per_click"],
+    ]
 
 
 @partner_required
@@ -174,29 +188,27 @@ def performance_export_view(request: HttpRequest) -> HttpResponse:
         # A CSV says nothing about a substituted range: refuse it (issue 17, far dates).
         return bad_date_range_message(range_error.removesuffix(" Showing the last 30 days."))
     report = link_performance(request.partner, start, end, normalise_sort(request.GET.get("sort")))
-    currency = settings.PROGRAM_CURRENCY
 
     def rows():
         for row in report.rows:
             link = row.link
             epc = row.earnings_per_click
             yield (
+                link_label(link),
                 link.code,
                 link_url(link),
-                link.description,
                 link_destination(link),
                 link.creative.title if link.creative else "",
-                link.trial_days,
+                f"{link.trial_days} days",
                 row.clicks,
                 row.unique_clicks,
                 row.trials,
                 row.subscriptions,
                 _ratio_str(row.click_to_trial),
                 _ratio_str(row.trial_to_paid),
-                money_str(row.commission),
-                "" if epc is None else money_str(epc),
-                currency,
+                format_money(row.commission, for_csv=True),
+                "" if epc is None else format_money(epc, for_csv=True),
             )
 
     filename = f"performance-{start.isoformat()}-{end.isoformat()}.csv"
-    return csv_response(filename, CSV_HEADER, rows())
+    return csv_response(filename, csv_header(), rows())

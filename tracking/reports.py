@@ -273,6 +273,45 @@ def partner_trends(partner: Partner, start: date, end: date) -> Trends:
     )
 
 
+@dataclass(frozen=True)
+class LinkSeries:
+    """One link's numbers per day over ``days`` (zero on days without activity), and totals."""
+
+    days: list[date]
+    clicks: list[int]
+    unique_clicks: list[int]
+    trials: list[int]
+    subscriptions: list[int]
+    commission: list[Decimal]
+    totals: LinkPerformance
+
+
+def link_series(link: Link, start: date, end: date) -> LinkSeries:
+    """Daily series of one link for ``start``..``end`` inclusive: one query over its rollups
+    (the ``(link, day)`` unique index), never raw clicks."""
+    rows = DailyLinkStats.objects.filter(link=link, day__gte=start, day__lte=end).values(
+        "day", "clicks", "unique_clicks", "new_trials", "new_subscriptions", "commission"
+    )
+    by_day = {row["day"]: row for row in rows}
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    empty = {"clicks": 0, "unique_clicks": 0, "new_trials": 0, "new_subscriptions": 0, "commission": ZERO}
+    series = [by_day.get(day, empty) for day in days]
+    clicks = [int(row["clicks"]) for row in series]
+    unique_clicks = [int(row["unique_clicks"]) for row in series]
+    trials = [int(row["new_trials"]) for row in series]
+    subscriptions = [int(row["new_subscriptions"]) for row in series]
+    commission = [cents(row["commission"] or ZERO) for row in series]
+    totals = LinkPerformance(
+        link=link,
+        clicks=sum(clicks),
+        unique_clicks=sum(unique_clicks),
+        trials=sum(trials),
+        subscriptions=sum(subscriptions),
+        commission=cents(sum(commission, ZERO)),
+    )
+    return LinkSeries(days, clicks, unique_clicks, trials, subscriptions, commission, totals)
+
+
 # --- Per-link performance ----------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from django.utils.http import http_date, url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from commissions.money import money_str
 from config.clientip import client_ip
 from partners.decorators import partner_required
 from tracking import linkcache
@@ -30,6 +31,8 @@ from tracking.embed import creative_image_url, embed_html, link_url
 from tracking.forms import LinkBuilderForm
 from tracking.ids import new_click_id
 from tracking.models import Creative, Link
+from tracking.performance import column_titles, row_numbers
+from tracking.reports import DateRangeError, LinkSeries, link_series, parse_date_range
 from tracking.selectors import creative_get, creative_list, default_link_get, link_get, link_list
 from tracking.services import LinkError, link_create, link_delete, link_set_active
 from tracking.validators import TRACKING_PARAMETER
@@ -279,16 +282,47 @@ def resources_view(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _link_chart_data(stats: LinkSeries) -> dict:
+    """The link's daily series for static/js/link.js (a JSON data block, not a script)."""
+    return {
+        "currency": settings.PROGRAM_CURRENCY,
+        "days": [day.isoformat() for day in stats.days],
+        "metrics": {
+            "clicks": stats.clicks,
+            "unique_clicks": stats.unique_clicks,
+            "trials": stats.trials,
+            "subscriptions": stats.subscriptions,
+            "commission": [money_str(value) for value in stats.commission],
+        },
+    }
+
+
 @partner_required
 def link_detail_view(request: HttpRequest, link_id: int) -> HttpResponse:
     link = link_get(partner=request.partner, link_id=link_id)
     if link is None:
         raise Http404("No such link.")
+    range_error = ""
+    try:
+        start, end = parse_date_range(request.GET.get("start"), request.GET.get("end"))
+    except DateRangeError as exc:
+        # The error is shown with no numbers: other dates' numbers would read as these dates'.
+        range_error, (start, end) = exc.message, (None, None)
+    stats = link_series(link, start, end) if start is not None else None
     return render(
         request,
         "tracking/link_detail.html",
         {
             "link": link,
+            "start": start,
+            "end": end,
+            "start_value": request.GET.get("start", start.isoformat() if start else "")[:10],
+            "end_value": request.GET.get("end", end.isoformat() if end else "")[:10],
+            "range_error": range_error,
+            "stats": stats,
+            "numbers": row_numbers(stats.totals) if stats else None,
+            "titles": column_titles(),
+            "stats_data": _link_chart_data(stats) if stats else None,
             "url": link_url(link),
             "embed": embed_html(link),
             "embed_preview": embed_html(link, for_preview=True),

@@ -22,21 +22,75 @@
   function shortDay(iso, withYear) {
     var options = { month: "short", day: "numeric" };
     if (withYear) { options.year = "numeric"; }
-    return parseDay(iso).toLocaleDateString(undefined, options);
+    return parseDay(iso).toLocaleDateString(LOCALE, options);
   }
 
   function longDay(iso) {
-    return parseDay(iso).toLocaleDateString(undefined, { weekday: "short", year: "numeric", month: "short", day: "numeric" });
+    return parseDay(iso).toLocaleDateString(LOCALE, { weekday: "short", year: "numeric", month: "short", day: "numeric" });
   }
+
+  // The page's formats (commissions/display.py): "1,493.67 USD", "Mar 5, 2026", whatever
+  // the browser's language, so a number reads the same in a chart and in the table beside it.
+  var LOCALE = "en-US";
+  var NBSP = "\u00a0";
 
   function money(value, currency) {
     var number = Number(value);
-    var text = number.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-    return currency ? text + " " + currency : text;
+    var text = number.toLocaleString(LOCALE, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    return currency ? text + NBSP + currency : text;
   }
 
   function count(value) {
-    return Number(value).toLocaleString(undefined, { maximumFractionDigits: 0 });
+    return Number(value).toLocaleString(LOCALE, { maximumFractionDigits: 0 });
+  }
+
+  // Long ranges are drawn per week (Monday to Sunday) or per month: 183 daily bars would be
+  // hairlines. Money is summed in cents (integers), never in floating-point dollars.
+  var WEEKS_FROM_DAYS = 93;
+  var MONTHS_FROM_DAYS = 367;
+
+  function groupUnit(dayCount) {
+    if (dayCount >= MONTHS_FROM_DAYS) { return "month"; }
+    if (dayCount >= WEEKS_FROM_DAYS) { return "week"; }
+    return "day";
+  }
+
+  function bucketOf(iso, unit) {
+    if (unit === "month") { return iso.slice(0, 7) + "-01"; }
+    var day = parseDay(iso);
+    var monday = new Date(day.getFullYear(), day.getMonth(), day.getDate() - ((day.getDay() + 6) % 7));
+    return monday.getFullYear() + "-" + String(monday.getMonth() + 1).padStart(2, "0") + "-" +
+      String(monday.getDate()).padStart(2, "0");
+  }
+
+  // {unit, days: first day of each group (clipped to the range), ends: last day, values}.
+  function group(days, values, isMoney) {
+    var unit = groupUnit(days.length);
+    if (unit === "day") { return { unit: unit, days: days.slice(), ends: days.slice(), values: values.slice() }; }
+    var out = { unit: unit, days: [], ends: [], values: [] };
+    var sums = [];
+    var current = null;
+    for (var i = 0; i < days.length; i++) {
+      var key = bucketOf(days[i], unit);
+      if (key !== current) {
+        current = key;
+        out.days.push(days[i]);
+        out.ends.push(days[i]);
+        sums.push(0);
+      }
+      out.ends[out.ends.length - 1] = days[i];
+      sums[sums.length - 1] += isMoney ? Math.round(Number(values[i]) * 100) : Number(values[i]);
+    }
+    out.values = sums.map(function (sum) { return isMoney ? (sum / 100).toFixed(2) : sum; });
+    return out;
+  }
+
+  function periodLabel(unit, first, last) {
+    if (unit === "month") {
+      return parseDay(first).toLocaleDateString(LOCALE, { month: "short", year: "numeric" });
+    }
+    if (unit === "week") { return shortDay(first, true) + " – " + shortDay(last, true); }
+    return longDay(first);
   }
 
   function readJson(id) {
@@ -73,7 +127,10 @@
           autoSkip: true,
           maxTicksLimit: 8,
           maxRotation: 0,
-          callback: function (value, index) { return shortDay(opts.days[index], spansYears); }
+          callback: function (value, index) {
+            if (opts.unit === "month") { return periodLabel("month", opts.days[index]); }
+            return shortDay(opts.days[index], spansYears);
+          }
         }
       },
       y: {
@@ -85,7 +142,11 @@
     };
     options.plugins.tooltip = {
       callbacks: {
-        title: function (items) { return items.length ? longDay(opts.days[items[0].dataIndex]) : ""; },
+        title: function (items) {
+          if (!items.length) { return ""; }
+          var i = items[0].dataIndex;
+          return periodLabel(opts.unit || "day", opts.days[i], (opts.ends || opts.days)[i]);
+        },
         label: function (item) {
           var raw = opts.values[item.dataIndex];
           return " " + opts.label + ": " + (opts.money ? money(raw, opts.currency) : count(raw));
@@ -164,6 +225,7 @@
     allZero: allZero,
     money: money,
     count: count,
-    shortDay: shortDay
+    shortDay: shortDay,
+    group: group
   };
 })();

@@ -36,13 +36,60 @@
     if (target) { copyText(target.value !== undefined ? target.value : target.textContent, button); }
   });
 
+  // Forms marked data-confirm ask first (delete, disable, revoke): the question is the
+  // attribute's text. Registered before data-once so a cancelled form stays usable.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
+
   // Forms marked data-once disable their submit button after the first submit (double clicks).
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (!form.hasAttribute("data-once")) { return; }
+    if (event.defaultPrevented || !form.hasAttribute("data-once")) { return; }
     if (form.getAttribute("data-submitted")) { event.preventDefault(); return; }
     form.setAttribute("data-submitted", "1");
     var buttons = form.querySelectorAll("button[type=submit]");
     for (var i = 0; i < buttons.length; i++) { buttons[i].disabled = true; }
   });
+
+  // Hints ("?"): shown on hover and keyboard focus by CSS; a tap or click toggles them (touch
+  // browsers do not all focus a tapped button), Escape hides them.
+  document.addEventListener("click", function (event) {
+    var hint = event.target.closest(".hint");
+    var open = document.querySelectorAll('.hint[aria-expanded="true"]');
+    for (var i = 0; i < open.length; i++) {
+      if (open[i] !== hint) { open[i].setAttribute("aria-expanded", "false"); }
+    }
+    if (hint) {
+      hint.setAttribute("aria-expanded", hint.getAttribute("aria-expanded") === "true" ? "false" : "true");
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    var open = document.querySelectorAll('.hint[aria-expanded="true"]');
+    for (var i = 0; i < open.length; i++) { open[i].setAttribute("aria-expanded", "false"); }
+    if (document.activeElement && document.activeElement.classList.contains("hint")) { document.activeElement.blur(); }
+  });
+
+  // The phone menu: the button shows and hides the list of pages (CSS shows the button only on
+  // narrow screens; on wide ones the list is always there).
+  function initMenu() {
+    var button = document.getElementById("menu-button");
+    if (!button) { return; }
+    var nav = button.closest("nav");
+    nav.setAttribute("data-collapsed", "");
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var opening = nav.hasAttribute("data-collapsed");
+      if (opening) { nav.removeAttribute("data-collapsed"); } else { nav.setAttribute("data-collapsed", ""); }
+      button.setAttribute("aria-expanded", opening ? "true" : "false");
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", initMenu);
+  } else {
+    initMenu();
+  }
 })();

@@ -48,6 +48,12 @@
       });
     }
 
+    // A new partner has clicks long before any commission: open on the first metric that has
+    // something to compare (commission, then unique clicks, clicks, trials, subscriptions).
+    var options = Array.prototype.map.call(select.options, function (option) { return option.value; });
+    for (var i = 0; i < options.length; i++) {
+      if (!charts.allZero(data.metrics[options[i]])) { select.value = options[i]; break; }
+    }
     select.addEventListener("change", draw);
     draw();
   }

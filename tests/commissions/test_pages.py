@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -45,7 +47,15 @@ def refer(send, partner_client):
 
 
 def _csv(response) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    body = b"".join(response.streaming_content)
+    assert body.startswith(codecs.BOM_UTF8), "a CSV starts with a UTF-8 byte-order mark (Excel)"
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def _column_titles(html: str) -> list[str]:
+    """The visible text of a page's table header cells (sort arrows left out)."""
+    cells = re.findall(r"<th[^>]*>(.*?)</th>", html, re.S)
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>|[▲▼]", "", cell)).strip() for cell in cells]
 
 
 # --- masking -----------------------------------------------------------------------------
@@ -283,6 +293,38 @@ def test_a_bad_date_range_is_explained_not_a_crash(partner_client):
     assert "before the start date" in response.content.decode()
 
 
+def test_a_reversed_range_shows_the_error_and_no_rows_not_all_of_them(partner_client, refer, send):
+    refer("cus_1")
+    send(paid("pay_1", "cus_1", "49.00"))
+    reversed_range = {"start": "2025-02-01", "end": "2025-01-01"}
+    referrals = partner_client.get(reverse("commissions:referral_list"), reversed_range)
+    assert "before the start date" in referrals.content.decode()
+    assert list(referrals.context["referrals"]) == []
+    assert "match these filters" not in referrals.content.decode()
+    commissions = partner_client.get(reverse("commissions:commission_list"), reversed_range)
+    assert list(commissions.context["entries"]) == []
+    assert len(_csv(partner_client.get(reverse("commissions:referral_export"), reversed_range))) == 1
+
+
+def test_a_referrals_back_link_keeps_the_lists_filters_and_sort(partner_client, refer):
+    referral = refer("cus_1")
+    filters = {"status": "trial", "sort": "-paid", "page": "1"}
+    listing = partner_client.get(reverse("commissions:referral_list"), filters).content.decode()
+    detail_url = reverse("commissions:referral_detail", args=[referral.pk])
+    assert f'href="{detail_url}?status=trial&amp;sort=-paid&amp;page=1"' in listing
+    detail = partner_client.get(detail_url, {**filters, "next": "https://evil.example/"}).content.decode()
+    assert f'href="{reverse("commissions:referral_list")}?status=trial&amp;sort=-paid&amp;page=1"' in detail
+    assert "evil.example" not in detail
+
+
+def test_sort_headers_show_their_direction(partner_client, refer):
+    refer("cus_1")
+    html = partner_client.get(reverse("commissions:referral_list"), {"sort": "paid"}).content.decode()
+    assert 'aria-sort="ascending"' in html and "▲" in html
+    html = partner_client.get(reverse("commissions:referral_list")).content.decode()
+    assert 'aria-sort="descending"' in html and "▼" in html
+
+
 # --- CSV -------------------------------------------------------------------------------------
 
 
@@ -294,11 +336,30 @@ def test_the_referrals_csv_has_the_filtered_rows_with_masked_emails(partner_clie
     assert response["Content-Type"].startswith("text/csv")
     assert response.streaming
     rows = _csv(response)
-    assert rows[0][:3] == ["referral_id", "customer", "link_code"]
+    assert rows[0][:3] == ["Referral", "Customer", "Link"]
     assert len(rows) == 2
     row = dict(zip(rows[0], rows[1], strict=True))
-    assert (row["customer"], row["status"], row["plan"], row["seats"]) == ("j***@example.com", "Paying", "B", "2")
-    assert (row["money_brought"], row["commission"]) == ("49.00", "9.80")
+    assert (row["Customer"], row["Status"], row["Plan now"], row["Seats"]) == (
+        "j***@example.com",
+        "Paying",
+        "Plan B",
+        "2",
+    )
+    assert (row["Money brought (USD)"], row["Commission (USD)"]) == ("49.00", "9.80")
+    # Whole seconds in the program's time zone, no microseconds or offset.
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", row["Signed up"]), row["Signed up"]
+
+
+def test_the_csv_columns_have_the_titles_of_the_page(partner_client, refer, send):
+    refer("cus_1")
+    send(paid("pay_1", "cus_1", "49.00"))
+    for page, export in (
+        ("commissions:referral_list", "commissions:referral_export"),
+        ("commissions:commission_list", "commissions:commission_export"),
+    ):
+        titles = _column_titles(partner_client.get(reverse(page)).content.decode())
+        header = _csv(partner_client.get(reverse(export)))[0]
+        assert titles and set(titles) <= set(header), (page, titles, header)
 
 
 def test_the_commissions_csv_has_payments_and_reversals_for_the_range(partner_client, refer, send):
@@ -308,11 +369,22 @@ def test_the_commissions_csv_has_payments_and_reversals_for_the_range(partner_cl
     today = timezone.localdate().isoformat()
     response = partner_client.get(reverse("commissions:commission_export"), {"start": today, "end": today})
     rows = _csv(response)
-    assert rows[0] == ["date", "type", "referral_id", "customer", "plan", "seats", "amount", "commission"]
-    assert sorted((r[1], r[6], r[7]) for r in rows[1:]) == [
-        ("Commission", "49.00", "9.80"),
-        ("Refund reversal", "-10.00", "-2.00"),
+    assert rows[0] == [
+        "Date",
+        "Type",
+        "Referral",
+        "Customer",
+        "Plan",
+        "Seats",
+        "Amount (USD)",
+        "Commission (USD)",
     ]
+    assert sorted((r[1], r[6], r[7]) for r in rows[1:]) == [
+        ("Payment", "49.00", "9.80"),
+        ("Refund", "-10.00", "-2.00"),
+    ]
+    html = partner_client.get(reverse("commissions:commission_list")).content.decode()
+    assert ">Payment<" in html and ">Refund<" in html  # the same words on the page
     assert f"commissions-{today}-to-{today}.csv" in response["Content-Disposition"]
 
 
@@ -353,3 +425,24 @@ def test_staff_without_a_partner_profile_get_403(client):
 
     client.force_login(StaffFactory())
     assert client.get(reverse("commissions:commission_list")).status_code == 403
+
+
+def test_a_trial_paid_after_it_ended_is_not_said_to_have_had_no_payment(partner_client, refer, send):
+    referral = refer("cus_1", created=timezone.now() - timedelta(days=20))
+    send(paid("pay_late", "cus_1", "49.00", created=referral.trial_ends_at + timedelta(minutes=50)))
+    response = partner_client.get(reverse("commissions:referral_detail", args=[referral.pk]))
+    ended = [item for item in response.context["timeline"] if item.kind == "trial_ended"]
+    assert len(ended) == 1
+    assert "No payment" not in ended[0].detail
+    assert "No payment during the trial" not in response.content.decode()
+
+
+def test_money_and_dates_read_the_same_everywhere(partner_client, refer, send):
+    refer("cus_1")
+    send(paid("pay_1", "cus_1", "12345.60"))
+    html = partner_client.get(reverse("commissions:commission_list")).content.decode()
+    assert "12,345.60" in html and "2,469.12" in html  # thousands separated
+    assert "12345.60" not in html
+    assert "2,469.12\u00a0USD" in html  # the currency never wraps apart from the amount
+    day = timezone.localtime().strftime("%b ") + str(timezone.localtime().day)
+    assert day in html

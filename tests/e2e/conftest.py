@@ -14,6 +14,10 @@ The live server runs with DEBUG off (pytest-django's default), so the redirect s
 cookies ``Secure`` as in production; Chromium stores Secure cookies from http://localhost
 (a potentially trustworthy origin), so the tests read the real production cookie.
 
+Every page state a test screenshots is also checked with axe-core (vendored from the npm
+package ``axe-core``, static/vendor/axe.min.js; no CDN): a critical or serious violation fails
+the test, naming the rule and the elements.
+
 Each journey saves a screenshot of every page it visits to
 ``test-artifacts/<test name>/<nn>-<page>.png``; a failing test also gets a screenshot of its
 pages at the moment of failure, and the report names the files.
@@ -21,6 +25,7 @@ pages at the moment of failure, and the report names the files.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -44,7 +49,7 @@ from payouts.fake_paypal import FakePayPal
 E2E_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = E2E_DIR.parents[1] / "test-artifacts"
 MERCHANT_HOST = "crazycall.test"
-DESKTOP = {"width": 1280, "height": 800}
+DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 CHROMIUM_ARGS = [
     "--headless",
@@ -218,8 +223,40 @@ def _e2e_program(settings, live_server, merchant_site):
 # --- screenshots and page problems ---------------------------------------------------------------
 
 
+# --- accessibility ------------------------------------------------------------------------------
+
+AXE_SOURCE_PATH = E2E_DIR.parents[1] / "static" / "vendor" / "axe.min.js"
+AXE_FAILING_IMPACTS = ("critical", "serious")
+# preload: false keeps axe from injecting a <style> of its own (the CSP would refuse it and the
+# page would report a console error that is axe's, not the panel's).
+AXE_RUN = """async (impacts) => {
+  const result = await window.axe.run(document, {preload: false, resultTypes: ["violations"]});
+  return result.violations.filter(v => impacts.includes(v.impact)).map(v =>
+    `${v.impact} ${v.id}: ${v.help} -> ${v.nodes.slice(0, 5).map(n => n.target.join(" ")).join(" | ")}`);
+}"""
+
+
+@functools.cache
+def _axe_source() -> str:
+    return AXE_SOURCE_PATH.read_text(encoding="utf-8")
+
+
+def axe_violations(page) -> list[str]:
+    """Critical and serious axe-core violations of the page as it is now. The script is
+    evaluated through the DevTools protocol, which the page's CSP does not govern."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_axe_source())
+    return page.evaluate(AXE_RUN, list(AXE_FAILING_IMPACTS))
+
+
+def assert_accessible(page, state: str) -> None:
+    violations = axe_violations(page)
+    assert violations == [], f"axe-core on {state} ({page.url}):\n" + "\n".join(violations)
+
+
 class Shots:
-    """Numbered screenshots of one test: test-artifacts/<test>/<nn>-<page>.png."""
+    """Numbered screenshots of one test: test-artifacts/<test>/<nn>-<page>.png. Every page
+    state taken on the panel (not the merchant's stand-in site) is checked with axe-core."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -235,6 +272,8 @@ class Shots:
         path = self.folder / f"{self.count:02d}-{re.sub(r'[^a-z0-9-]+', '-', name.lower()).strip('-')}.png"
         page.screenshot(path=str(path), full_page=True)
         self.last = path
+        if urlsplit(page.url).hostname != MERCHANT_HOST:
+            assert_accessible(page, name)
         return path
 
 

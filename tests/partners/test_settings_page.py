@@ -88,8 +88,11 @@ def test_password_change_requires_the_old_password(partner_client):
 
 
 def test_api_token_is_shown_once_and_only_its_hash_is_stored(partner_client):
-    response = partner_client.post(URL, {"action": "token_create", "token-name": "reporting"})
-    assert response.status_code == 200
+    created = partner_client.post(URL, {"action": "token_create", "token-name": "reporting"})
+    # Post/redirect/get: reloading the page that shows the token creates no second one.
+    assert created.status_code == 302 and created["Location"] == URL + "#tokens"
+    response = partner_client.get(URL)
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     secret = response.context["new_token_secret"]
     assert secret and secret.encode() in response.content
     token = ApiToken.objects.get(partner=partner_client.partner)
@@ -101,8 +104,8 @@ def test_api_token_is_shown_once_and_only_its_hash_is_stored(partner_client):
 
 
 def test_revoked_token_no_longer_authenticates(partner_client):
-    response = partner_client.post(URL, {"action": "token_create", "token-name": "reporting"})
-    secret = response.context["new_token_secret"]
+    partner_client.post(URL, {"action": "token_create", "token-name": "reporting"})
+    secret = partner_client.get(URL).context["new_token_secret"]
     token = ApiToken.objects.get(partner=partner_client.partner)
     partner_client.post(URL, {"action": "token_revoke", "token_id": token.pk})
     assert api_token_authenticate(secret) is None
@@ -116,3 +119,23 @@ def test_a_partner_cannot_revoke_or_see_another_partners_tokens(partner_client):
     assert other_token.revoked_at is None
     assert b"theirs" not in response.content
     assert other.paypal_email.encode() not in partner_client.get(URL).content
+
+
+def test_reloading_after_creating_a_token_creates_no_second_one(partner_client):
+    response = partner_client.post(URL, {"action": "token_create", "token-name": "reporting"}, follow=True)
+    # The page the partner sees was fetched with GET: a reload repeats the GET, not the POST.
+    assert response.redirect_chain == [(URL + "#tokens", 302)]
+    assert response.request["REQUEST_METHOD"] == "GET"
+    partner_client.get(URL)  # the reload
+    assert ApiToken.objects.filter(partner=partner_client.partner).count() == 1
+
+
+def test_old_password_does_not_take_the_focus_on_every_visit(partner_client):
+    html = partner_client.get(URL).content.decode()
+    assert "autofocus" not in html
+
+
+def test_revoke_asks_for_confirmation(partner_client):
+    partner_client.post(URL, {"action": "token_create", "token-name": "reporting"})
+    html = partner_client.get(URL).content.decode()
+    assert 'data-confirm="Revoke the token' in html

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from payouts.models import Payout, PayoutAudit
 from payouts.services import PayoutError, PayoutPermissionError, payout_approve, payout_reject, payout_request
-from tests.factories import PartnerFactory, UserFactory
+from tests.factories import PartnerFactory, PayoutFactory, UserFactory
 from tests.payouts.conftest import add_commission, add_refund
 
 pytestmark = pytest.mark.django_db
@@ -216,7 +216,7 @@ def test_the_list_shows_partner_amount_balance_check_and_paypal_email(client, pe
     client.force_login(payout_staff)
     html = client.get(CHANGELIST).content.decode()
     assert payout.partner.name in html
-    assert "80.00 USD" in html
+    assert "80.00\u00a0USD" in html  # commissions/display.py's format, never wrapped apart
     assert payout.paypal_email in html
     assert "✓ Matches: owed 80.00" in html
 
@@ -260,7 +260,7 @@ def test_the_change_page_shows_recent_commissions_and_the_audit_trail(client, pe
     client.force_login(payout_staff)
     html = client.get(_change_url(payout)).content.decode()
     assert "Partner&#x27;s recent commissions" in html or "Partner's recent commissions" in html
-    assert "4.20 USD" in html and "80.00 USD" in html
+    assert "4.20 USD" in html and "80.00\u00a0USD" in html
     assert "Audit trail" in html and "Requested" in html
     assert _approve_url(payout) in html and _reject_url(payout) in html
 
@@ -326,3 +326,15 @@ def test_no_one_adds_edits_or_deletes_ledger_payout_or_audit_rows_by_hand(admin_
         admin_client.post(reverse("admin:payouts_payout_delete", args=[payout.pk]), {"post": "yes"}).status_code == 403
     )
     assert Payout.objects.filter(pk=payout.pk).exists()
+
+
+def test_the_list_opens_on_the_payouts_that_need_a_decision(client, pending, payout_staff):
+    waiting = pending("80.00")
+    done = PayoutFactory(status=Payout.Status.PAID)
+    client.force_login(payout_staff)
+    shown = list(client.get(CHANGELIST).context["cl"].result_list)
+    assert shown == [waiting]
+    everything = client.get(CHANGELIST, {"status": "all"}).context["cl"].result_list
+    assert {p.pk for p in everything} == {waiting.pk, done.pk}
+    paid = client.get(CHANGELIST, {"status": "paid"}).context["cl"].result_list
+    assert [p.pk for p in paid] == [done.pk]

@@ -22,7 +22,7 @@ CSV_URL = "/payouts/export.csv"
 
 
 def _csv(response) -> list[dict]:
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
     return list(csv.DictReader(io.StringIO(body)))
 
 
@@ -133,12 +133,13 @@ def test_csv_export_lists_every_payout_with_money_as_two_place_strings(partner_c
     assert response["Content-Type"].startswith("text/csv")
     assert 'filename="payouts.csv"' in response["Content-Disposition"]
     rows = _csv(response)
-    assert [r["amount"] for r in rows] == ["72.50", "50.00"]
-    assert rows[1]["status"] == "Paid"
-    assert rows[1]["paypal_batch_id"] == "B1" and rows[1]["paypal_transaction_id"] == "T1"
-    assert rows[1]["paid_at"] == timezone.localtime(paid_at).isoformat(timespec="seconds")
-    assert rows[0]["status"] == "Rejected"
-    assert rows[0]["note"].startswith("'=")  # a formula is never handed to a spreadsheet
+    assert [r["Amount"] for r in rows] == ["72.50", "50.00"]
+    assert rows[1]["Status"] == "Paid"
+    assert rows[1]["PayPal batch"] == "B1" and rows[1]["PayPal transaction"] == "T1"
+    # Whole seconds in the program's time zone, as every CSV writes a moment.
+    assert rows[1]["Paid"] == timezone.localtime(paid_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert rows[0]["Status"] == "Rejected"
+    assert rows[0]["Note"].startswith("'=")  # a formula is never handed to a spreadsheet
 
 
 def test_csv_export_follows_the_date_filter(partner_client):
@@ -148,7 +149,7 @@ def test_csv_export_follows_the_date_filter(partner_client):
     PayoutFactory(partner=partner, status=Payout.Status.PAID, amount=Decimal("52.00"))
     start = (timezone.localdate() - timedelta(days=7)).isoformat()
     rows = _csv(partner_client.get(CSV_URL, {"start": start}))
-    assert [r["amount"] for r in rows] == ["52.00"]
+    assert [r["Amount"] for r in rows] == ["52.00"]
     page = partner_client.get(PAGE, {"start": start})
     assert len(page.context["rows"]) == 1
     assert f"export.csv?start={start}" in page.content.decode()

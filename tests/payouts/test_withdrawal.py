@@ -111,7 +111,7 @@ def test_button_is_enabled_when_the_partner_can_withdraw(client, partner_with_ba
     partner = partner_with_balance("50.00")
     button = _button(_login(client, partner).get(PAGE))
     assert "disabled" not in button
-    assert "Withdraw 50.00 USD" in button
+    assert "Withdraw 50.00\u00a0USD" in button
     assert "data-once" in button
     assert f'action="{REQUEST}"' in button
 
@@ -160,7 +160,7 @@ def test_posting_the_form_creates_the_payout_and_says_so(client, partner_with_ba
     assert response.redirect_chain[-1][0] == PAGE
     payout = Payout.objects.get(partner=partner)
     assert payout.amount == Decimal("64.10")
-    assert "Withdrawal of 64.10 USD requested" in response.content.decode()
+    assert "Withdrawal of 64.10\u00a0USD requested" in response.content.decode()
 
 
 def test_a_double_click_makes_one_payout(client, partner_with_balance):

@@ -142,7 +142,8 @@ def test_no_secret_reaches_the_logs_or_emails_while_tokens_payouts_and_events_ar
         partner = PartnerFactory(paypal_email="pay@example.com")
         client = Client()
         client.force_login(partner.user)
-        created = client.post("/settings/", {"action": "token_create", "token-name": "logcheck"})
+        # Post/redirect/get: the token is on the page the POST redirects to.
+        created = client.post("/settings/", {"action": "token_create", "token-name": "logcheck"}, follow=True)
         api_secret = re.search(rb"pp_[A-Za-z0-9_-]{43}", created.content).group(0).decode()
         anonymous = Client()
         assert anonymous.get("/api/v1/partner/summary", HTTP_AUTHORIZATION=f"Bearer {api_secret}").status_code == 200

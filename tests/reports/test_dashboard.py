@@ -52,13 +52,27 @@ def test_a_custom_range_is_kept_in_the_form(partner_client):
     assert 'value="2026-01-05"' in html and 'value="2026-02-04"' in html
 
 
-def test_a_bad_custom_range_explains_itself_and_falls_back_to_30_days(partner_client):
+def test_a_bad_custom_range_explains_itself_and_keeps_the_dates_asked_for(partner_client):
     response = partner_client.get(
         reverse("partners:dashboard"), {"period": "custom", "start": "2026-03-05", "end": "2026-02-04"}
     )
     html = response.content.decode()
-    assert "start must be on or before end." in html
-    assert '<option value="30d" selected>' in html
+    assert "The From date is after the To date." in html
+    # Not silently "Last 30 days": the custom range stays chosen with its dates, the charts
+    # are told not to draw (initialError).
+    assert '<option value="custom" selected>' in html
+    assert 'value="2026-03-05"' in html and 'value="2026-02-04"' in html
+    assert response.context["chart_config"]["initialError"]
+
+
+def test_an_invalid_date_in_the_url_is_an_error_not_the_last_30_days(partner_client):
+    response = partner_client.get(reverse("partners:dashboard"), {"start": "2026-13-01", "end": "2026-12-01"})
+    html = response.content.decode()
+    assert "From: enter a date as YYYY-MM-DD." in html
+    assert '<option value="custom" selected>' in html
+    assert response.context["chart_config"]["initialError"]
+    unknown = partner_client.get(reverse("partners:dashboard"), {"period": "fortnight"})
+    assert "Choose a period from the list." in unknown.content.decode()
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client):

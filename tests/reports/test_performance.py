@@ -53,7 +53,7 @@ def report_partner(partner, settings, tmp_path):
 
 def _rows(response) -> list[dict]:
     assert isinstance(response, StreamingHttpResponse)
-    text = b"".join(response.streaming_content).decode()
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
     return list(csv.DictReader(io.StringIO(text)))
 
 
@@ -141,42 +141,41 @@ def test_the_csv_export_streams_the_same_rows(report_partner, client):
     assert response["Content-Disposition"] == f'attachment; filename="{expected_name}"'
     rows = _rows(response)
     # Ties keep the natural order: the default link first, then the newest.
-    assert [row["description"] for row in rows] == ["Blog sidebar", "", "Newsletter"]
+    assert [row["Link"] for row in rows] == ["Blog sidebar", "Default link", "Newsletter"]
     blog = rows[0]
     assert blog == {
-        "link_code": blog["link_code"],
-        "link_url": f"http://testserver/r/{blog['link_code']}",
-        "description": "Blog sidebar",
-        "destination": "https://crazycall.com/pricing",
-        "creative": "Summer banner 468x60",
-        "trial_days": "14",
-        "clicks": "5",
-        "unique_clicks": "4",
-        "trials": "1",
-        "subscriptions": "1",
-        "click_to_trial_percent": "25.00",
-        "trial_to_paid_percent": "100.00",
-        "commission": "19.80",
-        "earnings_per_click": "3.96",
-        "currency": "USD",
+        "Link": "Blog sidebar",
+        "Link code": blog["Link code"],
+        "Link URL": f"http://testserver/r/{blog['Link code']}",
+        "Lands on": "https://crazycall.com/pricing",
+        "Creative": "Summer banner 468x60",
+        "Trial": "14 days",
+        "Clicks": "5",
+        "Unique clicks": "4",
+        "Trials": "1",
+        "Subscriptions": "1",
+        "Click → trial": "25.00",
+        "Trial → paid": "100.00",
+        "Commission (USD)": "19.80",
+        "Earnings per click (USD)": "3.96",
     }
-    newsletter = next(row for row in rows if row["description"] == "Newsletter")
-    assert newsletter["destination"] == "https://crazycall.com/"
-    assert newsletter["trial_to_paid_percent"] == "" and newsletter["commission"] == "0.00"
-    assert all(row["link_code"] != "not-yours-link" for row in rows)
+    newsletter = next(row for row in rows if row["Link"] == "Newsletter")
+    assert newsletter["Lands on"] == "https://crazycall.com/"
+    assert newsletter["Trial → paid"] == "" and newsletter["Commission (USD)"] == "0.00"
+    assert all(row["Link code"] != "not-yours-link" for row in rows)
 
 
 def test_the_csv_neutralises_spreadsheet_formulas_in_descriptions(partner, client):
     LinkFactory(partner=partner, description='=HYPERLINK("http://evil.example","x")')
     client.force_login(partner.user)
     rows = _rows(client.get(reverse("tracking:performance_export")))
-    assert '\'=HYPERLINK("http://evil.example","x")' in [row["description"] for row in rows]
+    assert '\'=HYPERLINK("http://evil.example","x")' in [row["Link"] for row in rows]
 
 
 def test_the_csv_honours_the_date_range(report_partner, client):
     client.force_login(report_partner.user)
     rows = _rows(client.get(reverse("tracking:performance_export"), {"start": "2020-01-01", "end": "2020-01-31"}))
-    assert {row["clicks"] for row in rows} == {"0"}
+    assert {row["Clicks"] for row in rows} == {"0"}
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client):

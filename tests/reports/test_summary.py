@@ -112,7 +112,8 @@ def test_dashboard_shows_each_kpi_with_its_explanation(scenario, client):
     ):
         block = html.split(f'id="{kpi_id}"', 1)[1].split('class="kpi"', 1)[0]
         assert value in block, kpi_id
-        assert 'class="hint"' in block and "title=" in block
+        # A button (tap, keyboard focus) described by a tooltip, not a hover-only title.
+        assert 'class="hint"' in block and 'role="tooltip"' in block and "aria-describedby" in block
     assert "Your balance must reach 50.00 USD to withdraw: 35.00 USD to go." in html
     assert f"http://testserver/r/{scenario.referral_code}" in html
 
