@@ -140,6 +140,8 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     dates = DateRangeForm(request.GET)
     start, end = dates.range()
     entries = commission_list(partner=request.partner, start=start, end=end)
+    if dates.errors:
+        entries = entries.none()  # dates that are no range show the error and no rows
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,

@@ -96,8 +96,9 @@ class PayoutAuditInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 class PayoutStatusFilter(admin.SimpleListFilter):
-    """The status filter, opening on what needs a decision (pending, and "needs attention"
-    where that status exists) instead of every payout ever made; "All" is one click away."""
+    """The status filter, opening on what needs staff instead of every payout ever made: the
+    payouts that need attention while any exist, else those waiting for a decision (requested,
+    and any needing attention). "All" is one click away."""
 
     title = "status"
     parameter_name = "status"
@@ -106,13 +107,19 @@ class PayoutStatusFilter(admin.SimpleListFilter):
 
     @staticmethod
     def needs_action_statuses() -> list[str]:
-        return [status for status in ("pending", "needs_attention") if status in Payout.Status.values]
+        return [Payout.Status.PENDING, Payout.Status.ATTENTION]
+
+    def default(self) -> str:
+        if not hasattr(self, "_default"):
+            attention = Payout.objects.filter(status=Payout.Status.ATTENTION).exists()
+            self._default = Payout.Status.ATTENTION if attention else self.NEEDS_ACTION
+        return self._default
 
     def lookups(self, request, model_admin):
         return [(self.NEEDS_ACTION, "Needs action"), (self.ALL, "All"), *Payout.Status.choices]
 
     def choices(self, changelist):
-        chosen = self.value() or self.NEEDS_ACTION
+        chosen = self.value() or self.default()
         for value, title in self.lookup_choices:
             yield {
                 "selected": chosen == value,
@@ -124,7 +131,7 @@ class PayoutStatusFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None and request.method != "GET":
             return queryset  # an action posted from the list acts on the rows it names
-        value = value or self.NEEDS_ACTION
+        value = value or self.default()
         if value == self.ALL:
             return queryset
         if value == self.NEEDS_ACTION:
@@ -455,17 +462,6 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if request.method == "POST":
             response.status_code = 400
         return response
-
-    def changelist_view(self, request: HttpRequest, extra_context=None):
-        # Payouts that wait for staff come first: the list opens on them while any exist.
-        # Any query string (a filter, a search, "?all") shows what it asks for.
-        if (
-            request.method == "GET"
-            and not request.GET
-            and Payout.objects.filter(status=Payout.Status.ATTENTION).exists()
-        ):
-            return HttpResponseRedirect(f"{request.path}?status__exact={Payout.Status.ATTENTION}")
-        return super().changelist_view(request, extra_context)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_decide_payouts"] = can_decide_payouts(request.user)

@@ -303,7 +303,8 @@ def test_a_reversed_range_shows_the_error_and_no_rows_not_all_of_them(partner_cl
     assert "match these filters" not in referrals.content.decode()
     commissions = partner_client.get(reverse("commissions:commission_list"), reversed_range)
     assert list(commissions.context["entries"]) == []
-    assert len(_csv(partner_client.get(reverse("commissions:referral_export"), reversed_range))) == 1
+    # The CSV answers the range error itself instead of a file of every row.
+    assert partner_client.get(reverse("commissions:referral_export"), reversed_range).status_code == 400
 
 
 def test_a_referrals_back_link_keeps_the_lists_filters_and_sort(partner_client, refer):
