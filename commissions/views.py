@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -22,6 +21,7 @@ from commissions.selectors import (
     referral_timeline,
 )
 from config.exports import csv_response
+from config.paging import SeekPaginator
 from partners.decorators import partner_required
 
 PAGE_SIZE = 25
@@ -68,7 +68,7 @@ def _referral_filters(request: HttpRequest) -> tuple[ReferralFilterForm, DateRan
 @partner_required
 def referral_list_view(request: HttpRequest) -> HttpResponse:
     form, dates, filters = _referral_filters(request)
-    page = Paginator(referral_list(partner=request.partner, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = SeekPaginator(referral_list(partner=request.partner, **filters), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "commissions/referral_list.html",
@@ -111,7 +111,9 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     dates = DateRangeForm(request.GET)
     start, end = dates.range()
     entries = commission_list(partner=request.partner, start=start, end=end)
-    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    totals = commission_totals(partner=request.partner, start=start, end=end)
+    # The count is the totals' row count (a rollup): no COUNT(*) over the ledger.
+    page = SeekPaginator(entries, PAGE_SIZE, count=totals.rows).get_page(request.GET.get("page"))
     return render(
         request,
         "commissions/commission_list.html",
@@ -119,7 +121,7 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
             "dates": dates,
             "page_obj": page,
             "entries": page.object_list,
-            "totals": commission_totals(entries),
+            "totals": totals,
             "query_string": _query_string(request),
             "start": start,
             "end": end,

@@ -6,17 +6,17 @@ from datetime import date
 
 from django import forms
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from config.exports import csv_response
+from config.paging import SeekPaginator
 from partners.decorators import partner_required
-from payouts.rules import withdrawal_status
 from payouts.selectors import CSV_HEADER, partner_note, payout_csv_rows, payout_list
 from payouts.services import PayoutError, payout_request
+from tracking.reports import partner_summary
 
 PAGE_SIZE = 20
 
@@ -44,14 +44,18 @@ def _range(request: HttpRequest) -> tuple[PayoutFilterForm, date | None, date | 
 def payout_list_view(request: HttpRequest) -> HttpResponse:
     partner = request.partner
     form, start, end = _range(request)
-    page = Paginator(payout_list(partner=partner, start=start, end=end), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = SeekPaginator(payout_list(partner=partner, start=start, end=end), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     rows = [(payout, partner_note(payout)) for payout in page.object_list]
     filters = {k: v for k, v in (("start", start), ("end", end)) if v}
     return render(
         request,
         "payouts/payout_list.html",
         {
-            "withdrawal": withdrawal_status(partner=partner),
+            # The dashboard's one statement (the balance from the rollups, the hold and the
+            # payouts), not a sum over the whole ledger; a request recomputes it under the lock.
+            "withdrawal": partner_summary(partner).withdrawal,
             "form": form,
             "page_obj": page,
             "rows": rows,
