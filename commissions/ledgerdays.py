@@ -34,7 +34,7 @@ def day_function_sql(time_zone: str) -> str:
 def _sums(source: str, sign: str = "") -> str:
     """(partner, day, stripe) sums of the ledger rows in ``source`` (a transition table)."""
     return (
-        f"SELECT e.partner_id, commissions_ledger_day(e.earned_at) AS day, (e.id % {_STRIPES}) AS stripe, "
+        f"SELECT e.partner_id, commissions_ledger_day(e.earned_at) AS day, mod(e.id, {_STRIPES}) AS stripe, "
         f"{sign}COALESCE(SUM(p.amount) FILTER (WHERE e.kind = 'commission'), 0) AS payments, "
         f"{sign}COALESCE(SUM(r.amount) FILTER (WHERE e.kind = 'reversal'), 0) AS refunds, "
         f"{sign}SUM(e.amount) AS commission, {sign}COUNT(*) AS entries "
@@ -102,7 +102,7 @@ def recompute_sql(*, partner_filter: bool) -> list[str]:
     where_e = "WHERE e.partner_id = ANY(%s)" if partner_filter else ""
     # The trigger's sums, over the whole ledger (or these partners' part of it).
     select = (
-        f"SELECT e.partner_id, commissions_ledger_day(e.earned_at), (e.id % {_STRIPES}), "
+        f"SELECT e.partner_id, commissions_ledger_day(e.earned_at), mod(e.id, {_STRIPES}), "
         "COALESCE(SUM(p.amount) FILTER (WHERE e.kind = 'commission'), 0), "
         "COALESCE(SUM(r.amount) FILTER (WHERE e.kind = 'reversal'), 0), SUM(e.amount), COUNT(*) "
         f"FROM {_LEDGER} e "
