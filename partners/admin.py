@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from config.admin_paging import EstimatedCountPaginator
 from partners.models import ApiToken, Partner, User
 
 
@@ -34,6 +35,9 @@ class PartnerAdmin(admin.ModelAdmin):
     list_display = ["name", "email", "referral_code", "paypal_email", "commission_total", "balance", "created_at"]
     search_fields = ["user__email", "referral_code", "paypal_email", "name"]
     list_select_related = ["user"]
+    # Merchant scale: no full count; an estimated one past 10,000 partners.
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     readonly_fields = [
         "referral_code",
         "commission_total",
