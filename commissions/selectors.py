@@ -264,15 +264,17 @@ def referral_timeline(*, referral: Referral, now: datetime | None = None) -> lis
         elif refund_id is not None:
             commission_of_refund[refund_id] = amount
 
-    for payment in Payment.objects.filter(referral=referral).order_by("paid_at", "id"):
+    # Tuples, not model instances: a referral may have hundreds of payments.
+    payments = Payment.objects.filter(referral=referral).order_by("paid_at", "id")
+    for pk, paid_at, plan, seats, amount in payments.values_list("pk", "paid_at", "plan", "seats", "amount"):
         items.append(
             TimelineItem(
-                at=payment.paid_at,
+                at=paid_at,
                 kind="payment",
                 title="Payment",
-                detail=f"Plan {payment.plan} · {payment.seats} seat{'s' if payment.seats != 1 else ''}",
-                amount=payment.amount,
-                commission=commission_of_payment.get(payment.pk),
+                detail=f"Plan {plan} · {seats} seat{'s' if seats != 1 else ''}",
+                amount=amount,
+                commission=commission_of_payment.get(pk),
                 order=3,
             )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -25,6 +26,7 @@ from config.paging import SeekPaginator
 from partners.decorators import partner_required
 
 PAGE_SIZE = 25
+TIMELINE_PAGE_SIZE = 50
 # Columns of the referrals table that sort, and their default direction on first click.
 _SORTABLE = {"signed_up": "-signed_up", "status": "status", "paid": "-paid", "commission": "-commission"}
 
@@ -99,10 +101,12 @@ def referral_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         referral = referral_get(partner=request.partner, pk=pk)
     except Referral.DoesNotExist:
         raise Http404("No such referral.") from None
+    # Hundreds of payments: the timeline is shown TIMELINE_PAGE_SIZE items at a time.
+    page = Paginator(referral_timeline(referral=referral), TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "commissions/referral_detail.html",
-        {"referral": referral, "timeline": referral_timeline(referral=referral)},
+        {"referral": referral, "timeline": page.object_list, "page_obj": page, "query_string": ""},
     )
 
 

@@ -102,3 +102,18 @@ def test_a_referrals_timeline_does_not_grow_with_its_payments(partner_client):
             b.refund(payment, "5.00", timezone.now() - timedelta(minutes=i))
     assert _count(partner_client, url) == small
     assert small <= MAX_QUERIES
+
+
+def test_a_long_timeline_is_shown_a_page_at_a_time(partner_client):
+    partner = partner_client.partner
+    _grow(partner, referrals=1, payments=60)
+    referral = Referral.objects.get(partner=partner)
+    url = reverse("commissions:referral_detail", args=[referral.pk])
+    first = partner_client.get(url)
+    second = partner_client.get(url, {"page": 2})
+    items = len(first.context["timeline"]) + len(second.context["timeline"])
+    # Click, sign-up, 60 payments and one refund, oldest first, split 50 + the rest.
+    assert len(first.context["timeline"]) == 50
+    assert items == 63
+    assert first.context["timeline"][0].kind == "click"
+    assert b'rel="next"' in first.content
