@@ -129,3 +129,12 @@ def test_the_page_shows_the_ledgers_totals_and_last_page(partner_client):
         response.context["totals"].commission
         == CommissionEntry.objects.filter(partner=partner).aggregate(s=Sum("amount"))["s"]
     )
+
+
+def test_the_rebuild_command_repairs_every_partner(partner):
+    from django.core.management import call_command
+
+    _activity(partner, days=2)
+    LedgerDay.objects.all().delete()
+    call_command("rebuild_ledger_days")
+    assert _rollup_by_day(partner) == _ledger_by_day(partner)
