@@ -14,9 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 from config.exports import csv_response
 from config.paging import SeekPaginator
 from partners.decorators import partner_required
-from payouts.selectors import CSV_HEADER, partner_note, payout_csv_rows, payout_list
+from payouts.selectors import CSV_HEADER, partner_note, payout_csv_rows, payout_list, payout_page_withdrawal
 from payouts.services import PayoutError, payout_request
-from tracking.reports import partner_summary
 
 PAGE_SIZE = 20
 
@@ -53,9 +52,7 @@ def payout_list_view(request: HttpRequest) -> HttpResponse:
         request,
         "payouts/payout_list.html",
         {
-            # The dashboard's one statement (the balance from the rollups, the hold and the
-            # payouts), not a sum over the whole ledger; a request recomputes it under the lock.
-            "withdrawal": partner_summary(partner).withdrawal,
+            "withdrawal": payout_page_withdrawal(partner=partner),
             "form": form,
             "page_obj": page,
             "rows": rows,
