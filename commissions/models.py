@@ -39,7 +39,11 @@ class MerchantEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["type", "received_at"], name="event_type_received")]
+        indexes = [
+            models.Index(fields=["type", "received_at"], name="event_type_received"),
+            # The admin's event log, newest first (its order is -received_at, -id).
+            models.Index(fields=["received_at", "id"], name="event_received_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"

@@ -2,9 +2,8 @@
 the event log): Django's changelist counts every matching row for its page links, which on
 millions of rows costs more than the page itself.
 
-On PostgreSQL a count is exact up to ``EXACT_UP_TO`` rows (a bounded count reads at most that
-many index entries); past that, the page links use the planner's estimate of the rows (EXPLAIN,
-no scan). Pair it with ``show_full_result_count = False`` (no second count of the whole table).
+On PostgreSQL the planner's estimate of the rows (EXPLAIN, no scan) is used when it is above
+``EXACT_UP_TO``; below it the rows are counted exactly (a count bounded at that many rows). Pair it with ``show_full_result_count = False`` (no second count of the whole table).
 SQLite counts exactly.
 """
 
@@ -12,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.db import connections
 from django.utils.functional import cached_property
@@ -26,14 +26,22 @@ class EstimatedCountPaginator(Paginator):
         connection = connections[queryset.db]
         if connection.vendor != "postgresql":
             return super().count
-        unordered = queryset.order_by()
-        bounded = unordered[: self.EXACT_UP_TO + 1].count()
-        if bounded <= self.EXACT_UP_TO:
-            return bounded
-        sql, params = unordered.query.sql_with_params()
+        # Keys only: the changelist's annotations (the payouts' balance check) are not counted.
+        unordered = queryset.order_by().values("pk")
+        try:
+            sql, params = unordered.query.sql_with_params()
+        except EmptyResultSet:
+            # A filter that can match nothing (a search for an email nobody has): no SQL at all.
+            return 0
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
             plan = cursor.fetchone()[0]
         if isinstance(plan, str):
             plan = json.loads(plan)
-        return max(bounded, int(plan[0]["Plan"]["Plan Rows"]))
+        estimate = int(plan[0]["Plan"]["Plan Rows"])
+        if estimate > self.EXACT_UP_TO:
+            return estimate
+        # Few rows expected: counted exactly, and never more than EXACT_UP_TO + 1 of them (a rare
+        # filter the planner underestimates still costs a bounded count).
+        bounded = unordered[: self.EXACT_UP_TO + 1].count()
+        return bounded if bounded <= self.EXACT_UP_TO else max(bounded, estimate)

@@ -38,6 +38,7 @@ class PartnerAdmin(admin.ModelAdmin):
     # Merchant scale: no full count; an estimated one past 10,000 partners.
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    list_per_page = 50
     readonly_fields = [
         "referral_code",
         "commission_total",
