@@ -42,7 +42,7 @@ from tqdm import tqdm
 from commissions import ledgerdays
 from commissions.balance import partner_balances_refresh
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
-from commissions.money import ZERO, commission_for, reversal_for
+from commissions.money import ZERO, cents, commission_for, reversal_for
 from partners.models import Partner, User, new_referral_code
 from payouts.models import Payout
 from tracking.models import ROLLUP_COUNTERS, Click, Creative, DailyLinkStats, Link, UniqueVisitor
@@ -890,9 +890,14 @@ def _other_partners(
 
 def _bench_payouts(writer: _Writer, partner: Partner, count: int, days: list[date], rng: random.Random) -> None:
     """``count`` payouts of the measured partner over the loaded days, oldest first: paid mostly,
-    some rejected or failed, and the newest still pending (one open payout at most). Amounts are
-    whole dollars, far below what the partner earned, so the balance stays positive."""
+    some rejected or failed, and the newest still pending (one open payout at most). Together
+    they take at most 90 % of the partner's commission (at least 1.00 each), so the balance stays
+    positive whenever the partner earned more than that."""
     now = timezone.now()
+    earned = CommissionEntry.objects.filter(partner=partner).aggregate(total=models.Sum("amount"))["total"] or ZERO
+    weights = [rng.uniform(0.5, 1.5) for _ in range(count)]
+    budget = earned * Decimal("0.9") / Decimal(str(sum(weights)))
+    amounts = [max(Decimal("1.00"), cents(budget * Decimal(str(weight)))) for weight in weights]
     step = max(1, len(days) * 86_400 // max(1, count))
     first = now - timedelta(seconds=step * count)
     rows = []
@@ -905,7 +910,7 @@ def _bench_payouts(writer: _Writer, partner: Partner, count: int, days: list[dat
         rows.append(
             (
                 partner.pk,
-                Decimal(rng.randint(50, 900)),
+                amounts[n],
                 settings.PROGRAM_CURRENCY,
                 "paypal",
                 partner.paypal_email or BENCH_EMAIL,
