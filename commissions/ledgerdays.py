@@ -7,6 +7,12 @@ is the entry's ``earned_at`` in the program time zone, by ``commissions_ledger_d
 created with ``settings.TIME_ZONE``: after changing ``PROGRAM_TIME_ZONE`` run
 ``manage.py rebuild_ledger_days`` (as ``rebuild_rollups`` for the link rollups), which re-creates
 the function and recomputes every row.
+
+Lock order, known limit: the events' one-statement path (fastpath.py) takes its daily link rollup
+row before this trigger takes the (partner, day, stripe) row, the ORM path (services.py) inserts
+the entry (this row) before its rollup row. A refund (ORM path) and a payment (one statement) of
+the same partner, link and day whose entries fall on the same stripe, at the same moment, can
+deadlock; PostgreSQL aborts one and the merchant's retry applies it (events are idempotent).
 """
 
 from __future__ import annotations
