@@ -79,6 +79,22 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
             if k in times
         ]
         add(f"- **Reports**, median server time (target ≤ 25 ms): {'; '.join(parts)}.")
+    pages = data.get("pages") or {}
+    if pages.get("partner"):
+        rows = pages["partner"]
+        worst = max(rows, key=lambda r: r["median_ms"])
+        add(
+            f"- **Every partner page and JSON endpoint** ({len(rows)} timed): "
+            f"{sum(r['target_met'] for r in rows)} within median ≤ 25 ms and p95 ≤ 40 ms; slowest median "
+            f"{worst['label']} {_ms(worst['median_ms'])} ms."
+        )
+    if pages.get("admin"):
+        rows = pages["admin"]
+        worst = max(rows, key=lambda r: r["median_ms"])
+        add(
+            f"- **Admin changelists at merchant scale** ({len(rows)} timed): {sum(r['target_met'] for r in rows)} "
+            f"within median ≤ 150 ms; slowest {worst['label']} {_ms(worst['median_ms'])} ms."
+        )
     if data.get("balance"):
         b = data["balance"]
         add(
@@ -207,6 +223,19 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
             f"| {row['speedup']:.0f} × | {'yes' if row['numbers_match'] else '**NO**'} |"
         )
     add("")
+
+    # --- every page --------------------------------------------------------------------------------
+    if data.get("pages"):
+        from bench.pages import markdown as pages_markdown
+
+        add("## Every page: server time")
+        add("")
+        add(
+            "bench/pages.py, in-process as the reports above (median / p95 of "
+            f"{opts.get('page_samples', 30)} requests after a warm-up, queries of one request):"
+        )
+        add("")
+        lines.extend(pages_markdown(data["pages"]))
 
     # --- events ----------------------------------------------------------------------------------
     ev = data["events_check"]

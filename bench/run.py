@@ -45,6 +45,7 @@ from bench.servers import ServerConfig  # noqa: E402
 RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
 DB_NAME = "pp_bench"
 BALANCE_DB_NAME = "pp_bench_balances"
+ADMIN_DB_NAME = "pp_bench_admin"  # loadbench --merchant-scale, for the admin changelists
 PY = sys.executable
 
 # The server configurations compared on the bare view and the click path. PRODUCTION is what
@@ -99,6 +100,10 @@ class Options:
     profile_seconds: float
     output: Path
     reuse: bool
+    payouts: int = 500
+    whale_payments: int = 400
+    page_samples: int = 30
+    merchant_scale_factor: float = 1.0
     argv: list[str] = field(default_factory=list)
 
 
@@ -116,6 +121,10 @@ def parse_args() -> Options:
     parser.add_argument("--profile-seconds", type=float, default=8.0, help="py-spy sampling (0: no profile).")
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--reuse", action="store_true", help="Keep the loaded pp_bench database (development).")
+    parser.add_argument("--payouts", type=int, default=500, help="Payouts of the measured partner.")
+    parser.add_argument("--whale-payments", type=int, default=400, help="Payments of the one long-timeline referral.")
+    parser.add_argument("--page-samples", type=int, default=30, help="Timed requests per page (bench/pages.py).")
+    parser.add_argument("--merchant-scale-factor", type=float, default=1.0, help="Admin changelists' data scale.")
     parser.add_argument(
         "--quick", action="store_true", help="Small data and short runs, to try the bench (not for BENCHMARKS.md)."
     )
@@ -124,6 +133,7 @@ def parse_args() -> Options:
         args.clicks, args.referrals, args.payments, args.partners = 50_000, 1_000, 5_000, 50
         args.duration, args.warmup, args.rounds = 2.0, 1.0, 1
         args.balance_partners, args.report_samples, args.profile_seconds = 5_000, 20, 3.0
+        args.payouts, args.whale_payments, args.page_samples, args.merchant_scale_factor = 50, 100, 5, 0.01
         if args.output == ROOT / "BENCHMARKS.md":
             args.output = RESULTS / "BENCHMARKS-quick.md"
     return Options(
@@ -139,6 +149,10 @@ def parse_args() -> Options:
         profile_seconds=args.profile_seconds,
         output=args.output,
         reuse=args.reuse,
+        payouts=args.payouts,
+        whale_payments=args.whale_payments,
+        page_samples=args.page_samples,
+        merchant_scale_factor=args.merchant_scale_factor,
         argv=sys.argv[1:],
     )
 
@@ -560,12 +574,14 @@ def main() -> int:
             [
                 f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)",
                 f"DROP DATABASE IF EXISTS {BALANCE_DB_NAME} WITH (FORCE)",
+                f"DROP DATABASE IF EXISTS {ADMIN_DB_NAME} WITH (FORCE)",
                 f"CREATE DATABASE {DB_NAME}",
             ]
         )
         timings["migrate"], _ = manage("migrate", "--noinput", "-v0")
         # An empty, migrated copy for the balance pass (a template copy is instant).
         pg_admin([f"CREATE DATABASE {BALANCE_DB_NAME} TEMPLATE {DB_NAME}"])
+        pg_admin([f"CREATE DATABASE {ADMIN_DB_NAME} TEMPLATE {DB_NAME}"])
         log(
             f"loadbench: {opts.clicks:,} clicks, {opts.referrals:,} referrals, {opts.payments:,} payments, "
             f"{opts.partners:,} other partners"
@@ -577,8 +593,21 @@ def main() -> int:
             f"--payments={opts.payments}",
             f"--partners={opts.partners}",
             "--seed=1",
+            f"--payouts={opts.payouts}",
             capture=True,
         )
+        # One referral with hundreds of payments (its timeline page is timed), on one link.
+        _, whale = manage(
+            "loadbench",
+            "--partners=0",
+            "--clicks=2000",
+            "--referrals=1",
+            f"--payments={opts.whale_payments}",
+            "--links=1",
+            "--seed=2",
+            capture=True,
+        )
+        out = f"{out.strip()}\n{whale.strip()}"
         info["loadbench_output"] = out.strip()
         print(out.strip(), flush=True)
         started = time.monotonic()
@@ -665,6 +694,31 @@ def main() -> int:
         Partner.objects.get(pk=fx.partner_id), fx.session, fx.token, samples=opts.report_samples
     )
 
+    log("timing every partner page, JSON endpoint and CSV export in-process (bench/pages.py)")
+    from bench import pages as page_bench
+
+    pages = {"partner": page_bench.measure_partner(samples=opts.page_samples), "exports": page_bench.measure_exports()}
+    if not opts.reuse:
+        log("loading the merchant-scale data for the admin changelists (loadbench --merchant-scale)")
+        admin_env = {**full_env, "DATABASE_URL": f"{env['BENCH_PG_URL']}/{ADMIN_DB_NAME}"}
+        started = time.monotonic()
+        subprocess.run(
+            [PY, "manage.py", "loadbench", "--merchant-scale", f"--merchant-scale-factor={opts.merchant_scale_factor}"],
+            cwd=ROOT,
+            env=admin_env,
+            check=True,
+        )
+        timings["merchant_scale_load"] = time.monotonic() - started
+        log("timing the admin changelists (bench/pages.py --only admin)")
+        admin_json = RESULTS / "pages-admin.json"
+        subprocess.run(
+            [PY, "bench/pages.py", "--only", "admin", f"--samples={opts.page_samples}", f"--json={admin_json}"],
+            cwd=ROOT,
+            env=admin_env,
+            check=True,
+        )
+        pages["admin"] = json.loads(admin_json.read_text())["admin"]
+
     log(f"balance recalculation for {opts.balance_partners:,} partners")
     balance = None
     if not opts.reuse:
@@ -703,6 +757,7 @@ def main() -> int:
         "clicks_check": clicks_check,
         "events_check": events_check,
         "reports": reports,
+        "pages": pages,
         "balance": balance,
         "profiles": profiles,
     }

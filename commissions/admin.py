@@ -10,11 +10,31 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
 from commissions.models import AwaitingClick, CommissionEntry, MerchantEvent, Payment, Referral, Refund
+from config.admin_paging import EstimatedCountPaginator
 from config.admin_readonly import ReadOnlyAdminMixin
+from partners.emails import normalize_email
+from partners.models import Partner, User
+
+
+class ResponseStatusFilter(admin.SimpleListFilter):
+    """The events API's answers (201 applied, 200 changed nothing, 409 a reused id), without
+    the DISTINCT over the whole event log that a field filter runs on every page."""
+
+    title = "response status"
+    parameter_name = "response_status"
+
+    def lookups(self, request, model_admin):
+        return [("201", "201 applied"), ("200", "200 no change"), ("409", "409 reused id")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"200", "201", "409"}:
+            return queryset.filter(response_status=int(self.value()))
+        return queryset
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -27,9 +47,13 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(MerchantEvent)
 class MerchantEventAdmin(ReadOnlyAdmin):
     list_display = ("event_id", "type", "outcome", "response_status", "created", "received_at", "referral_link")
-    list_filter = ("type", "outcome", "response_status")
+    # Merchant scale (a million events): no full count, an estimated one past 10,000 rows, date
+    # ranges instead of the date hierarchy (its year/month lists are a DISTINCT over every row).
+    list_filter = ("type", "outcome", ResponseStatusFilter, ("received_at", admin.DateFieldListFilter))
     search_fields = ("=event_id",)
-    date_hierarchy = "received_at"
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
     list_select_related = ("referral",)
     readonly_fields = ("raw_body", "response_json")
     fields = (
@@ -119,10 +143,30 @@ class RefundAdmin(ReadOnlyAdmin):
 @admin.register(CommissionEntry)
 class CommissionEntryAdmin(ReadOnlyAdmin):
     list_display = ("id", "partner", "kind", "amount", "earned_at", "payment", "refund", "referral", "created_at")
-    list_filter = ("kind",)
-    search_fields = ("partner__referral_code", "partner__user__email", "=payment__payment_id")
+    # Millions of rows: see MerchantEventAdmin. Search is exact (an index lookup each), not a
+    # substring scan of every entry's partner.
+    list_filter = ("kind", ("earned_at", admin.DateFieldListFilter))
+    search_fields = ("=partner__referral_code", "=partner__user__email", "=payment__payment_id")
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
     list_select_related = ("partner__user", "payment", "refund", "referral")
-    date_hierarchy = "earned_at"
+
+    def get_search_results(self, request, queryset, search_term):
+        """Entries of the partner whose email or referral code is the term, or of the payment
+        whose id it is: index lookups, where Django's search ORs the joined columns into a join
+        of every ledger row (millions at merchant scale)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        partner_ids = list(
+            # Each an index lookup (emails are stored normalised: partners/emails.py).
+            Partner.objects.filter(
+                Q(user_id__in=User.objects.filter(email=normalize_email(term)).values("pk")) | Q(referral_code=term)
+            ).values_list("pk", flat=True)
+        )
+        payment_ids = list(Payment.objects.filter(payment_id=term).values_list("pk", flat=True))
+        return queryset.filter(Q(partner_id__in=partner_ids) | Q(payment_id__in=payment_ids)), False
 
 
 @admin.register(AwaitingClick)

@@ -48,7 +48,11 @@ class MerchantEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["type", "received_at"], name="event_type_received")]
+        indexes = [
+            models.Index(fields=["type", "received_at"], name="event_type_received"),
+            # The admin's event log, newest first (its order is -received_at, -id).
+            models.Index(fields=["received_at", "id"], name="event_received_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
@@ -190,7 +194,13 @@ class CommissionEntry(models.Model):
                 name="commission_entry_rate_recorded",
             ),
         ]
-        indexes = [models.Index(fields=["partner", "earned_at"], name="commission_partner_earned")]
+        indexes = [
+            # The commissions page reads a page of ids from this index alone (ordered by
+            # -earned_at, -id, from whichever end is nearer), then joins only those rows.
+            models.Index(fields=["partner", "earned_at", "id"], name="commission_partner_earned_id"),
+            # The admin's ledger changelist, newest first over every partner.
+            models.Index(fields=["earned_at", "id"], name="commission_earned_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount}"
@@ -249,3 +259,33 @@ class PartnerRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rate} from {self.valid_from:%Y-%m-%d %H:%M}"
+
+
+class LedgerDay(models.Model):
+    """The commissions page's totals per partner and program day: the sums of the ledger's rows
+    of that day (payments behind its commissions, refunds behind its reversals, the commission,
+    the row count), so totals and the page count read a few rows per day instead of the ledger.
+
+    Kept on PostgreSQL by triggers on the ledger (commissions/ledgerdays.py), in the same
+    transaction as every entry, striped over ``STRIPES`` rows per day (an entry's id picks its
+    row) so concurrent events of one partner rarely wait on each other. ``rebuild_ledger_days``
+    recomputes them from the ledger. Not kept on SQLite (demo and tests): totals read the ledger.
+    """
+
+    STRIPES = 8
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    stripe = models.PositiveSmallIntegerField()
+    payments = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    refunds = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    commission = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
+    entries = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "day", "stripe"], name="ledger_day_partner_day_stripe"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.day} #{self.stripe}"

@@ -17,8 +17,9 @@ from django.db.models import Case, CharField, Count, DecimalField, F, Q, QuerySe
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from commissions import ledgerdays
 from commissions.display import format_date, format_money, mask_email
-from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
+from commissions.models import CommissionEntry, LedgerDay, MerchantEvent, Payment, Referral, Refund
 from commissions.money import ZERO, cents
 from partners.models import Partner
 
@@ -294,15 +295,17 @@ def referral_timeline(*, referral: Referral, now: datetime | None = None) -> lis
         elif refund_id is not None:
             commission_of_refund[refund_id] = amount
 
-    for payment in Payment.objects.filter(referral=referral).order_by("paid_at", "id"):
+    # Tuples, not model instances: a referral may have hundreds of payments.
+    payments = Payment.objects.filter(referral=referral).order_by("paid_at", "id")
+    for pk, paid_at, plan, seats, amount in payments.values_list("pk", "paid_at", "plan", "seats", "amount"):
         items.append(
             TimelineItem(
-                at=payment.paid_at,
+                at=paid_at,
                 kind="payment",
                 title="Payment",
-                detail=f"Plan {payment.plan} · {payment.seats} seat{'s' if payment.seats != 1 else ''}",
-                amount=payment.amount,
-                commission=commission_of_payment.get(payment.pk),
+                detail=f"Plan {plan} · {seats} seat{'s' if seats != 1 else ''}",
+                amount=amount,
+                commission=commission_of_payment.get(pk),
                 order=3,
             )
         )
@@ -352,26 +355,47 @@ class CommissionTotals:
     rows: int
 
 
-def commission_totals(queryset: QuerySet[CommissionEntry]) -> CommissionTotals:
-    """Totals of a ``commission_list`` queryset in one aggregate query."""
+def commission_totals(*, partner: Partner, start: date | None = None, end: date | None = None) -> CommissionTotals:
+    """Totals of ``commission_list(partner=, start=, end=)`` and its row count, in one query.
+
+    On PostgreSQL from ``LedgerDay`` (the ledger's sums per program day, kept by triggers in the
+    same transaction as every entry; a few rows a day instead of every ledger row); elsewhere
+    (SQLite: the demo and tests) from the ledger itself. Both give the same numbers."""
     zero = Value(ZERO, output_field=_MONEY)
-    row = queryset.order_by().aggregate(
-        payments=Coalesce(
-            Sum("payment__amount", filter=Q(kind=CommissionEntry.Kind.COMMISSION)), zero, output_field=_MONEY
-        ),
-        refunds=Coalesce(
-            Sum("refund__amount", filter=Q(kind=CommissionEntry.Kind.REVERSAL)), zero, output_field=_MONEY
-        ),
-        commission=Coalesce(Sum("amount"), zero, output_field=_MONEY),
-        rows=Count("id"),
-    )
+    if ledgerdays.kept():
+        days = LedgerDay.objects.filter(partner=partner)
+        if start is not None:
+            days = days.filter(day__gte=start)
+        if end is not None:
+            days = days.filter(day__lte=end)
+        row = days.aggregate(
+            payments=Coalesce(Sum("payments"), zero, output_field=_MONEY),
+            refunds=Coalesce(Sum("refunds"), zero, output_field=_MONEY),
+            commission=Coalesce(Sum("commission"), zero, output_field=_MONEY),
+            rows=Coalesce(Sum("entries"), 0),
+        )
+    else:
+        row = (
+            commission_list(partner=partner, start=start, end=end)
+            .order_by()
+            .aggregate(
+                payments=Coalesce(
+                    Sum("payment__amount", filter=Q(kind=CommissionEntry.Kind.COMMISSION)), zero, output_field=_MONEY
+                ),
+                refunds=Coalesce(
+                    Sum("refund__amount", filter=Q(kind=CommissionEntry.Kind.REVERSAL)), zero, output_field=_MONEY
+                ),
+                commission=Coalesce(Sum("amount"), zero, output_field=_MONEY),
+                rows=Count("id"),
+            )
+        )
     payments, refunds = cents(row["payments"]), cents(row["refunds"])
     return CommissionTotals(
         payments=payments,
         refunds=refunds,
         net=payments - refunds,
         commission=cents(row["commission"]),
-        rows=row["rows"],
+        rows=int(row["rows"]),
     )
 
 

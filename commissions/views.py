@@ -25,9 +25,11 @@ from commissions.selectors import (
     referral_timeline,
 )
 from config.exports import bad_date_range, csv_response
+from config.paging import SeekPaginator
 from partners.decorators import partner_required
 
 PAGE_SIZE = 25
+TIMELINE_PAGE_SIZE = 50
 # Columns of the referrals table that sort, and their default direction on first click.
 _SORTABLE = {"signed_up": "-signed_up", "status": "status", "paid": "-paid", "commission": "-commission"}
 
@@ -89,7 +91,7 @@ def referral_list_view(request: HttpRequest) -> HttpResponse:
     if dates.errors:
         # Dates that cannot be a range show the error and no rows, never "all referrals".
         referrals = referrals.none()
-    page = Paginator(referrals, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = SeekPaginator(referrals, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "commissions/referral_list.html",
@@ -124,12 +126,16 @@ def referral_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         referral = referral_get(partner=request.partner, pk=pk)
     except Referral.DoesNotExist:
         raise Http404("No such referral.") from None
+    # Hundreds of payments: the timeline is shown TIMELINE_PAGE_SIZE items at a time.
+    page = Paginator(referral_timeline(referral=referral), TIMELINE_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "commissions/referral_detail.html",
         {
             "referral": referral,
-            "timeline": referral_timeline(referral=referral),
+            "timeline": page.object_list,
+            "page_obj": page,
+            "query_string": "",
             "back_query": _list_query(request),
         },
     )
@@ -142,7 +148,9 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     entries = commission_list(partner=request.partner, start=start, end=end)
     if dates.errors:
         entries = entries.none()  # dates that are no range show the error and no rows
-    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    totals = commission_totals(partner=request.partner, start=start, end=end)
+    # The count is the totals' row count (a rollup): no COUNT(*) over the ledger.
+    page = SeekPaginator(entries, PAGE_SIZE, count=0 if dates.errors else totals.rows).get_page(request.GET.get("page"))
     return render(
         request,
         "commissions/commission_list.html",
@@ -150,7 +158,7 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
             "dates": dates,
             "page_obj": page,
             "entries": page.object_list,
-            "totals": commission_totals(entries),
+            "totals": totals,
             "query_string": _query_string(request),
             "start": start,
             "end": end,

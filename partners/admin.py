@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from commissions.models import PartnerRate
+from config.admin_paging import EstimatedCountPaginator
 from partners.models import ApiToken, Partner, User
 
 
@@ -52,6 +53,10 @@ class PartnerAdmin(admin.ModelAdmin):
     list_display = ["name", "email", "referral_code", "paypal_email", "commission_total", "balance", "created_at"]
     search_fields = ["user__email", "referral_code", "paypal_email", "name"]
     list_select_related = ["user"]
+    # Merchant scale: no full count; an estimated one past 10,000 partners.
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
     readonly_fields = [
         "referral_code",
         "commission_total",

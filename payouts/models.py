@@ -5,6 +5,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from partners.models import Partner
 
@@ -107,6 +108,11 @@ class Payout(models.Model):
                 condition=Q(next_action_at__isnull=False),
                 name="payout_next_action_due",
             ),
+            # The admin changelist at merchant scale: its order, and its search by PayPal email
+            # (iexact compares UPPER()) and batch id, each an index lookup.
+            models.Index(fields=["requested_at", "id"], name="payout_requested_id"),
+            models.Index(Upper("paypal_email"), name="payout_paypal_email_upper"),
+            models.Index(fields=["paypal_batch_id"], name="payout_paypal_batch"),
         ]
 
     def __str__(self) -> str:

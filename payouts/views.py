@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -14,10 +13,10 @@ from django.views.decorators.http import require_GET, require_POST
 from commissions.display import format_money
 from commissions.forms import DateRangeForm
 from config.exports import bad_date_range, csv_response
+from config.paging import SeekPaginator
 from partners.decorators import partner_required
 from partners.verification import UNCONFIRMED_REASON, email_confirmed
-from payouts.rules import withdrawal_status
-from payouts.selectors import CSV_HEADER, partner_note, payout_csv_rows, payout_list
+from payouts.selectors import CSV_HEADER, partner_note, payout_csv_rows, payout_list, payout_page_withdrawal
 from payouts.services import PayoutError, payout_request
 
 PAGE_SIZE = 20
@@ -39,14 +38,16 @@ def _range(request: HttpRequest) -> tuple[PayoutFilterForm, date | None, date | 
 def payout_list_view(request: HttpRequest) -> HttpResponse:
     partner = request.partner
     form, start, end = _range(request)
-    page = Paginator(payout_list(partner=partner, start=start, end=end), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = SeekPaginator(payout_list(partner=partner, start=start, end=end), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     rows = [(payout, partner_note(payout)) for payout in page.object_list]
     filters = {k: v for k, v in (("start", start), ("end", end)) if v}
     return render(
         request,
         "payouts/payout_list.html",
         {
-            "withdrawal": withdrawal_status(partner=partner),
+            "withdrawal": payout_page_withdrawal(partner=partner),
             "form": form,
             "page_obj": page,
             "rows": rows,

@@ -39,10 +39,12 @@ from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from commissions import ledgerdays
 from commissions.balance import partner_balances_refresh
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
-from commissions.money import ZERO, commission_for, reversal_for
+from commissions.money import ZERO, cents, commission_for, reversal_for
 from partners.models import Partner, User, new_referral_code
+from payouts.models import Payout
 from tracking.models import ROLLUP_COUNTERS, Click, Creative, DailyLinkStats, Link, UniqueVisitor
 from tracking.rollups import day_start, program_today, program_tz
 
@@ -899,6 +901,69 @@ def _other_partners(
     return [(partner, by_partner[partner.pk]) for partner in partners]
 
 
+def _bench_payouts(writer: _Writer, partner: Partner, count: int, days: list[date], rng: random.Random) -> None:
+    """``count`` payouts of the measured partner over the loaded days, oldest first: paid mostly,
+    some rejected or failed, and the newest still pending (one open payout at most). Together
+    they take at most 90 % of the partner's commission (at least 1.00 each), so the balance stays
+    positive whenever the partner earned more than that."""
+    now = timezone.now()
+    earned = CommissionEntry.objects.filter(partner=partner).aggregate(total=models.Sum("amount"))["total"] or ZERO
+    weights = [rng.uniform(0.5, 1.5) for _ in range(count)]
+    budget = earned * Decimal("0.9") / Decimal(str(sum(weights)))
+    amounts = [max(Decimal("1.00"), cents(budget * Decimal(str(weight)))) for weight in weights]
+    step = max(1, len(days) * 86_400 // max(1, count))
+    first = now - timedelta(seconds=step * count)
+    rows = []
+    for n in range(count):
+        requested = first + timedelta(seconds=step * n + rng.randint(0, max(0, step - 1)))
+        newest = n == count - 1
+        roll = rng.random()
+        status = "pending" if newest else "rejected" if roll < 0.05 else "failed" if roll < 0.1 else "paid"
+        decided = None if newest else requested + timedelta(hours=rng.randint(1, 48))
+        rows.append(
+            (
+                partner.pk,
+                amounts[n],
+                settings.PROGRAM_CURRENCY,
+                "paypal",
+                partner.paypal_email or BENCH_EMAIL,
+                status,
+                requested,
+                decided,
+                "Not eligible this month." if status == "rejected" else "",
+                decided if status in ("paid", "failed") else None,
+                decided if status == "paid" else None,
+                f"BENCHBATCH{n}" if status in ("paid", "failed") else "",
+                f"BENCHITEM{n}" if status in ("paid", "failed") else "",
+                f"BENCHTX{n}" if status == "paid" else "",
+                "RECEIVER_UNREGISTERED" if status == "failed" else "",
+                0 if newest else 1,
+            )
+        )
+    writer.write(
+        Payout,
+        [
+            "partner_id",
+            "amount",
+            "currency",
+            "method",
+            "paypal_email",
+            "status",
+            "requested_at",
+            "decided_at",
+            "rejection_reason",
+            "sent_at",
+            "paid_at",
+            "paypal_batch_id",
+            "paypal_item_id",
+            "paypal_transaction_id",
+            "failure_reason",
+            "send_attempts",
+        ],
+        rows,
+    )
+
+
 class Command(BaseCommand):
     help = (
         "Insert synthetic clicks, referrals, payments, refunds and commissions for the measured partner "
@@ -916,8 +981,22 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=365, help="How far back activity goes (days).")
         parser.add_argument("--seed", type=int, default=None, help="Random seed (ids stay unique per run).")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
+        parser.add_argument(
+            "--payouts", type=int, default=0, help="Payouts of the measured partner (all closed but the newest)."
+        )
+        parser.add_argument(
+            "--merchant-scale",
+            action="store_true",
+            help="Instead: 10,000 partners, 200,000 payouts in every status, 2 M ledger entries, 1 M events "
+            "(set-based SQL; PostgreSQL), for the admin changelists.",
+        )
+        parser.add_argument(
+            "--merchant-scale-factor", type=float, default=1.0, help="Scale the merchant-scale counts (tests)."
+        )
 
     def handle(self, *args, **options):
+        if options["merchant_scale"]:
+            return self._merchant_scale(options)
         clicks, referrals, payments = options["clicks"], options["referrals"], options["payments"]
         links, days, others = options["links"], options["days"], options["partners"]
         if min(clicks, referrals, payments, others) < 0 or not 1 <= links <= MAX_LINKS or not 1 <= days <= 3650:
@@ -996,9 +1075,13 @@ class Command(BaseCommand):
             phase("referrals, payments, ledger, events built")
             generator.write_money(money)
             phase("written")
+            if options["payouts"]:
+                _bench_payouts(writer, bench, options["payouts"], generator.days, rng)
             partner_of = {link.id: plan.partner_id for plan in plans for link in plan.links}
             rollup_rows = generator.rollups.write(partner_of)
             partner_balances_refresh(partner_ids=partner_ids)
+            # The ledger's day sums: their triggers did not fire while the rows were copied in.
+            ledgerdays.recompute(partner_ids=partner_ids)
             phase("rollups and balances")
         phase("commit")
         progress.close()
@@ -1033,5 +1116,53 @@ class Command(BaseCommand):
                 f"Measured partner: {BENCH_EMAIL} / {BENCH_PASSWORD} ({'created' if created else 'reused'}; "
                 f"{len(plans[0].links)} links; commission {bench.commission_total} {settings.PROGRAM_CURRENCY}, "
                 f"balance {bench.balance} {settings.PROGRAM_CURRENCY})."
+            )
+        )
+
+    def _merchant_scale(self, options) -> None:
+        from tracking.management.commands._merchant_scale import MerchantScale, load
+
+        if connection.vendor != "postgresql":
+            raise CommandError("--merchant-scale needs PostgreSQL (DATABASE_URL=postgres://...).")
+        factor = options["merchant_scale_factor"]
+        if not 0 < factor <= 10:
+            raise CommandError("--merchant-scale-factor must be in (0, 10].")
+        scale = MerchantScale().scaled(factor)
+        run = secrets.token_hex(3)
+        started = time.monotonic()
+        self.stdout.write(
+            f"Merchant scale: {scale.partners:,} partners, {scale.payouts:,} payouts, {scale.ledger:,} ledger "
+            f"entries, {scale.events:,} events (run {run})."
+        )
+        writer = _Writer(tqdm(disable=True))
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+            skips_checks = writer.skip_foreign_key_checks()
+            written = load(scale, run, self.stdout.write)
+            # The ledger's day rows are kept by triggers, which the replica role skipped.
+            ledgerdays.recompute(partner_ids=written["partner_ids"])
+            partner_balances_refresh(partner_ids=written["partner_ids"])
+        with connection.cursor() as cursor:
+            for table in (
+                "partners_user",
+                "partners_partner",
+                "tracking_link",
+                "tracking_click",
+                "commissions_referral",
+                "commissions_merchantevent",
+                "commissions_payment",
+                "commissions_refund",
+                "commissions_commissionentry",
+                "commissions_ledgerday",
+                "payouts_payout",
+                "tracking_dailylinkstats",
+                "tracking_linkmonthlystats",
+            ):
+                cursor.execute(f"VACUUM (ANALYZE) {table}" if not connection.in_atomic_block else f"ANALYZE {table}")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Merchant scale loaded in {time.monotonic() - started:.0f} s "
+                f"(foreign-key triggers skipped: {'yes' if skips_checks else 'no'})."
             )
         )

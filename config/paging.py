@@ -1,0 +1,35 @@
+"""Pagination for long, ordered partner lists (the commission ledger, referrals, payouts).
+
+Django's Paginator counts with ``COUNT(*)`` and reads a page with ``OFFSET``: on the last page of
+100,000 ledger rows the database joins and throws away every row before it. ``SeekPaginator``
+takes the count when the caller has it from a rollup, reads a page's primary keys first (the
+ordering's index alone, no joins) from whichever end of the ordering is nearer, then fetches
+just those rows with everything the queryset selects. Page numbers, ``page_obj`` and the
+template stay Django's.
+"""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+
+
+class SeekPaginator(Paginator):
+    def __init__(self, object_list, per_page, *, count: int | None = None, **kwargs) -> None:
+        super().__init__(object_list, per_page, **kwargs)
+        if count is not None:
+            # ``count`` is a cached_property: a known count (an exact rollup) replaces the COUNT(*).
+            self.__dict__["count"] = count
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        queryset = self.object_list
+        keys = queryset.values_list("pk", flat=True)
+        if bottom > self.count - top:
+            # Nearer the end: the same ordering reversed, skipping fewer index entries.
+            ids = list(keys.reverse()[self.count - top : self.count - bottom])[::-1]
+        else:
+            ids = list(keys[bottom:top])
+        rows = {row.pk: row for row in queryset.order_by().filter(pk__in=ids)} if ids else {}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
