@@ -59,8 +59,15 @@ RESEND_WINDOW = DUPLICATE_WINDOW - timedelta(days=1)
 # Backoff between attempts after a lost or refused-for-now answer: 30 s, 60 s, … capped at 1 h.
 RETRY_FIRST_SECONDS = 30
 RETRY_MAX_SECONDS = 3600
-# An attempt whose worker died mid-call (no answer recorded) is taken as lost after this long.
-STALE_ATTEMPT_AFTER = timedelta(minutes=5)
+
+
+# An attempt whose worker died mid-call (no answer recorded) is taken as lost once it is older
+# than any attempt can last: a few PayPal calls (token, create, the duplicate's batch), each
+# bounded by PAYPAL_TIMEOUT_SECONDS, and a margin.
+def stale_attempt_after() -> timedelta:
+    return timedelta(seconds=6 * float(settings.PAYPAL_TIMEOUT_SECONDS) + 30)
+
+
 # How often a payout that waits for staff is looked at again by the periodic job.
 ATTENTION_RECHECK = timedelta(minutes=15)
 # A sent payout is polled with a growing delay up to this; a paid one every PAID_WATCH_EVERY
@@ -224,7 +231,7 @@ def payout_reject(*, payout_id: int, actor: User, reason: str) -> Payout:
 # --- sending ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SendResult:
-    outcome: str  # "sent", "retry", "failed", "attention", "skipped"
+    outcome: str  # "sent", "retry", "failed", "attention", "in_flight", "skipped"
     message: str = ""
     attempt: int = 0
     wait: float = 0.0  # seconds until the next attempt ("retry")
@@ -252,16 +259,21 @@ def _attention(payout: Payout, reason: str, *, recheck: bool = True, fields: tup
         _notify(payout.pk, "attention")
 
 
-def _begin_attempt(payout_id: int, *, reconcile: bool) -> tuple[Payout | None, SendResult | None]:
-    """Under the locks: decide whether an attempt may start now and record it (``sending``)."""
+def _begin_attempt(
+    payout_id: int, *, reconcile: bool, takeover: bool = False
+) -> tuple[Payout | None, SendResult | None]:
+    """Under the locks: decide whether an attempt may start now and record it (``sending``).
+    ``takeover``: the caller knows the attempt recorded as under way was abandoned (its task
+    was redelivered because its worker died)."""
     with transaction.atomic():
         _, payout = _lock(payout_id)
         now = timezone.now()
         if payout.paypal_batch_id:
             return None, SendResult("skipped", "PayPal already has its batch")
         if payout.status == S.SENDING and payout.attempt_started_at:
-            if payout.attempt_started_at > now - STALE_ATTEMPT_AFTER:
-                return None, SendResult("skipped", "an attempt is under way")
+            if payout.attempt_started_at > now - stale_attempt_after() and not takeover:
+                wait = (payout.attempt_started_at + stale_attempt_after() - now).total_seconds()
+                return None, SendResult("in_flight", "an attempt is under way", wait=wait)
             # The worker making it stopped before recording PayPal's answer.
             payout.outcome_unknown = True
             payout.attempt_started_at = None
@@ -299,7 +311,9 @@ def _begin_attempt(payout_id: int, *, reconcile: bool) -> tuple[Payout | None, S
         return payout, None
 
 
-def payout_send(*, payout_id: int, gateway: PayoutGateway | None = None, reconcile: bool = False) -> SendResult:
+def payout_send(
+    *, payout_id: int, gateway: PayoutGateway | None = None, reconcile: bool = False, takeover: bool = False
+) -> SendResult:
     """One attempt to hand a payout to its gateway, with its stable ``sender_batch_id``.
 
     Starts from ``approved``, ``sending`` (a scheduled retry, or an attempt whose worker died),
@@ -307,7 +321,7 @@ def payout_send(*, payout_id: int, gateway: PayoutGateway | None = None, reconci
     duplicated or re-delivered task does nothing. The HTTP calls happen outside any transaction.
     An unexpected exception never leaves the payout in flight: it goes to staff (``attention``).
     """
-    payout, early = _begin_attempt(payout_id, reconcile=reconcile)
+    payout, early = _begin_attempt(payout_id, reconcile=reconcile, takeover=takeover)
     if early is not None:
         return early
     attempt = payout.send_attempts

@@ -40,8 +40,17 @@ RECONCILE_BATCH = 200
 @shared_task(bind=True, name="payouts.tasks.send_payout_task", acks_late=True, max_retries=SEND_MAX_RETRIES)
 def send_payout_task(self, payout_id: int) -> str:
     retries = self.request.retries
+    # Redelivered by the broker: the worker that ran this task died (acks_late with
+    # reject-on-worker-lost), so an attempt it recorded as under way was abandoned.
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
     while True:
-        result = services.payout_send(payout_id=payout_id)
+        result = services.payout_send(payout_id=payout_id, takeover=redelivered)
+        redelivered = False
+        if result.outcome == "in_flight" and not self.request.is_eager:
+            # Another run's attempt is recorded as under way: a duplicate delivery, or this task
+            # redelivered after its worker died mid-call. Look again once that attempt would be
+            # stale; then it is taken as a lost answer and sent again (never paid twice).
+            raise self.retry(countdown=result.wait + 1)
         if result.outcome != "retry":
             break
         if retries >= self.max_retries:
@@ -77,7 +86,7 @@ def due_payout_ids(*, now=None) -> list[int]:
     now = now or timezone.now()
     due = Q(next_action_at__lte=now, status__in=(S.SENDING, S.UNKNOWN, S.ATTENTION, S.SENT, S.PAID))
     due &= Q(attempt_started_at__isnull=True)
-    stale = Q(status=S.SENDING, attempt_started_at__lt=now - services.STALE_ATTEMPT_AFTER)
+    stale = Q(status=S.SENDING, attempt_started_at__lt=now - services.stale_attempt_after())
     unsent = Q(status=S.APPROVED, decided_at__lt=now - STUCK_APPROVED_AFTER)
     return list(
         Payout.objects.filter(due | stale | unsent)

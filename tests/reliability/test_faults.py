@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -26,7 +27,7 @@ from django.utils import timezone
 from commissions.balance import partner_balance
 from commissions.models import CommissionEntry, MerchantEvent, Referral
 from payouts.models import Payout, PayoutAudit
-from payouts.services import payout_approve, payout_request, payout_retry_send
+from payouts.services import payout_approve, payout_check_now, payout_request
 from payouts.tasks import reconcile_payouts_task, send_payout_task
 from tests.factories import ClickFactory, LinkFactory, PartnerFactory
 from tests.reliability.conftest import (
@@ -417,9 +418,10 @@ def test_a_paypal_that_fails_when_the_batch_is_read_leaves_the_payout_processing
 ):
     fake_paypal.script(get=[behaviour])
     payout = _approved_and_sent(partner_with_balance("75.00"), payout_staff, django_capture_on_commit_callbacks)
-    assert payout.status == Payout.Status.PROCESSING
+    assert payout.status == Payout.Status.SENT
     assert payout.paypal_batch_id
     assert partner_balance(partner=payout.partner) == Decimal("0.00")  # held, not lost
+    Payout.objects.filter(pk=payout.pk).update(next_action_at=timezone.now())  # the next poll is due
     reconcile_payouts_task.apply()
     tried(f"1 payout, batch read answered {behaviour!r} then normally")
     _assert_paid_once(payout, fake_paypal)
@@ -430,14 +432,15 @@ def test_a_paypal_that_is_down_leaves_the_payout_held_for_staff_and_a_retry_pays
 ):
     settings.PAYPAL_API_BASE = f"http://127.0.0.1:{free_port(20000)}"  # connection refused
     payout = _approved_and_sent(partner_with_balance("75.00"), payout_staff, django_capture_on_commit_callbacks)
-    assert payout.status == Payout.Status.PROCESSING
+    assert payout.status == Payout.Status.ATTENTION
     assert payout.paypal_batch_id == ""
-    assert "Gave up after 7 attempts" in payout.failure_reason
+    assert "Gave up after 7 attempts" in payout.attention_reason
+    assert not payout.outcome_unknown  # refused connections never carried the request
     assert partner_balance(partner=payout.partner) == Decimal("0.00")  # neither paid nor lost
 
     settings.PAYPAL_API_BASE = fake_paypal.base_url
     with django_capture_on_commit_callbacks(execute=True):
-        payout_retry_send(payout_id=payout.pk, actor=payout_staff)
+        payout_check_now(payout_id=payout.pk, actor=payout_staff)
     tried("7 refused connections, then 1 staff retry")
     _assert_paid_once(payout, fake_paypal)
 
@@ -484,15 +487,20 @@ def test_a_send_task_run_again_after_paypal_took_the_batch_never_pays_twice(
     with pytest.raises(WorkerKilled):
         services.payout_send(payout_id=payout.pk, gateway=DiesAfterSending())
     payout.refresh_from_db()
-    assert (payout.status, payout.paypal_batch_id) == (Payout.Status.PROCESSING, "")
+    assert (payout.status, payout.paypal_batch_id) == (Payout.Status.SENDING, "")
     assert len(fake_paypal.batches) == 1
+    # A duplicate delivery while the attempt may still be under way waits for it...
+    assert send_payout_task.apply(args=[payout.pk]).get() == "in_flight"
+    # ...and the broker's redelivery (visibility timeout) comes after it is stale.
+    Payout.objects.filter(pk=payout.pk).update(attempt_started_at=timezone.now() - timedelta(minutes=10))
 
     for _ in range(3):  # re-delivered, then delivered twice more for good measure
         send_payout_task.apply(args=[payout.pk])
     tried("1 payout, the send task run 4 times")
     _assert_paid_once(payout, fake_paypal)
+    # PayPal answered the resend with the batch it already had (a PayPal-Request-Id replay).
     sent = PayoutAudit.objects.filter(payout=payout, action=PayoutAudit.Action.SENT).get()
-    assert sent.detail["already_sent"] is True
+    assert sent.detail["batch_id"] == next(iter(fake_paypal.batches))
 
 
 # --- a real Celery worker killed in the middle of a payout ----------------------------------------------
