@@ -279,6 +279,14 @@ TRIAL_LENGTHS = (14, 30)
 MERCHANT_NAME = env("MERCHANT_NAME", default="CrazyCall")
 EVENTS_SIGNATURE_TOLERANCE_SECONDS = 300
 
+# --- Running the program (issue 22): applications, fraud review, staff safety ----------------
+# manual: a new partner waits for staff approval; until then their links count nothing.
+PARTNER_APPROVAL = env.str("PARTNER_APPROVAL", default="auto").strip().lower()
+if PARTNER_APPROVAL not in ("auto", "manual"):
+    raise ImproperlyConfigured(f"PARTNER_APPROVAL={PARTNER_APPROVAL!r} is invalid: expected auto or manual.")
+# How long staff take to review an application, as the partner is told.
+PARTNER_REVIEW_DAYS = env.int("PARTNER_REVIEW_DAYS", default=2)
+
 PAYPAL_MODE = _rules.paypal_mode
 PAYPAL_CLIENT_ID = env("PAYPAL_CLIENT_ID", default="")
 PAYPAL_CLIENT_SECRET = env("PAYPAL_CLIENT_SECRET", default="")

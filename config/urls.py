@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from commissions.api import events_view
 from config.api import api
 from config.health import healthz
+from partners.views import terms_view
 from tracking.views import click_redirect_view
 
 admin.site.site_header = "Partner Panel administration"
@@ -18,6 +19,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="partners:dashboard", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg", permanent=True)),
+    # Public; the sign-up form links here by name.
+    path("terms/", terms_view, name="terms"),
     path("admin/", admin.site.urls),
     # Before the API's own patterns, which answer the same URL (and publish its schema).
     path("api/v1/events", events_view),

@@ -61,7 +61,9 @@ class PartnerSessionAuth(SessionAuth):
         user = request.user
         if not user.is_authenticated or not user.is_active:
             return None
-        return getattr(user, "partner", None)
+        partner = getattr(user, "partner", None)
+        # A declined partner cannot use the panel, its API included.
+        return None if partner is None or partner.status == partner.Status.DECLINED else partner
 
 
 def unauthorized_error(request: HttpRequest, exc: Exception):

@@ -29,5 +29,6 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("dashboard/", dashboard.dashboard_view, name="dashboard"),
+    path("application/", views.application_view, name="application"),
     path("settings/", views.settings_view, name="settings"),
 ]

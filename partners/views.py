@@ -7,17 +7,28 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from config.clientip import client_ip
 from partners.decorators import partner_required
 from partners.forms import ApiTokenForm, EmailLoginForm, PaypalEmailForm, ProfileForm, SignupForm
-from partners.services import api_token_create, api_token_revoke, partner_set_paypal_email, partner_signup
+from partners.models import Partner
+from partners.services import (
+    api_token_create,
+    api_token_revoke,
+    partner_set_paypal_email,
+    partner_signup,
+    terms_accept,
+)
+from partners.terms import current_terms, render_terms, terms_outdated
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +44,8 @@ def signup_view(request: HttpRequest) -> HttpResponse:
             email=data["email"], password=data["password"], name=data["name"], website=data["website"]
         )
         login(request, partner.user, backend="django.contrib.auth.backends.ModelBackend")
+        if not partner.is_approved:
+            return redirect("partners:application")
         messages.success(request, "Welcome aboard! Your affiliate link is ready below.")
         return redirect("partners:dashboard")
     return render(request, "partners/signup.html", {"form": form})
@@ -140,4 +153,66 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             "new_token_secret": new_token_secret,
         },
         status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def application_view(request: HttpRequest) -> HttpResponse:
+    """What a partner whose application is pending or declined sees instead of the panel."""
+    partner = getattr(request.user, "partner", None)
+    if partner is None:
+        raise PermissionDenied("This page is for partners.")
+    if partner.is_approved:
+        return redirect("partners:dashboard")
+    declined = partner.status == Partner.Status.DECLINED
+    return render(
+        request,
+        "partners/application.html",
+        {"partner": partner, "declined": declined, "review_days": settings.PARTNER_REVIEW_DAYS},
+        status=403 if declined else 200,
+    )
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse_lazy("partners:dashboard")
+
+
+@require_http_methods(["GET", "POST"])
+def terms_view(request: HttpRequest) -> HttpResponse:
+    """The program terms (public). A logged-in partner who has not accepted the current version
+    accepts it here; the panel sends them here until they have."""
+    terms = current_terms()
+    partner = getattr(request.user, "partner", None) if request.user.is_authenticated else None
+    must_accept = partner is not None and terms_outdated(partner) is not None
+    if request.method == "POST":
+        if partner is None or terms is None:
+            return redirect("terms")
+        try:
+            version = int(request.POST.get("version", ""))
+        except ValueError:
+            version = 0
+        if version != terms.version:
+            # The terms changed while the page was open: show the newer text to accept.
+            messages.error(request, "The terms were updated while you were reading. Please read the new version.")
+            return redirect("terms")
+        terms_accept(partner=partner, terms=terms)
+        messages.success(request, f"Thank you: you accepted version {terms.version} of the program terms.")
+        return redirect(_safe_next(request))
+    previous = None
+    if must_accept and partner.accepted_terms_version:
+        previous = partner.accepted_terms_version
+    return render(
+        request,
+        "partners/terms.html",
+        {
+            "terms": terms,
+            "terms_html": render_terms(terms.text) if terms else "",
+            "must_accept": must_accept,
+            "previous_version": previous,
+            "next": _safe_next(request),
+        },
     )

@@ -1,0 +1,40 @@
+"""Celery tasks for partner accounts: emails about an application."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from partners.models import Partner
+
+_EMAILS = {
+    "application_received": ("partners/email/application_received.txt", "We received your partner application"),
+    "approved": ("partners/email/approved.txt", "Your {merchant} partner application was approved"),
+    "declined": ("partners/email/declined.txt", "Your {merchant} partner application"),
+}
+
+
+@shared_task(name="partners.tasks.notify_partner_task", autoretry_for=(OSError,), retry_backoff=60, max_retries=5)
+def notify_partner_task(partner_id: int, kind: str) -> int:
+    """Email a partner about their application. The email says what the partner's status is
+    now, so a task run late (or twice) never tells an approved partner they were declined."""
+    partner = Partner.objects.select_related("user").filter(pk=partner_id).first()
+    if partner is None or kind not in _EMAILS:
+        return 0
+    if kind in (Partner.Status.APPROVED, Partner.Status.DECLINED) and partner.status != kind:
+        return 0
+    template, subject = _EMAILS[kind]
+    body = render_to_string(
+        template,
+        {
+            "partner": partner,
+            "site_url": settings.SITE_URL,
+            "merchant_name": settings.MERCHANT_NAME,
+            "review_days": settings.PARTNER_REVIEW_DAYS,
+        },
+    )
+    return send_mail(
+        subject.format(merchant=settings.MERCHANT_NAME), body, settings.DEFAULT_FROM_EMAIL, [partner.user.email]
+    )
