@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from commissions import lifecycle
 from commissions.forms import DateRangeForm, ReferralFilterForm
 from commissions.models import Referral
 from commissions.selectors import (
@@ -106,19 +107,34 @@ def referral_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _state_filter(request: HttpRequest) -> str:
+    state = request.GET.get("state", "")
+    return state if state in lifecycle.STATE_LABELS else ""
+
+
 @partner_required
 def commission_list_view(request: HttpRequest) -> HttpResponse:
     dates = DateRangeForm(request.GET)
     start, end = dates.range()
+    state = _state_filter(request)
     entries = commission_list(partner=request.partner, start=start, end=end)
+    # Every entry's state comes from replaying the partner's ledger and payouts (two queries).
+    states = lifecycle.partner_lifecycle(partner=request.partner)
+    if state:
+        entries = entries.filter(pk__in=sorted(lifecycle.entry_ids_in_state(states, state)))
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    for entry in rows:
+        entry.lifecycle = states.entries.get(entry.pk)
     return render(
         request,
         "commissions/commission_list.html",
         {
             "dates": dates,
             "page_obj": page,
-            "entries": page.object_list,
+            "entries": rows,
+            "state": state,
+            "state_choices": lifecycle.STATE_LABELS.items(),
             "totals": commission_totals(entries),
             "query_string": _query_string(request),
             "start": start,

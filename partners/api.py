@@ -113,6 +113,9 @@ class SummaryOut(Schema):
     can_withdraw: bool = Field(
         description="Balance ≥ the payout minimum, no payout in progress, and a PayPal email set."
     )
+    pending_commission: Money = Field(
+        description="Sum of the positive commission entries still inside the hold (not yet in the balance)."
+    )
 
 
 class TrendsOut(Schema):
@@ -172,6 +175,7 @@ def summary(request: HttpRequest):
         "active_subscriptions": data.active_subscriptions,
         "balance": money_str(data.balance),
         "can_withdraw": data.can_withdraw,
+        "pending_commission": money_str(data.pending_commission),
     }
 
 

@@ -14,3 +14,11 @@ def mask_email(value: str | None) -> str:
 @register.filter
 def status_label(value: str) -> str:
     return STATUS_LABELS.get(value, value)
+
+
+@register.filter
+def lifecycle_label(value: str) -> str:
+    """A commission's lifecycle state in the panel's words (commissions.lifecycle)."""
+    from commissions.lifecycle import STATE_LABELS
+
+    return STATE_LABELS.get(value, value)
