@@ -8,6 +8,7 @@ have no default when ``DEBUG`` is off.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -48,6 +49,9 @@ INSTALLED_APPS = [
     "csp",
     # django-ninja's API docs page from its vendored static files, with no inline script (CSP).
     "ninja",
+    # TOTP two-factor for staff who decide payouts (payouts/approval.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "partners",
     "tracking",
     "commissions",
@@ -62,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() for the payout 2FA gate
     "config.middleware.AdminNulMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -286,6 +291,14 @@ if PARTNER_APPROVAL not in ("auto", "manual"):
     raise ImproperlyConfigured(f"PARTNER_APPROVAL={PARTNER_APPROVAL!r} is invalid: expected auto or manual.")
 # How long staff take to review an application, as the partner is told.
 PARTNER_REVIEW_DAYS = env.int("PARTNER_REVIEW_DAYS", default=2)
+# Four eyes: a payout above this needs the approval of a second, different staff member.
+try:
+    PAYOUT_SECOND_APPROVAL_ABOVE = Decimal(env.str("PAYOUT_SECOND_APPROVAL_ABOVE", default="1000.00").strip())
+except ArithmeticError:
+    PAYOUT_SECOND_APPROVAL_ABOVE = Decimal("NaN")
+if not PAYOUT_SECOND_APPROVAL_ABOVE.is_finite() or PAYOUT_SECOND_APPROVAL_ABOVE < 0:
+    raise ImproperlyConfigured("PAYOUT_SECOND_APPROVAL_ABOVE is invalid: expected an amount such as 1000.00.")
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Partner Panel")
 
 PAYPAL_MODE = _rules.paypal_mode
 PAYPAL_CLIENT_ID = env("PAYPAL_CLIENT_ID", default="")
