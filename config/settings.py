@@ -172,6 +172,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tracking.tasks.flush_click_buffer_task",
         "schedule": timedelta(seconds=5),
     },
+    # Issue 22: partners' chosen emails.
+    "notify-new-activity": {
+        "task": "partners.tasks.notify_new_activity_task",
+        "schedule": timedelta(minutes=5),
+    },
+    "monthly-statement": {
+        "task": "partners.tasks.monthly_statement_task",
+        "schedule": crontab(day_of_month=1, hour=6, minute=0),
+    },
 }
 
 # --- Auth ---------------------------------------------------------------------------------

@@ -90,6 +90,11 @@ class Partner(models.Model):
     status_changed_by = models.ForeignKey(
         "partners.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Emails the partner chose in Settings (partners/notifications.py); each has an unsubscribe link.
+    notify_new_referral = models.BooleanField("a new referral signs up", default=False)
+    notify_new_commission = models.BooleanField("a new commission is earned", default=False)
+    notify_payout_sent = models.BooleanField("a payout is sent", default=True)
+    notify_monthly_statement = models.BooleanField("monthly statement", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Denormalised for the dashboard; recalculated from the ledger by a Celery task after
     # every money event and hourly. Withdrawals never trust these: they re-read the ledger.
@@ -171,3 +176,15 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class NotificationCursor(models.Model):
+    """How far the new-referral / new-commission emails have read their table (by id): each
+    run of ``notify_new_activity_task`` emails what came after and moves the cursor on."""
+
+    name = models.CharField(max_length=40, unique=True)
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_id}"

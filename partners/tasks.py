@@ -38,3 +38,31 @@ def notify_partner_task(partner_id: int, kind: str) -> int:
     return send_mail(
         subject.format(merchant=settings.MERCHANT_NAME), body, settings.DEFAULT_FROM_EMAIL, [partner.user.email]
     )
+
+
+@shared_task(name="partners.tasks.notify_new_activity_task", acks_late=True)
+def notify_new_activity_task() -> dict[str, int]:
+    """Periodic: new referrals and new commissions, to the partners who asked for them."""
+    from partners import notifications
+
+    return {
+        "new_referral": notifications.notify_new_referrals(),
+        "new_commission": notifications.notify_new_commissions(),
+    }
+
+
+@shared_task(name="partners.tasks.monthly_statement_task", acks_late=True)
+def monthly_statement_task(month: str | None = None) -> int:
+    """Beat, on the 1st: last month's statement (``month`` as YYYY-MM to send another)."""
+    from datetime import date, timedelta
+
+    from django.utils import timezone
+
+    from partners import notifications
+
+    if month:
+        year, number = (int(part) for part in month.split("-"))
+        first = date(year, number, 1)
+    else:
+        first = (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
+    return notifications.send_monthly_statements(month=first)

@@ -31,4 +31,5 @@ urlpatterns = [
     path("dashboard/", dashboard.dashboard_view, name="dashboard"),
     path("application/", views.application_view, name="application"),
     path("settings/", views.settings_view, name="settings"),
+    path("notifications/unsubscribe/<str:token>/", views.unsubscribe_view, name="unsubscribe"),
 ]

@@ -15,11 +15,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from config.clientip import client_ip
+from partners import notifications
 from partners.decorators import partner_required
-from partners.forms import ApiTokenForm, EmailLoginForm, PaypalEmailForm, ProfileForm, SignupForm
+from partners.forms import ApiTokenForm, EmailLoginForm, NotificationsForm, PaypalEmailForm, ProfileForm, SignupForm
 from partners.models import Partner
 from partners.services import (
     api_token_create,
@@ -109,8 +111,15 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         prefix="paypal",
     )
     token_form = ApiTokenForm(request.POST if action == "token_create" else None, prefix="token")
+    notifications_form = NotificationsForm(
+        request.POST if action == "notifications" else None, instance=partner, prefix="notify"
+    )
     new_token_secret = None
 
+    if action == "notifications" and notifications_form.is_valid():
+        notifications_form.save()
+        messages.success(request, "Your email choices were saved.")
+        return redirect("partners:settings")
     if action == "profile" and profile_form.is_valid():
         profile_form.save()
         messages.success(request, "Your profile and billing information were saved.")
@@ -151,6 +160,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             "token_form": token_form,
             "tokens": partner.api_tokens.all(),
             "new_token_secret": new_token_secret,
+            "notifications_form": notifications_form,
         },
         status=status,
     )
@@ -215,4 +225,21 @@ def terms_view(request: HttpRequest) -> HttpResponse:
             "previous_version": previous,
             "next": _safe_next(request),
         },
+    )
+
+
+@csrf_exempt  # the signed token is the credential; mail clients' one-click POST carries no CSRF token
+@require_http_methods(["GET", "POST"])
+def unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
+    """One-click unsubscribe from one kind of email (no login: the link is signed). GET shows a
+    button (mail scanners follow links; they must not unsubscribe anyone); POST, also the
+    ``List-Unsubscribe-Post`` one-click, turns it off."""
+    kind = notifications.token_kind(token)
+    if kind is None:
+        return render(request, "partners/unsubscribe.html", {"invalid": True}, status=400)
+    done = request.method == "POST" and notifications.unsubscribe(token=token) is not None
+    return render(
+        request,
+        "partners/unsubscribe.html",
+        {"kind_label": NotificationsForm.Meta.labels[f"notify_{kind}"], "done": done},
     )
