@@ -5,7 +5,7 @@ history in the order it happened:
 
 - a commission enters the balance when its hold ends (``earned_at + COMMISSION_HOLD_DAYS``);
   before that it is *pending* with the date it becomes available;
-- a refund's reversal counts at once: it takes back what is still unallocated of its own
+- a refund's reversal (or a staff void) counts at once: it takes back what is still unallocated of its own
   commission first, then the oldest available commissions; whatever is left waits as a debt
   that the next commissions settle first (the balance is negative meanwhile);
 - a payout (any status that holds money: open or paid) covers the oldest available
@@ -84,7 +84,7 @@ class EntryState:
     def state(self) -> str:
         """The state shown first: the one holding the most of the entry."""
         if not self.parts:
-            return REVERSED if self.kind == CommissionEntry.Kind.REVERSAL else AVAILABLE
+            return AVAILABLE if self.kind == CommissionEntry.Kind.COMMISSION else REVERSED
         return max(self.parts, key=lambda part: part.amount).state
 
     @property

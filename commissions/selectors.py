@@ -373,7 +373,9 @@ def commission_csv_rows(queryset: QuerySet[CommissionEntry]) -> Iterator[list[ob
         is_reversal = kind == CommissionEntry.Kind.REVERSAL
         yield [
             timezone.localtime(earned_at).isoformat(),
-            "Refund reversal" if is_reversal else "Commission",
+            "Refund reversal"
+            if is_reversal
+            else ("Voided by staff" if kind == CommissionEntry.Kind.VOID else "Commission"),
             referral_id,
             mask_email(email),
             plan,

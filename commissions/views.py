@@ -122,7 +122,8 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     states = lifecycle.partner_lifecycle(partner=request.partner)
     if state:
         entries = entries.filter(pk__in=sorted(lifecycle.entry_ids_in_state(states, state)))
-    page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+    # A staff void shows its reason (fraud.CommissionVoid) beside the entry.
+    page = Paginator(entries.select_related("void_record"), PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)
     for entry in rows:
         entry.lifecycle = states.entries.get(entry.pk)

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "tracking",
     "commissions",
     "payouts",
+    "fraud",
 ]
 
 MIDDLEWARE = [
@@ -176,6 +177,10 @@ CELERY_BEAT_SCHEDULE = {
     "notify-new-activity": {
         "task": "partners.tasks.notify_new_activity_task",
         "schedule": timedelta(minutes=5),
+    },
+    "fraud-rules": {
+        "task": "fraud.tasks.fraud_rules_task",
+        "schedule": crontab(minute=23),
     },
     "monthly-statement": {
         "task": "partners.tasks.monthly_statement_task",
@@ -308,6 +313,13 @@ except ArithmeticError:
 if not PAYOUT_SECOND_APPROVAL_ABOVE.is_finite() or PAYOUT_SECOND_APPROVAL_ABOVE < 0:
     raise ImproperlyConfigured("PAYOUT_SECOND_APPROVAL_ABOVE is invalid: expected an amount such as 1000.00.")
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Partner Panel")
+# Fraud rules (fraud/rules.py): what counts as suspicious.
+FRAUD_LOOKBACK_DAYS = env.int("FRAUD_LOOKBACK_DAYS", default=30)
+FRAUD_SIGNUPS_PER_VISITOR = env.int("FRAUD_SIGNUPS_PER_VISITOR", default=3)
+FRAUD_CLICKS_PER_VISITOR_HOUR = env.int("FRAUD_CLICKS_PER_VISITOR_HOUR", default=30)
+FRAUD_REFUNDS_PER_REFERRAL = env.int("FRAUD_REFUNDS_PER_REFERRAL", default=2)
+FRAUD_CONVERSION_FACTOR = Decimal(env.str("FRAUD_CONVERSION_FACTOR", default="5"))
+FRAUD_MIN_CLICKS = env.int("FRAUD_MIN_CLICKS", default=20)
 
 PAYPAL_MODE = _rules.paypal_mode
 PAYPAL_CLIENT_ID = env("PAYPAL_CLIENT_ID", default="")

@@ -61,6 +61,16 @@ def approval_complete(*, payout: Payout, actor: User) -> bool:
     Caller holds the payout's row lock (two staff approving at once are serialised there).
     Raises ``SecondApprovalError`` when ``actor`` already approved it and it waits for someone
     else."""
+    from fraud.services import open_flags_count
+
+    flags = open_flags_count(partner_id=payout.partner_id)
+    if flags:
+        # Issue 22: a flagged partner's payouts wait until staff reviewed the flags.
+        raise PayoutError(
+            f"Payout #{payout.pk} waits for fraud review: the partner has {flags} open flag(s). "
+            "Dismiss or confirm them under Fraud review first.",
+            code="fraud_review",
+        )
     try:
         with transaction.atomic():
             PayoutApproval.objects.create(payout=payout, actor=actor)
