@@ -3,8 +3,9 @@
     .venv/bin/python docs/screenshots.py [--base-url http://127.0.0.1:8000]
 
 Drives Debian's Chromium (/usr/bin/chromium) through Playwright: logs in as the demo partner,
-captures every panel page, then logs in as the admin and captures the payout list and a
-pending payout. No browser is downloaded.
+captures every panel page (and a payout statement, the terms, an application under review),
+then logs in as the admin and captures the payout list, applications, fraud flags, the 2FA
+enrolment and a pending payout. No browser is downloaded.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ PANEL_PAGES = [
     ("performance", "/performance/"),
     ("payouts", "/payouts/"),
     ("settings", "/settings/"),
+    ("terms", "/terms/"),
+    ("commissions-paid", "/commissions/?state=paid"),
 ]
 
 
@@ -76,6 +79,15 @@ def main() -> None:
                 if href and re.match(r"^/referrals/\d+/$", href):
                     page.goto(base + href)
                     _shot(page, "referral-detail")
+        statement = page.locator("a[href$='/statement/']").first
+        page.goto(base + "/payouts/")
+        if statement.count():
+            statement.click()
+            _shot(page, "payout-statement")
+        applicant = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+        _login(applicant, base, "applicant@example.com", "partner")
+        applicant.goto(base + "/application/")
+        _shot(applicant, "application-under-review")
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
         mobile = phone.new_page()
         _login(mobile, base, "demo@example.com", "demo")
@@ -87,6 +99,12 @@ def main() -> None:
         _login(page, base, "admin@example.com", "admin", path="/admin/login/")
         page.goto(base + "/admin/payouts/payout/")
         _shot(page, "admin-payouts")
+        page.goto(base + "/admin/partners/partner/?status__exact=pending")
+        _shot(page, "admin-applications")
+        page.goto(base + "/admin/fraud/fraudflag/")
+        _shot(page, "admin-fraud-flags")
+        page.goto(base + "/admin/2fa/setup/")
+        _shot(page, "admin-2fa-setup")
         page.goto(base + "/admin/payouts/payout/?status__exact=pending")
         pending = page.locator("#result_list tbody tr th a").first
         if pending.count():
