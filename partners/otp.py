@@ -5,6 +5,8 @@ successful code the session is marked verified (``django_otp.login``) and they g
 
 from __future__ import annotations
 
+from base64 import b32encode
+
 import segno
 from django import forms
 from django.contrib.admin.views.decorators import staff_member_required
@@ -66,14 +68,15 @@ def otp_setup_view(request: HttpRequest) -> HttpResponse:
             return redirect(_next(request))
         form.add_error("token", "That code is not right (or has expired). Try the current one.")
     qr = segno.make(device.config_url, error="m").svg_inline(scale=4, dark="#111", light="#fff")
-    secret = device.config_url.split("secret=")[1].split("&")[0]
+    # The key typed by hand when the QR code cannot be scanned: base32, as in config_url.
+    manual_key = b32encode(device.bin_key).decode().rstrip("=")
     response = _page(
         request,
         "admin/otp_setup.html",
         title="Set up two-factor authentication",
         form=form,
         qr=mark_safe(qr),
-        secret=secret,
+        manual_key=manual_key,
     )
     if request.method == "POST":
         response.status_code = 400
