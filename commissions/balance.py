@@ -32,8 +32,8 @@ def _ledger_expressions(now) -> tuple[Coalesce, Coalesce, Coalesce]:
     """(all commission, commission counted in the balance, payouts held) for ``OuterRef("pk")``."""
     cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
     entries = CommissionEntry.objects.filter(partner=OuterRef("pk"))
-    # Reversals count at once whatever their age; commissions only once past the hold.
-    counted = entries.filter(Q(kind=CommissionEntry.Kind.REVERSAL) | Q(earned_at__lte=cutoff))
+    # Reversals (and staff voids) count at once whatever their age; commissions only once past the hold.
+    counted = entries.filter(~Q(kind=CommissionEntry.Kind.COMMISSION) | Q(earned_at__lte=cutoff))
     payouts = Payout.objects.filter(partner=OuterRef("pk"), status__in=Payout.COUNTED_STATUSES)
     return _sum_subquery(entries), _sum_subquery(counted), _sum_subquery(payouts)
 

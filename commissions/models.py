@@ -157,6 +157,8 @@ class CommissionEntry(models.Model):
     class Kind(models.TextChoices):
         COMMISSION = "commission", "Commission"
         REVERSAL = "reversal", "Refund reversal"
+        # Staff voided what was left of a commission, with a reason (commissions/fraud/services.py).
+        VOID = "void", "Voided by staff"
 
     partner = models.ForeignKey(
         Partner, on_delete=models.PROTECT, related_name="commission_entries", db_index=False
@@ -185,8 +187,13 @@ class CommissionEntry(models.Model):
             ),
             models.CheckConstraint(
                 condition=(Q(kind="commission", amount__gte=0, refund__isnull=True))
-                | Q(kind="reversal", amount__lte=0, refund__isnull=False),
+                | Q(kind="reversal", amount__lte=0, refund__isnull=False)
+                | Q(kind="void", amount__lte=0, refund__isnull=True),
                 name="commission_entry_sign_matches_kind",
+            ),
+            # A commission is voided once (a double click, a retry).
+            models.UniqueConstraint(
+                fields=["payment"], condition=Q(kind="void"), name="commission_void_once_per_payment"
             ),
             models.CheckConstraint(
                 condition=Q(rate__gte=0, rate__lte=1)

@@ -361,34 +361,40 @@ def commission_totals(*, partner: Partner, start: date | None = None, end: date 
     On PostgreSQL from ``LedgerDay`` (the ledger's sums per program day, kept by triggers in the
     same transaction as every entry; a few rows a day instead of every ledger row); elsewhere
     (SQLite: the demo and tests) from the ledger itself. Both give the same numbers."""
+    if not ledgerdays.kept():
+        return commission_totals_of(commission_list(partner=partner, start=start, end=end))
     zero = Value(ZERO, output_field=_MONEY)
-    if ledgerdays.kept():
-        days = LedgerDay.objects.filter(partner=partner)
-        if start is not None:
-            days = days.filter(day__gte=start)
-        if end is not None:
-            days = days.filter(day__lte=end)
-        row = days.aggregate(
-            payments=Coalesce(Sum("payments"), zero, output_field=_MONEY),
-            refunds=Coalesce(Sum("refunds"), zero, output_field=_MONEY),
-            commission=Coalesce(Sum("commission"), zero, output_field=_MONEY),
-            rows=Coalesce(Sum("entries"), 0),
-        )
-    else:
-        row = (
-            commission_list(partner=partner, start=start, end=end)
-            .order_by()
-            .aggregate(
-                payments=Coalesce(
-                    Sum("payment__amount", filter=Q(kind=CommissionEntry.Kind.COMMISSION)), zero, output_field=_MONEY
-                ),
-                refunds=Coalesce(
-                    Sum("refund__amount", filter=Q(kind=CommissionEntry.Kind.REVERSAL)), zero, output_field=_MONEY
-                ),
-                commission=Coalesce(Sum("amount"), zero, output_field=_MONEY),
-                rows=Count("id"),
-            )
-        )
+    days = LedgerDay.objects.filter(partner=partner)
+    if start is not None:
+        days = days.filter(day__gte=start)
+    if end is not None:
+        days = days.filter(day__lte=end)
+    row = days.aggregate(
+        payments=Coalesce(Sum("payments"), zero, output_field=_MONEY),
+        refunds=Coalesce(Sum("refunds"), zero, output_field=_MONEY),
+        commission=Coalesce(Sum("commission"), zero, output_field=_MONEY),
+        rows=Coalesce(Sum("entries"), 0),
+    )
+    return _totals(row)
+
+
+def commission_totals_of(entries) -> CommissionTotals:
+    """Totals of any selection of ledger entries (a state filter's), from the ledger rows."""
+    zero = Value(ZERO, output_field=_MONEY)
+    row = entries.order_by().aggregate(
+        payments=Coalesce(
+            Sum("payment__amount", filter=Q(kind=CommissionEntry.Kind.COMMISSION)), zero, output_field=_MONEY
+        ),
+        refunds=Coalesce(
+            Sum("refund__amount", filter=Q(kind=CommissionEntry.Kind.REVERSAL)), zero, output_field=_MONEY
+        ),
+        commission=Coalesce(Sum("amount"), zero, output_field=_MONEY),
+        rows=Count("id"),
+    )
+    return _totals(row)
+
+
+def _totals(row: dict) -> CommissionTotals:
     payments, refunds = cents(row["payments"]), cents(row["refunds"])
     return CommissionTotals(
         payments=payments,
@@ -415,7 +421,11 @@ def commission_labels() -> dict[str, str]:
 
 
 # What the Type column says, on the page and in the CSV.
-COMMISSION_TYPE_LABELS = {CommissionEntry.Kind.COMMISSION: "Payment", CommissionEntry.Kind.REVERSAL: "Refund"}
+COMMISSION_TYPE_LABELS = {
+    CommissionEntry.Kind.COMMISSION: "Payment",
+    CommissionEntry.Kind.REVERSAL: "Refund",
+    CommissionEntry.Kind.VOID: "Voided by staff",
+}
 
 
 def commission_csv_header() -> list[str]:

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 
+from commissions import lifecycle
 from commissions.forms import DateRangeForm, ReferralFilterForm
 from commissions.models import Referral
 from commissions.rates import current_rate
@@ -17,6 +18,7 @@ from commissions.selectors import (
     commission_labels,
     commission_list,
     commission_totals,
+    commission_totals_of,
     referral_csv_header,
     referral_csv_rows,
     referral_get,
@@ -141,23 +143,44 @@ def referral_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _state_filter(request: HttpRequest) -> str:
+    state = request.GET.get("state", "")
+    return state if state in lifecycle.STATE_LABELS else ""
+
+
 @partner_required
 def commission_list_view(request: HttpRequest) -> HttpResponse:
     dates = DateRangeForm(request.GET)
     start, end = dates.range()
+    state = _state_filter(request)
     entries = commission_list(partner=request.partner, start=start, end=end)
     if dates.errors:
         entries = entries.none()  # dates that are no range show the error and no rows
-    totals = commission_totals(partner=request.partner, start=start, end=end)
-    # The count is the totals' row count (a rollup): no COUNT(*) over the ledger.
-    page = SeekPaginator(entries, PAGE_SIZE, count=0 if dates.errors else totals.rows).get_page(request.GET.get("page"))
+    # Every entry's state comes from replaying the partner's ledger and payouts (two queries).
+    states = lifecycle.partner_lifecycle(partner=request.partner)
+    if state:
+        entries = entries.filter(pk__in=sorted(lifecycle.entry_ids_in_state(states, state)))
+        totals = commission_totals_of(entries)
+    else:
+        totals = commission_totals(partner=request.partner, start=start, end=end)
+    # The count is the totals' row count (a rollup without a state filter): no COUNT(*) over the ledger.
+    count = 0 if dates.errors else totals.rows
+    # A staff void shows its reason (fraud.CommissionVoid) beside the entry.
+    page = SeekPaginator(entries.select_related("void_record"), PAGE_SIZE, count=count).get_page(
+        request.GET.get("page")
+    )
+    rows = list(page.object_list)
+    for entry in rows:
+        entry.lifecycle = states.entries.get(entry.pk)
     return render(
         request,
         "commissions/commission_list.html",
         {
             "dates": dates,
             "page_obj": page,
-            "entries": page.object_list,
+            "entries": rows,
+            "state": state,
+            "state_choices": lifecycle.STATE_LABELS.items(),
             "totals": totals,
             "query_string": _query_string(request),
             "start": start,

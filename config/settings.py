@@ -8,6 +8,7 @@ have no default when ``DEBUG`` is off.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -48,11 +49,15 @@ INSTALLED_APPS = [
     "csp",
     # django-ninja's API docs page from its vendored static files, with no inline script (CSP).
     "ninja",
+    # TOTP two-factor for staff who decide payouts (payouts/approval.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "partners",
     "tracking",
     "commissions",
     "payouts",
     "commissions.stripe_billing",
+    "commissions.fraud",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified() for the payout 2FA gate
     "config.middleware.AdminNulMiddleware",
     # Cache-Control: private, no-store for sessions and API credentials; staff session lifetime.
     "config.middleware.PrivateCacheMiddleware",
@@ -191,6 +197,19 @@ CELERY_BEAT_SCHEDULE = {
     "resolve-awaiting-clicks": {
         "task": "commissions.tasks.resolve_awaiting_clicks_task",
         "schedule": timedelta(seconds=60),
+    },
+    # Issue 22: partners' chosen emails.
+    "notify-new-activity": {
+        "task": "partners.tasks.notify_new_activity_task",
+        "schedule": timedelta(minutes=5),
+    },
+    "fraud-rules": {
+        "task": "fraud.tasks.fraud_rules_task",
+        "schedule": crontab(minute=23),
+    },
+    "monthly-statement": {
+        "task": "partners.tasks.monthly_statement_task",
+        "schedule": crontab(day_of_month=1, hour=6, minute=0),
     },
 }
 
@@ -330,6 +349,29 @@ TRACKING_COOKIE_DOMAIN = _rules.tracking_cookie_domain
 TRIAL_LENGTHS = (14, 30)
 MERCHANT_NAME = env("MERCHANT_NAME", default="CrazyCall")
 EVENTS_SIGNATURE_TOLERANCE_SECONDS = 300
+
+# --- Running the program (issue 22): applications, fraud review, staff safety ----------------
+# manual: a new partner waits for staff approval; until then their links count nothing.
+PARTNER_APPROVAL = env.str("PARTNER_APPROVAL", default="auto").strip().lower()
+if PARTNER_APPROVAL not in ("auto", "manual"):
+    raise ImproperlyConfigured(f"PARTNER_APPROVAL={PARTNER_APPROVAL!r} is invalid: expected auto or manual.")
+# How long staff take to review an application, as the partner is told.
+PARTNER_REVIEW_DAYS = env.int("PARTNER_REVIEW_DAYS", default=2)
+# Four eyes: a payout above this needs the approval of a second, different staff member.
+try:
+    PAYOUT_SECOND_APPROVAL_ABOVE = Decimal(env.str("PAYOUT_SECOND_APPROVAL_ABOVE", default="1000.00").strip())
+except ArithmeticError:
+    PAYOUT_SECOND_APPROVAL_ABOVE = Decimal("NaN")
+if not PAYOUT_SECOND_APPROVAL_ABOVE.is_finite() or PAYOUT_SECOND_APPROVAL_ABOVE < 0:
+    raise ImproperlyConfigured("PAYOUT_SECOND_APPROVAL_ABOVE is invalid: expected an amount such as 1000.00.")
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", default="Partner Panel")
+# Fraud rules (commissions/fraud/rules.py): what counts as suspicious.
+FRAUD_LOOKBACK_DAYS = env.int("FRAUD_LOOKBACK_DAYS", default=30)
+FRAUD_SIGNUPS_PER_VISITOR = env.int("FRAUD_SIGNUPS_PER_VISITOR", default=3)
+FRAUD_CLICKS_PER_VISITOR_HOUR = env.int("FRAUD_CLICKS_PER_VISITOR_HOUR", default=30)
+FRAUD_REFUNDS_PER_REFERRAL = env.int("FRAUD_REFUNDS_PER_REFERRAL", default=2)
+FRAUD_CONVERSION_FACTOR = Decimal(env.str("FRAUD_CONVERSION_FACTOR", default="5"))
+FRAUD_MIN_CLICKS = env.int("FRAUD_MIN_CLICKS", default=20)
 
 PAYPAL_MODE = _rules.paypal_mode
 PAYPAL_CLIENT_ID = env("PAYPAL_CLIENT_ID", default="")

@@ -7,6 +7,7 @@ from commissions.api import events_view
 from commissions.stripe_billing.views import stripe_webhook_view
 from config.api import api
 from config.health import healthz
+from partners.otp import otp_setup_view, otp_verify_view
 from partners.views import terms_view
 from tracking.views import click_redirect_view
 
@@ -20,6 +21,11 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="partners:dashboard", permanent=False)),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg", permanent=True)),
+    # Public; the sign-up form links here by name.
+    path("terms/", terms_view, name="terms"),
+    # Two-factor for staff who decide payouts (payouts/approval.py).
+    path("admin/2fa/setup/", otp_setup_view, name="otp_setup"),
+    path("admin/2fa/verify/", otp_verify_view, name="otp_verify"),
     path("admin/", admin.site.urls),
     # Before the API's own patterns, which answer the same URL (and publish its schema).
     path("api/v1/events", events_view),

@@ -3,9 +3,11 @@
     .venv/bin/python docs/screenshots.py [--base-url http://127.0.0.1:8000]
 
 Drives Debian's Chromium (/usr/bin/chromium) through Playwright: logs in as the demo partner,
-captures every panel page (and a link's own page) at 1366 x 900, the dashboard, the menu and
-the referrals, commissions and payouts tables on a 390 x 844 phone, then logs in as the admin
-and captures the payout list (opening on what needs action) and a pending payout. No browser is downloaded.
+captures every panel page (and a link's own page, a payout statement, the terms, an application
+under review) at 1366 x 900, the dashboard, the menu and the referrals, commissions and payouts
+tables on a 390 x 844 phone, then logs in as the admin and captures the payout list (opening on
+what needs action), applications, fraud flags, the 2FA enrolment and a pending payout. No browser
+is downloaded.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ PANEL_PAGES = [
     ("performance", "/performance/"),
     ("payouts", "/payouts/"),
     ("settings", "/settings/"),
+    ("terms", "/terms/"),
+    ("commissions-paid", "/commissions/?state=paid"),
 ]
 
 
@@ -84,6 +88,15 @@ def main() -> None:
                     page.goto(base + href)
                     _shot(page, "link-detail")
 
+        statement = page.locator("a[href$='/statement/']").first
+        page.goto(base + "/payouts/")
+        if statement.count():
+            statement.click()
+            _shot(page, "payout-statement")
+        applicant = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+        _login(applicant, base, "applicant@example.com", "partner")
+        applicant.goto(base + "/application/")
+        _shot(applicant, "application-under-review")
         # A phone (390 x 844): the menu, and the pages whose tables become stacked rows.
         phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         mobile = phone.new_page()
@@ -101,6 +114,12 @@ def main() -> None:
         _login(page, base, "admin@example.com", "admin", path="/admin/login/")
         page.goto(base + "/admin/payouts/payout/")
         _shot(page, "admin-payouts")
+        page.goto(base + "/admin/partners/partner/?status__exact=pending")
+        _shot(page, "admin-applications")
+        page.goto(base + "/admin/fraud/fraudflag/")
+        _shot(page, "admin-fraud-flags")
+        page.goto(base + "/admin/2fa/setup/")
+        _shot(page, "admin-2fa-setup")
         page.goto(base + "/admin/payouts/payout/?status=pending")
         pending = page.locator("#result_list tbody tr th a").first
         if pending.count():

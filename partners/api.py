@@ -61,7 +61,9 @@ class PartnerSessionAuth(SessionAuth):
         user = request.user
         if not user.is_authenticated or not user.is_active:
             return None
-        return getattr(user, "partner", None)
+        partner = getattr(user, "partner", None)
+        # A declined partner cannot use the panel, its API included.
+        return None if partner is None or partner.status == partner.Status.DECLINED else partner
 
 
 def unauthorized_error(request: HttpRequest, exc: Exception):
@@ -110,6 +112,9 @@ class SummaryOut(Schema):
     )
     can_withdraw: bool = Field(
         description="Balance ≥ the payout minimum, no payout in progress, and a PayPal email set."
+    )
+    pending_commission: Money = Field(
+        description="Sum of the positive commission entries still inside the hold (not yet in the balance)."
     )
 
 
@@ -170,6 +175,7 @@ def summary(request: HttpRequest):
         "active_subscriptions": data.active_subscriptions,
         "balance": money_str(data.balance),
         "can_withdraw": data.can_withdraw,
+        "pending_commission": money_str(data.pending_commission),
     }
 
 

@@ -16,7 +16,8 @@ _NAV = (
 def panel(request: HttpRequest) -> dict:
     context = {"merchant_name": settings.MERCHANT_NAME, "program_currency": settings.PROGRAM_CURRENCY}
     user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated and hasattr(user, "partner"):
+    # No panel navigation for a partner whose application is pending or declined.
+    if user is not None and user.is_authenticated and hasattr(user, "partner") and user.partner.is_approved:
         nav = []
         for label, name in _NAV:
             url = reverse(name)

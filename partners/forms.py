@@ -124,3 +124,17 @@ class LockoutPasswordChangeForm(PasswordChangeForm):
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(max_length=100, label="Token name", help_text="e.g. “reporting script”.")
+
+
+class NotificationsForm(forms.ModelForm):
+    """The emails a partner chooses (issue 22); each email carries an unsubscribe link too."""
+
+    class Meta:
+        model = Partner
+        fields = ["notify_new_referral", "notify_new_commission", "notify_payout_sent", "notify_monthly_statement"]
+        labels = {
+            "notify_new_referral": "Email me when a new referral signs up",
+            "notify_new_commission": "Email me when I earn a new commission",
+            "notify_payout_sent": "Email me when a payout is sent",
+            "notify_monthly_statement": "Email me a monthly statement",
+        }

@@ -84,6 +84,12 @@ class User(AbstractUser):
 
 
 class Partner(models.Model):
+    class Status(models.TextChoices):
+        # PARTNER_APPROVAL=manual signs partners up as PENDING; auto (the default) as APPROVED.
+        PENDING = "pending", "Application under review"
+        APPROVED = "approved", "Approved"
+        DECLINED = "declined", "Declined"
+
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="partner")
     referral_code = models.CharField(max_length=40, unique=True, default=new_referral_code)
     name = models.CharField(max_length=200, validators=[no_control_characters])
@@ -94,6 +100,20 @@ class Partner(models.Model):
     billing_country = models.CharField(max_length=2, blank=True, validators=[no_control_characters])
     tax_id = models.CharField(max_length=50, blank=True, validators=[no_control_characters])
     accepted_terms_at = models.DateTimeField()
+    # The program terms version accepted last (the acceptances themselves are TermsAcceptance
+    # rows); kept here so every panel page can compare it with the current version without a query.
+    accepted_terms_version = models.PositiveIntegerField(null=True, blank=True)
+    # Only APPROVED partners' links count clicks; see tracking.linkcache.
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPROVED)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    status_changed_by = models.ForeignKey(
+        "partners.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Emails the partner chose in Settings (partners/notifications.py); each has an unsubscribe link.
+    notify_new_referral = models.BooleanField("a new referral signs up", default=False)
+    notify_new_commission = models.BooleanField("a new commission is earned", default=False)
+    notify_payout_sent = models.BooleanField("a payout is sent", default=True)
+    notify_monthly_statement = models.BooleanField("monthly statement", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Denormalised for the dashboard; recalculated from the ledger by a Celery task after
     # every money event and hourly. Withdrawals never trust these: they re-read the ledger.
@@ -110,6 +130,48 @@ class Partner(models.Model):
     @property
     def email(self) -> str:
         return self.user.email
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == self.Status.APPROVED
+
+
+class ProgramTerms(models.Model):
+    """One version of the program terms (Markdown). Versions are never edited once published:
+    a change is a new version, which every partner accepts at their next visit."""
+
+    version = models.PositiveIntegerField(unique=True)
+    text = models.TextField(help_text="Markdown. Raw HTML is stripped when the terms are shown.")
+    summary_of_changes = models.CharField(max_length=300, blank=True)
+    published_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey("partners.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = "program terms version"
+        verbose_name_plural = "program terms"
+        constraints = [models.CheckConstraint(condition=models.Q(version__gte=1), name="terms_version_positive")]
+
+    def __str__(self) -> str:
+        return f"Terms v{self.version}"
+
+
+class TermsAcceptance(models.Model):
+    """A partner accepted one version of the terms, at this time (append-only)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="terms_acceptances")
+    terms = models.ForeignKey(ProgramTerms, on_delete=models.PROTECT, related_name="acceptances")
+    accepted_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-accepted_at"]
+        constraints = [
+            # Accepting twice (a double submit, a retry) records the first acceptance only.
+            models.UniqueConstraint(fields=["partner", "terms"], name="terms_accepted_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} accepted v{self.terms_id}"
 
 
 class ApiToken(models.Model):
@@ -133,3 +195,15 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class NotificationCursor(models.Model):
+    """How far the new-referral / new-commission emails have read their table (by id): each
+    run of ``notify_new_activity_task`` emails what came after and moves the cursor on."""
+
+    name = models.CharField(max_length=40, unique=True)
+    last_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.last_id}"

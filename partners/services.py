@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from config.errors import PortalError
 from partners import dispatch
 from partners.emails import normalize_email
-from partners.models import ApiToken, Partner, User, new_referral_code
+from partners.models import ApiToken, Partner, ProgramTerms, TermsAcceptance, User, new_referral_code
+from partners.terms import current_terms, forget_current_terms
+from tracking import linkcache
 from tracking.models import Link
 
 API_TOKEN_PREFIX = "pp_"
@@ -24,21 +30,36 @@ def partner_signup(
 ) -> Partner:
     """Create the user, the partner profile with a fresh referral code, and its default link
     (code = referral code, default landing page, 14-day trial). ``email_confirmed`` is for
-    accounts made by the operator (the demo); sign-up confirms through the emailed link."""
+    accounts made by the operator (the demo); sign-up confirms through the emailed link. Under
+    ``PARTNER_APPROVAL=manual`` the partner starts as an application under review."""
     user = User.objects.create_user(
         email=email,
         password=password,
         first_name=name[:150],
         email_verified_at=timezone.now() if email_confirmed else None,
     )
+    status = Partner.Status.PENDING if settings.PARTNER_APPROVAL == "manual" else Partner.Status.APPROVED
+    terms = current_terms()
+    now = timezone.now()
     for _ in range(5):
         code = new_referral_code()
         try:
             with transaction.atomic():
                 partner = Partner.objects.create(
-                    user=user, name=name, website=website, referral_code=code, accepted_terms_at=timezone.now()
+                    user=user,
+                    name=name,
+                    website=website,
+                    referral_code=code,
+                    accepted_terms_at=now,
+                    accepted_terms_version=terms.version if terms else None,
+                    status=status,
                 )
                 Link.objects.create(partner=partner, code=code, trial_days=14, is_default=True, destination="")
+            # The sign-up form's "I accept the terms" is the acceptance of the version shown.
+            if terms is not None:
+                TermsAcceptance.objects.create(partner=partner, terms=terms, accepted_at=now)
+            if status == Partner.Status.PENDING:
+                _notify_partner(partner.pk, "application_received")
             return partner
         except IntegrityError:
             # A code collision (50 bits: astronomically rare) or a link code already taken.
@@ -113,7 +134,7 @@ def api_token_authenticate(secret: str) -> Partner | None:
         .filter(token_hash=hash_api_token(secret), revoked_at__isnull=True)
         .first()
     )
-    if token is None or not token.partner.user.is_active:
+    if token is None or not token.partner.user.is_active or token.partner.status == Partner.Status.DECLINED:
         return None
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
@@ -135,3 +156,100 @@ def partner_set_paypal_email(*, partner: Partner, paypal_email: str) -> Partner:
     partner.paypal_email = paypal_email.strip().lower()
     partner.save(update_fields=["paypal_email"])
     return partner
+
+
+# --- applications (PARTNER_APPROVAL=manual) --------------------------------------------------
+
+
+class ApplicationError(PortalError):
+    """A decision staff cannot take on this partner (shown in the admin)."""
+
+
+def _notify_partner(partner_id: int, kind: str) -> None:
+    from partners import tasks
+
+    # robust: with the broker down the decision stands; a lost email must not undo it.
+    transaction.on_commit(lambda: tasks.notify_partner_task.delay(partner_id, kind), robust=True)
+
+
+def _forget_links(partner_id: int) -> None:
+    # The redirect caches links with their partner's status: drop them in this process at once
+    # (other processes follow within linkcache.LINK_CACHE_SECONDS).
+    for link_id, code in Link.objects.filter(partner_id=partner_id).values_list("id", "code"):
+        transaction.on_commit(lambda link_id=link_id, code=code: linkcache.forget(link_id=link_id, code=code))
+
+
+def _decide(*, partner_ids: Iterable[int], actor: User, to: str, allowed_from: tuple[str, ...]) -> list[Partner]:
+    decided = []
+    # Locked in id order: two staff deciding overlapping selections never deadlock, and a
+    # partner decided by the other one is skipped here (its status moved on).
+    for partner in Partner.objects.select_for_update().filter(pk__in=list(partner_ids)).order_by("pk"):
+        if partner.status not in allowed_from:
+            continue
+        partner.status = to
+        partner.status_changed_at = timezone.now()
+        partner.status_changed_by = actor
+        partner.save(update_fields=["status", "status_changed_at", "status_changed_by"])
+        _forget_links(partner.pk)
+        _notify_partner(partner.pk, to)
+        decided.append(partner)
+    return decided
+
+
+@transaction.atomic
+def partners_approve(*, partner_ids: Iterable[int], actor: User) -> list[Partner]:
+    """Approve pending (or previously declined) partners: their links start counting and they
+    are emailed. Partners already approved are left as they are. Returns those approved now."""
+    return _decide(
+        partner_ids=partner_ids,
+        actor=actor,
+        to=Partner.Status.APPROVED,
+        allowed_from=(Partner.Status.PENDING, Partner.Status.DECLINED),
+    )
+
+
+@transaction.atomic
+def partners_decline(*, partner_ids: Iterable[int], actor: User) -> list[Partner]:
+    """Decline pending partners: they are emailed and can no longer use the panel; their links
+    behave like unknown codes. Approved partners are not declined by this (it is for
+    applications); returns those declined now."""
+    return _decide(
+        partner_ids=partner_ids, actor=actor, to=Partner.Status.DECLINED, allowed_from=(Partner.Status.PENDING,)
+    )
+
+
+# --- program terms ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def terms_publish(*, text: str, summary_of_changes: str = "", actor: User | None = None) -> ProgramTerms:
+    """Publish a new version of the terms (the next number). Partners accept it at their next
+    visit and cannot withdraw until they have."""
+    if not text.strip():
+        raise PortalError("The terms cannot be empty.", code="invalid", field="text")
+    # The lock on the newest version serialises two publishers; the unique version is the
+    # last line of defence.
+    latest = ProgramTerms.objects.select_for_update().order_by("-version").first()
+    terms = ProgramTerms.objects.create(
+        version=(latest.version + 1) if latest else 1,
+        text=text,
+        summary_of_changes=summary_of_changes,
+        created_by=actor,
+    )
+    transaction.on_commit(forget_current_terms)
+    return terms
+
+
+@transaction.atomic
+def terms_accept(*, partner: Partner, terms: ProgramTerms) -> TermsAcceptance:
+    """Record the partner's acceptance of ``terms`` (idempotent: accepting again keeps the first
+    acceptance)."""
+    acceptance, _ = TermsAcceptance.objects.get_or_create(
+        partner=partner, terms=terms, defaults={"accepted_at": timezone.now()}
+    )
+    # Never moves back: accepting an older version (a stale form) leaves a newer one in place.
+    Partner.objects.filter(pk=partner.pk).filter(
+        Q(accepted_terms_version__isnull=True) | Q(accepted_terms_version__lt=terms.version)
+    ).update(accepted_terms_version=terms.version, accepted_terms_at=acceptance.accepted_at)
+    partner.refresh_from_db(fields=["accepted_terms_version", "accepted_terms_at"])
+    return acceptance

@@ -949,7 +949,7 @@ def partners_from_db(
     from partners.models import Partner
     from tracking.models import Link
 
-    queryset = Partner.objects.select_related("user").filter(user__is_active=True)
+    queryset = Partner.objects.select_related("user").filter(user__is_active=True, status=Partner.Status.APPROVED)
     if emails:
         queryset = queryset.filter(user__email__in=[e.lower() for e in emails])
     partners = []

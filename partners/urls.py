@@ -32,5 +32,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("dashboard/", dashboard.dashboard_view, name="dashboard"),
+    path("application/", views.application_view, name="application"),
     path("settings/", views.settings_view, name="settings"),
+    path("notifications/unsubscribe/<str:token>/", views.unsubscribe_view, name="unsubscribe"),
 ]

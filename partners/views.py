@@ -6,15 +6,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.encoding import force_str
 from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_decode
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.clientip import client_ip
-from partners import dispatch
+from partners import dispatch, notifications
 from partners.decorators import partner_required
 from partners.emails import normalize_email
 from partners.forms import (
@@ -22,18 +25,21 @@ from partners.forms import (
     ApiTokenForm,
     EmailLoginForm,
     LockoutPasswordChangeForm,
+    NotificationsForm,
     PaypalEmailForm,
     ProfileForm,
     SignupForm,
 )
-from partners.models import User
+from partners.models import Partner, User
 from partners.services import (
     api_token_create,
     api_token_revoke,
     partner_confirm_email,
     partner_set_paypal_email,
     partner_signup_submit,
+    terms_accept,
 )
+from partners.terms import current_terms, render_terms, terms_outdated
 from partners.throttle import ThrottleUnavailable, throttle_hit
 from partners.verification import email_confirmation_token
 
@@ -200,7 +206,14 @@ def settings_view(request: HttpRequest) -> HttpResponse:
         prefix="paypal",
     )
     token_form = ApiTokenForm(request.POST if action == "token_create" else None, prefix="token")
+    notifications_form = NotificationsForm(
+        request.POST if action == "notifications" else None, instance=partner, prefix="notify"
+    )
 
+    if action == "notifications" and notifications_form.is_valid():
+        notifications_form.save()
+        messages.success(request, "Your email choices were saved.")
+        return redirect("partners:settings")
     if action == "profile" and profile_form.is_valid():
         profile_form.save()
         messages.success(request, "Your profile and billing information were saved.")
@@ -253,6 +266,7 @@ def settings_view(request: HttpRequest) -> HttpResponse:
             "tokens": partner.api_tokens.all(),
             "new_token_secret": new_token_secret,
             "open_payout": _open_payout(partner),
+            "notifications_form": notifications_form,
         },
         status=status,
     )
@@ -261,18 +275,80 @@ def settings_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_http_methods(["GET", "HEAD"])
+@login_required
+@require_http_methods(["GET"])
+def application_view(request: HttpRequest) -> HttpResponse:
+    """What a partner whose application is pending or declined sees instead of the panel."""
+    partner = getattr(request.user, "partner", None)
+    if partner is None:
+        raise PermissionDenied("This page is for partners.")
+    if partner.is_approved:
+        return redirect("partners:dashboard")
+    declined = partner.status == Partner.Status.DECLINED
+    return render(
+        request,
+        "partners/application.html",
+        {"partner": partner, "declined": declined, "review_days": settings.PARTNER_REVIEW_DAYS},
+        status=403 if declined else 200,
+    )
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/") and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse_lazy("partners:dashboard")
+
+
+@require_http_methods(["GET", "POST"])
 def terms_view(request: HttpRequest) -> HttpResponse:
-    """The partner program terms, public (the sign-up form links here), with the program rules
-    as configured: the rate, the minimum, the cookie's life and the hold."""
-    rate = f"{(settings.COMMISSION_RATE * 100).normalize():f}"
+    """The program terms (public). A logged-in partner who has not accepted the current version
+    accepts it here; the panel sends them here until they have."""
+    terms = current_terms()
+    partner = getattr(request.user, "partner", None) if request.user.is_authenticated else None
+    must_accept = partner is not None and terms_outdated(partner) is not None
+    if request.method == "POST":
+        if partner is None or terms is None:
+            return redirect("terms")
+        try:
+            version = int(request.POST.get("version", ""))
+        except ValueError:
+            version = 0
+        if version != terms.version:
+            # The terms changed while the page was open: show the newer text to accept.
+            messages.error(request, "The terms were updated while you were reading. Please read the new version.")
+            return redirect("terms")
+        terms_accept(partner=partner, terms=terms)
+        messages.success(request, f"Thank you: you accepted version {terms.version} of the program terms.")
+        return redirect(_safe_next(request))
+    previous = None
+    if must_accept and partner.accepted_terms_version:
+        previous = partner.accepted_terms_version
     return render(
         request,
         "partners/terms.html",
         {
-            "commission_rate_percent": rate,
-            "payout_minimum": settings.PAYOUT_MINIMUM,
-            "attribution_days": settings.ATTRIBUTION_WINDOW_DAYS,
-            "hold_days": settings.COMMISSION_HOLD_DAYS,
+            "terms": terms,
+            "terms_html": render_terms(terms.text) if terms else "",
+            "must_accept": must_accept,
+            "previous_version": previous,
+            "next": _safe_next(request),
         },
+    )
+
+
+@csrf_exempt  # the signed token is the credential; mail clients' one-click POST carries no CSRF token
+@require_http_methods(["GET", "POST"])
+def unsubscribe_view(request: HttpRequest, token: str) -> HttpResponse:
+    """One-click unsubscribe from one kind of email (no login: the link is signed). GET shows a
+    button (mail scanners follow links; they must not unsubscribe anyone); POST, also the
+    ``List-Unsubscribe-Post`` one-click, turns it off."""
+    kind = notifications.token_kind(token)
+    if kind is None:
+        return render(request, "partners/unsubscribe.html", {"invalid": True}, status=400)
+    done = request.method == "POST" and notifications.unsubscribe(token=token) is not None
+    return render(
+        request,
+        "partners/unsubscribe.html",
+        {"kind_label": NotificationsForm.Meta.labels[f"notify_{kind}"], "done": done},
     )

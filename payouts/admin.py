@@ -13,6 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import DecimalField, OuterRef, Q, Subquery
@@ -30,6 +31,7 @@ from commissions.models import CommissionEntry
 from config.admin_paging import EstimatedCountPaginator
 from config.admin_readonly import ReadOnlyAdminMixin
 from partners.models import Partner, User
+from payouts.approval import two_factor_gate
 from payouts.models import Payout, PayoutAudit
 from payouts.services import (
     PayoutError,
@@ -348,8 +350,10 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied("You are not allowed to act on payouts.")
 
     @admin.action(description="Approve and send", permissions=["approve"])
-    def approve_and_send(self, request: HttpRequest, queryset) -> None:
+    def approve_and_send(self, request: HttpRequest, queryset):
         self._require(request)
+        if (verify := two_factor_gate(request)) is not None:
+            return verify
         for payout_id in queryset.order_by("pk").values_list("pk", flat=True):
             self._approve_one(request, payout_id)
 
@@ -359,6 +363,14 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         except PayoutError as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
+            if payout.status == Payout.Status.PENDING:
+                self.message_user(
+                    request,
+                    f"Payout #{payout.pk}: your approval is recorded. It is above "
+                    f"{settings.PAYOUT_SECOND_APPROVAL_ABOVE} {payout.currency}, so a second staff member must approve it.",
+                    messages.WARNING,
+                )
+                return
             self.message_user(
                 request, f"Payout #{payout.pk} approved: {payout.amount} {payout.currency} is being sent to PayPal."
             )
@@ -366,6 +378,8 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Reject (a reason is required)", permissions=["approve"])
     def reject(self, request: HttpRequest, queryset):
         self._require(request)
+        if (verify := two_factor_gate(request)) is not None:
+            return verify
         payouts = list(queryset.select_related("partner__user").order_by("pk"))
         form = RejectForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
@@ -451,11 +465,15 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _approve_post(self, request: HttpRequest, payout_id: int) -> HttpResponse:
         get_object_or_404(Payout, pk=payout_id)
+        if (verify := two_factor_gate(request)) is not None:
+            return verify
         self._approve_one(request, payout_id)
         return HttpResponseRedirect(self._change_url(payout_id))
 
     def reject_view(self, request: HttpRequest, payout_id: int) -> HttpResponse:
         self._require(request)
+        if (verify := two_factor_gate(request)) is not None:
+            return verify
         payout = get_object_or_404(Payout.objects.select_related("partner__user"), pk=payout_id)
         form = RejectForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():

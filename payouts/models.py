@@ -168,6 +168,8 @@ class PayoutAudit(models.Model):
         SEND_RETRY = "send_retry", "Send retried"
         CHECKED = "checked", "Checked with PayPal"
         STAFF_CHECK = "staff_check", "Staff asked to check with PayPal"
+        # Four eyes (payouts/approval.py): the first of two approvals; the payout stays pending.
+        APPROVAL_RECORDED = "approval_recorded", "First approval recorded"
 
     payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="audit")
     action = models.CharField(max_length=20, choices=Action.choices)
@@ -191,3 +193,31 @@ class PayoutAudit(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("Payout audit entries cannot be deleted.")
+
+
+class PayoutApproval(models.Model):
+    """One staff member's approval of a payout, made after two-factor verification. A payout
+    above PAYOUT_SECOND_APPROVAL_ABOVE is sent only once two different staff members approved
+    it (payouts/approval.py). Append-only, like the audit."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="approvals")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            # Never the same person twice: the second approval must be someone else's.
+            models.UniqueConstraint(fields=["payout", "actor"], name="payout_approval_once_per_staff")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payout_id} approved by {self.actor_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("Payout approvals cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("Payout approvals cannot be deleted.")

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from commissions.balance import partner_balance
 from partners.models import Partner
+from partners.terms import terms_outdated
 from payouts.models import Payout
 
 
@@ -18,7 +19,7 @@ from payouts.models import Payout
 class WithdrawalStatus:
     can_withdraw: bool
     balance: Decimal
-    reason_code: str = ""  # "", "no_paypal_email", "in_progress", "below_minimum"
+    reason_code: str = ""  # "", "no_paypal_email", "in_progress", "below_minimum", "terms_not_accepted"
     reason: str = ""  # shown to the partner when the button is disabled
     missing: Decimal = Decimal("0.00")
 
@@ -49,4 +50,10 @@ def withdrawal_status(
         )
     if not partner.paypal_email:
         return WithdrawalStatus(False, balance, "no_paypal_email", "Set your PayPal email in Settings to withdraw.")
+    # Issue 22: the current program terms must be accepted before any withdrawal.
+    terms = terms_outdated(partner)
+    if terms is not None:
+        return WithdrawalStatus(
+            False, balance, "terms_not_accepted", f"Accept version {terms.version} of the program terms to withdraw."
+        )
     return WithdrawalStatus(True, balance)

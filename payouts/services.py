@@ -179,6 +179,10 @@ def payout_approve(*, payout_id: int, actor: User) -> Payout:
             "(a refund came in after the request). Reject it; the partner can request the right amount.",
             code="exceeds_balance",
         )
+    from payouts.approval import approval_complete
+
+    if not approval_complete(payout=payout, actor=actor):  # four eyes: waits for a second approver
+        return payout
     payout.decided_at = timezone.now()
     payout.decided_by = actor
     states.move(

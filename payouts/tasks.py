@@ -141,6 +141,14 @@ def notify_payout_task(payout_id: int, kind: str) -> int:
     recipients = list(settings.STAFF_NOTIFICATION_EMAILS) if staff else [payout.partner.user.email]
     if not recipients:
         return 0
+    if kind == "paid":
+        # Issue 22: the partner chose in Settings whether to hear about payouts sent.
+        from partners.notifications import send
+
+        if not payout.partner.notify_payout_sent:
+            return 0
+        subject = _EMAILS[kind][1].format(pk=payout.pk, amount=payout.amount, currency=payout.currency)
+        return send(partner=payout.partner, kind="payout_sent", subject=subject, context={"payout": payout})
     template, subject = _EMAILS[kind]
     context = {
         "payout": payout,

@@ -5,17 +5,19 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from commissions.display import format_money
 from commissions.forms import DateRangeForm
+from commissions.lifecycle import STATEMENT_CSV_HEADER, Statement, payout_statement, statement_csv_rows
 from config.exports import bad_date_range, csv_response
 from config.paging import SeekPaginator
 from partners.decorators import partner_required
 from partners.verification import UNCONFIRMED_REASON, email_confirmed
+from payouts.models import Payout
 from payouts.selectors import CSV_HEADER, partner_note, payout_csv_rows, payout_list, payout_page_withdrawal
 from payouts.services import PayoutError, payout_request
 
@@ -88,3 +90,25 @@ def payout_request_view(request: HttpRequest) -> HttpResponse:
     if target.startswith("/") and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return HttpResponseRedirect(target)
     return redirect("payouts:payout_list")
+
+
+def _statement(request: HttpRequest, payout_id: int) -> Statement:
+    try:
+        return payout_statement(partner=request.partner, payout_id=payout_id)
+    except Payout.DoesNotExist:
+        raise Http404("No such payout.") from None
+
+
+@partner_required
+@require_GET
+def payout_statement_view(request: HttpRequest, payout_id: int) -> HttpResponse:
+    """The commissions a payout covers (oldest first, to the cent), and the CSV of it."""
+    statement = _statement(request, payout_id)
+    return render(request, "payouts/payout_statement.html", {"statement": statement, "payout": statement.payout})
+
+
+@partner_required
+@require_GET
+def payout_statement_export_view(request: HttpRequest, payout_id: int) -> HttpResponse:
+    statement = _statement(request, payout_id)
+    return csv_response(f"payout-{payout_id}-statement.csv", STATEMENT_CSV_HEADER, statement_csv_rows(statement))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from config.celery_app import app as celery_app
 from tests.factories import PartnerFactory
@@ -54,6 +55,36 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+class VerifiedClient(Client):
+    """The test client whose ``force_login`` also passes two-factor verification when the user
+    has a confirmed TOTP device (as ``force_login`` passes the password): the payout 2FA gate's
+    own tests verify through the real pages."""
+
+    def force_login(self, user, backend=None):
+        super().force_login(user, backend)
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is not None:
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+
+@pytest.fixture
+def client():
+    return VerifiedClient()
+
+
+def with_totp_device(user):
+    """Give ``user`` a confirmed TOTP device (staff who decide payouts must have one)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+    return user
 
 
 @pytest.fixture

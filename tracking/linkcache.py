@@ -3,7 +3,9 @@
 The redirect runs for every visitor; looking the link up in the database each time would be
 its most expensive part. Entries live ``LINK_CACHE_SECONDS`` and are dropped at once in this
 process by the ``post_save``/``post_delete`` signals on ``Link`` (see ``tracking.signals``),
-so a link disabled here stops immediately; other processes follow within the TTL.
+so a link disabled here stops immediately; other processes follow within the TTL. A link
+counts only while its partner is approved (PARTNER_APPROVAL); a decision on an application
+drops the partner's links the same way (``partners.services``).
 
 Only existing links are cached (active or not): an unknown code always asks the database, so a
 link created a moment ago in another process works at once.
@@ -79,11 +81,18 @@ def get_link(code: str) -> CachedLink | None:
     entry = _entries.get(code)
     if entry is not None and entry[0] > now:
         return entry[1]
-    row = Link.objects.filter(code=code).values_list("id", "partner_id", "code", "is_active", "destination").first()
+    row = (
+        Link.objects.filter(code=code)
+        .values_list("id", "partner_id", "code", "is_active", "destination", "partner__status")
+        .first()
+    )
     if row is None:
         _entries.pop(code, None)
         return None
-    link = _build(*row)
+    link_id, partner_id, link_code, is_active, destination, partner_status = row
+    # A partner whose application is pending or declined has links that behave like unknown
+    # codes (CONTRACT.md "Partner approval"): cached as inactive, dropped on a decision.
+    link = _build(link_id, partner_id, link_code, is_active and partner_status == "approved", destination)
     if len(_entries) >= LINK_CACHE_MAX_ENTRIES:
         _entries.clear()
     _entries[code] = (now + LINK_CACHE_SECONDS, link)

@@ -139,6 +139,10 @@ class PartnerSummary:
     active_subscriptions: int
     balance: Decimal
     withdrawal: WithdrawalStatus
+    # The balance's neighbours (issue 22): positive commission still inside the hold, and the
+    # payouts that hold money and are not paid yet.
+    pending_commission: Decimal = Decimal("0.00")
+    in_payouts: Decimal = Decimal("0.00")
 
     @property
     def can_withdraw(self) -> bool:
@@ -194,6 +198,7 @@ def partner_summary(partner: Partner) -> PartnerSummary:
             ),
             paid_out=_total(Payout.objects.filter(**mine, status__in=Payout.COUNTED_STATUSES), "amount", _MONEY),
             open_payout=Exists(Payout.objects.filter(**mine, status__in=Payout.OPEN_STATUSES)),
+            in_payouts=_total(Payout.objects.filter(**mine, status__in=Payout.OPEN_STATUSES), "amount", _MONEY),
         )
         .get()
     )
@@ -216,6 +221,8 @@ def partner_summary(partner: Partner) -> PartnerSummary:
         active_subscriptions=int(row["active_subscriptions"]),
         balance=balance,
         withdrawal=withdrawal,
+        pending_commission=cents(row["held"]),
+        in_payouts=cents(row["in_payouts"]),
     )
 
 

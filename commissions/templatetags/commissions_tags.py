@@ -42,3 +42,11 @@ def day(value) -> str:
     if value is None:
         return ""
     return display.format_date(timezone.localdate(value) if hasattr(value, "hour") else value)
+
+
+@register.filter
+def lifecycle_label(value: str) -> str:
+    """A commission's lifecycle state in the panel's words (commissions.lifecycle)."""
+    from commissions.lifecycle import STATE_LABELS
+
+    return STATE_LABELS.get(value, value)

@@ -81,7 +81,18 @@ def test_the_demo_partner_can_log_in_and_has_a_paypal_email(loaded, client):
     assert client.get(reverse("partners:dashboard")).status_code == 200
     partner = demo.Partner.objects.get(user__email="demo@example.com")
     assert partner.paypal_email
-    assert demo.Partner.objects.count() == 1 + len(demo.OTHER_PARTNERS)
+    assert demo.Partner.objects.filter(status="approved").count() == 1 + len(demo.OTHER_PARTNERS)
+
+
+def test_the_demo_shows_an_application_under_review_and_a_declined_one(loaded, client):
+    statuses = dict(
+        demo.Partner.objects.filter(user__email__in=[demo.APPLICANT_EMAIL, demo.DECLINED_EMAIL]).values_list(
+            "user__email", "status"
+        )
+    )
+    assert statuses == {demo.APPLICANT_EMAIL: "pending", demo.DECLINED_EMAIL: "declined"}
+    client.post(reverse("partners:login"), {"username": demo.APPLICANT_EMAIL, "password": demo.OTHER_PARTNER_PASSWORD})
+    assert b"under review" in client.get(reverse("partners:application")).content
 
 
 def test_creatives_of_every_kind_exist_with_real_images(loaded):

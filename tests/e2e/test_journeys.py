@@ -35,6 +35,15 @@ from tracking.services import link_create
 pytestmark = pytest.mark.e2e
 
 
+def current_totp(email: str) -> str:
+    """The code an authenticator app would show now for the user's TOTP device."""
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user__email=email).latest("pk")
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+
+
 def dashboard_charts(page) -> dict[str, dict]:
     page.wait_for_selector("#trends[data-loaded='1']", state="attached")
     return {key: chart_state(page, f"chart-{key}", rgb) for key, rgb in SERIES_RGB.items()}
@@ -293,6 +302,17 @@ def test_a_partner_at_the_minimum_withdraws_the_admin_approves_and_paypal_pays(
     admin.locator("select[name=action]").select_option("approve_and_send")
     shots.take(admin, "admin-payouts")
     admin.locator("#changelist-form button[name=index]").click()
+    # Issue 22: no approval before two-factor. The first time, staff enrol an authenticator app.
+    arrive(admin, "**/admin/2fa/setup/**")
+    expect(admin.locator("#otp-setup svg")).to_be_visible()
+    shots.take(admin, "admin-2fa-setup")
+    assert Payout.objects.get(pk=payout.pk).status == Payout.Status.PENDING
+    admin.get_by_label("6-digit code from your authenticator app").fill(current_totp("admin@example.org"))
+    admin.get_by_role("button", name="Confirm and continue").click()
+    arrive(admin, "**/admin/payouts/payout/")
+    admin.locator(f"input[name=_selected_action][value='{payout.pk}']").check()
+    admin.locator("select[name=action]").select_option("approve_and_send")
+    admin.locator("#changelist-form button[name=index]").click()
     expect(admin.locator(".messagelist")).to_contain_text(f"Payout #{payout.pk} approved: 50.00 USD")
     shots.take(admin, "admin-approved")
 
@@ -309,6 +329,15 @@ def test_a_partner_at_the_minimum_withdraws_the_admin_approves_and_paypal_pays(
     expect(history.first).to_contain_text(batch.batch_id)
     expect(page.locator("#withdraw-reason")).to_contain_text("50.00 USD to go")
     shots.take(page, "payouts-paid")
+    # The payout's statement: the commissions it covered, oldest first, to the cent.
+    history.first.get_by_role("link", name="Statement").click()
+    arrive(page, f"**/payouts/{payout.pk}/statement/")
+    rows = page.locator("#statement tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0).locator("td").last).to_have_text("20.00 USD")
+    expect(rows.nth(1).locator("td").last).to_have_text("30.00 USD")
+    expect(page.locator("#statement tfoot")).to_contain_text("50.00 USD")
+    shots.take(page, "payout-statement")
     assert problems.all() == []
     assert admin_problems.all() == []
     assert Decimal(payout.amount) == Decimal("50.00")

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry, Refund
 from payouts.fake_paypal import FakePayPal
+from tests.conftest import with_totp_device
 from tests.factories import CommissionEntryFactory, MerchantEventFactory, PartnerFactory, StaffFactory
 
 _refund_events = itertools.count(1)
@@ -61,6 +62,7 @@ def payout_staff(db):
     """Staff with the payouts.approve_payout permission."""
     user = StaffFactory()
     user.user_permissions.add(Permission.objects.get(codename="approve_payout", content_type__app_label="payouts"))
+    with_totp_device(user)  # issue 22: payout decisions need two-factor verification
     return type(user).objects.get(pk=user.pk)  # fresh: the permission cache starts empty
 
 

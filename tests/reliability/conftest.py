@@ -255,7 +255,13 @@ def _with_permissions(user, codenames: list[tuple[str, str]]):
 @pytest.fixture
 def payout_staff(db):
     """Staff with ``payouts.approve_payout`` (and view on payouts)."""
-    return _with_permissions(StaffFactory(), [("payouts", "approve_payout"), ("payouts", "view_payout")])
+    from tests.conftest import with_totp_device
+
+    # Issue 22: payout decisions need two-factor verification (the test client's force_login
+    # passes it for a user with a confirmed device).
+    user = _with_permissions(StaffFactory(), [("payouts", "approve_payout"), ("payouts", "view_payout")])
+    with_totp_device(user)
+    return user
 
 
 @pytest.fixture

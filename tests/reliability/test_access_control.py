@@ -26,6 +26,7 @@ from PIL import Image
 from commissions.models import MerchantEvent
 from partners.services import api_token_create
 from payouts.models import Payout
+from tests.conftest import VerifiedClient, with_totp_device
 from tests.factories import (
     ClickFactory,
     CommissionEntryFactory,
@@ -115,11 +116,12 @@ def world(db, settings, tmp_path, support_staff) -> World:
     a_payout = PayoutFactory(partner=a, amount=Decimal("12.34"), status=Payout.Status.PAID)
     b_payout = PayoutFactory(partner=b, amount=Decimal("77.77"), status=Payout.Status.PENDING)
     creative = CreativeFactory(kind=Creative.Kind.BANNER, title="Banner", image=_png())
-    superuser = UserFactory(email="root@example.com", is_staff=True, is_superuser=True)
+    # With a confirmed TOTP device: the payout decisions' two-factor gate (issue 22) passes.
+    superuser = with_totp_device(UserFactory(email="root@example.com", is_staff=True, is_superuser=True))
     b_token = api_token_create(partner=b, name="bravo script").secret
     api_token_create(partner=a, name="alpha script")
     users = {"partner_a": a.user, "partner_b": b.user, "staff": support_staff, "superuser": superuser}
-    clients = {role: Client() for role in ROLES}
+    clients = {role: VerifiedClient() for role in ROLES}
     for role, user in users.items():
         clients[role].force_login(user)
     return World(

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
 from payouts.models import Payout, PayoutAudit
+from tests.conftest import VerifiedClient
 from tests.factories import ClickFactory, LinkFactory, PartnerFactory, UserFactory
 from tests.reliability.conftest import paid, post_event, refunded, signed_up
 
@@ -38,7 +39,7 @@ def story(fake_paypal, payout_staff, django_capture_on_commit_callbacks):
 
     panel = Client()
     panel.force_login(partner.user)
-    staff = Client()
+    staff = VerifiedClient()  # passes the payout 2FA gate (issue 22) for staff with a device
     staff.force_login(payout_staff)
 
     def withdraw() -> Payout:

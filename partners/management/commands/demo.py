@@ -203,9 +203,11 @@ class Command(BaseCommand):
         started = time.monotonic()
         admin = ensure_admin()
         creatives = ensure_creatives()
+        ensure_terms()
         demo = ensure_partner(DEMO_PARTNER, creatives)
         for spec in OTHER_PARTNERS:
             ensure_partner(spec, creatives)
+        ensure_applications(admin)
         self.stdout.write(f"Accounts, {len(creatives)} creatives and links ready.")
 
         result = load_history(demo=demo, admin=admin, progress=not options["no_progress"])
@@ -220,9 +222,51 @@ class Command(BaseCommand):
         self.stdout.write(f"  Demo partner: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         others = ", ".join(spec.email for spec in OTHER_PARTNERS)
         self.stdout.write(f"  Other partners ({others}) use the password '{OTHER_PARTNER_PASSWORD}'.")
+        self.stdout.write(
+            f"  Applications: {APPLICANT_EMAIL} (under review) and {DECLINED_EMAIL} (declined), password "
+            f"'{OTHER_PARTNER_PASSWORD}'. Staff set up two-factor (a QR code) before approving a payout."
+        )
 
 
 # --- Accounts, creatives, links -------------------------------------------------------------
+
+APPLICANT_EMAIL = "applicant@example.com"
+DECLINED_EMAIL = "declined@example.com"
+DEMO_TERMS = """# Partner program terms
+
+1. **Commission.** You earn the program's commission on every payment of the customers you refer, for as long as they keep paying. Refunds reverse the commission they paid.
+2. **Honest promotion.** No self-referrals, no paid search on our brand, no cookie stuffing, no spam. Commissions earned against these terms are voided.
+3. **Payouts.** You can withdraw your balance through PayPal once it reaches the payout minimum. Payouts are reviewed before they are sent.
+4. **Changes.** When these terms change, you accept the new version before your next withdrawal.
+"""
+
+
+def ensure_terms() -> None:
+    """The program terms, version 1 (the demo shows the page and the acceptance record)."""
+    from partners.models import ProgramTerms
+    from partners.services import terms_publish
+
+    if not ProgramTerms.objects.exists():
+        terms_publish(text=DEMO_TERMS, summary_of_changes="First version")
+
+
+def ensure_applications(admin: User) -> None:
+    """One partner whose application is under review and one declined (PARTNER_APPROVAL=manual's
+    two outcomes), whatever PARTNER_APPROVAL the demo runs with."""
+    from partners.services import partner_signup
+
+    for email, name, status in (
+        (APPLICANT_EMAIL, "Avery Applicant", Partner.Status.PENDING),
+        (DECLINED_EMAIL, "Dana Declined", Partner.Status.DECLINED),
+    ):
+        partner = Partner.objects.filter(user__email__iexact=email).first()
+        if partner is None:
+            partner = partner_signup(
+                email=email, password=OTHER_PARTNER_PASSWORD, name=name, website="https://example.org/blog"
+            )
+        if partner.status != status:
+            changed_by = admin if status == Partner.Status.DECLINED else None
+            Partner.objects.filter(pk=partner.pk).update(status=status, status_changed_by=changed_by)
 
 
 def ensure_admin() -> User:
