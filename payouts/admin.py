@@ -17,7 +17,6 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import DecimalField, OuterRef, Q, Subquery
-from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -30,6 +29,7 @@ from commissions.display import format_money
 from commissions.models import CommissionEntry
 from config.admin_paging import EstimatedCountPaginator
 from config.admin_readonly import ReadOnlyAdminMixin
+from partners.emails import normalize_email
 from partners.models import Partner, User
 from payouts.approval import two_factor_gate
 from payouts.models import Payout, PayoutAudit
@@ -136,6 +136,8 @@ class PayoutStatusFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None and request.method != "GET":
             return queryset  # an action posted from the list acts on the rows it names
+        if value is None and request.GET.get("q"):
+            return queryset  # a search looks through every payout unless a status is chosen
         value = value or self.default()
         if value == self.ALL:
             return queryset
@@ -217,10 +219,10 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not term:
             return queryset, False
         partner_ids = list(
-            # LOWER(email): the users' case-insensitive unique index; names are scanned (10,000s).
+            # Emails are stored normalised (partners/emails.py): the unique index; names are
+            # scanned (10,000s).
             Partner.objects.filter(
-                Q(user_id__in=User.objects.alias(email_ci=Lower("email")).filter(email_ci=term.lower()).values("pk"))
-                | Q(name__icontains=term)
+                Q(user_id__in=User.objects.filter(email=normalize_email(term)).values("pk")) | Q(name__icontains=term)
             ).values_list("pk", flat=True)
         )
         matches = Q(partner_id__in=partner_ids) | Q(paypal_email__iexact=term) | Q(paypal_batch_id=term)
