@@ -33,6 +33,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils import timezone
 
+from commissions.display import format_money
 from commissions.models import CommissionEntry
 from commissions.money import ZERO
 from partners.models import Partner
@@ -269,6 +270,22 @@ def entry_ids_in_state(lifecycle: Lifecycle, state: str) -> set[int]:
             if any(part.state == REVERSED and part.amount != ZERO for part in entry.parts)
         }
     return {pk for pk, entry in lifecycle.entries.items() if state in entry.states}
+
+
+def state_texts(lifecycle: Lifecycle) -> dict[int, str]:
+    """Each entry's state in words, as the Commissions page's State column reads in a CSV:
+    "Paid", or its parts ("Paid 10.00; Available 5.00"), "Reversed" for a reversal or a void."""
+    texts = {}
+    for entry_id, life in lifecycle.entries.items():
+        if life.kind != CommissionEntry.Kind.COMMISSION:
+            texts[entry_id] = STATE_LABELS[REVERSED]
+        elif len(life.parts) > 1:
+            texts[entry_id] = "; ".join(
+                f"{STATE_LABELS[part.state]} {format_money(part.amount, for_csv=True)}" for part in life.parts
+            )
+        else:
+            texts[entry_id] = STATE_LABELS[life.state]
+    return texts
 
 
 @dataclass(frozen=True)

@@ -417,6 +417,7 @@ def commission_labels() -> dict[str, str]:
         "seats": "Seats",
         "amount": f"Amount ({currency})",
         "commission": f"Commission ({currency})",
+        "state": "State",
     }
 
 
@@ -432,9 +433,14 @@ def commission_csv_header() -> list[str]:
     return list(commission_labels().values())
 
 
-def commission_csv_rows(queryset: QuerySet[CommissionEntry]) -> Iterator[list[object]]:
-    """CSV rows for ``commission_list``'s queryset, streamed in chunks (constant memory)."""
+def commission_csv_rows(
+    queryset: QuerySet[CommissionEntry], *, states: dict[int, str] | None = None
+) -> Iterator[list[object]]:
+    """CSV rows for ``commission_list``'s queryset, streamed in chunks (constant memory);
+    ``states``: each entry's lifecycle state in words (``commissions.lifecycle.state_texts``)."""
+    states = states or {}
     rows = queryset.values_list(
+        "id",
         "earned_at",
         "kind",
         "referral_id",
@@ -445,7 +451,9 @@ def commission_csv_rows(queryset: QuerySet[CommissionEntry]) -> Iterator[list[ob
         "refund__amount",
         "amount",
     )
-    for earned_at, kind, referral_id, email, plan, seats, paid, refunded, amount in rows.iterator(chunk_size=2000):
+    for entry_id, earned_at, kind, referral_id, email, plan, seats, paid, refunded, amount in rows.iterator(
+        chunk_size=2000
+    ):
         is_reversal = kind == CommissionEntry.Kind.REVERSAL
         yield [
             format_date(earned_at, for_csv=True),
@@ -456,4 +464,5 @@ def commission_csv_rows(queryset: QuerySet[CommissionEntry]) -> Iterator[list[ob
             seats,
             format_money(-refunded, for_csv=True) if is_reversal else format_money(paid, for_csv=True),
             format_money(amount, for_csv=True),
+            states.get(entry_id, ""),
         ]

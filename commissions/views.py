@@ -199,4 +199,7 @@ def commission_export_view(request: HttpRequest) -> HttpResponse:
         return bad_date_range(dates)
     start, end = dates.range()
     entries = commission_list(partner=request.partner, start=start, end=end)
-    return csv_response(_filename("commissions", start, end), commission_csv_header(), commission_csv_rows(entries))
+    states = lifecycle.state_texts(lifecycle.partner_lifecycle(partner=request.partner))
+    return csv_response(
+        _filename("commissions", start, end), commission_csv_header(), commission_csv_rows(entries, states=states)
+    )

@@ -431,6 +431,8 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Mark failed and return to balance (a reason is required)", permissions=["approve"])
     def mark_failed(self, request: HttpRequest, queryset):
         self._require(request)
+        if (verify := two_factor_gate(request)) is not None:
+            return verify
         payouts = list(queryset.select_related("partner__user").order_by("pk"))
         form = MarkFailedForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
@@ -498,6 +500,8 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def mark_failed_view(self, request: HttpRequest, payout_id: int) -> HttpResponse:
         self._require(request)
+        if (verify := two_factor_gate(request)) is not None:
+            return verify
         payout = get_object_or_404(Payout.objects.select_related("partner__user"), pk=payout_id)
         form = MarkFailedForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():

@@ -97,3 +97,13 @@ def partner_client(client, partner):
     client.force_login(partner.user)
     client.partner = partner
     return client
+
+
+@pytest.fixture
+def warm_terms_cache(db):
+    """Panel pages and the withdrawal rule compare with the current program terms version, read
+    from the cache (one query on a miss, every few minutes in production): warm it, so a query
+    count is the page's own."""
+    from partners.terms import current_terms
+
+    current_terms()

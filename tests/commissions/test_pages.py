@@ -379,10 +379,11 @@ def test_the_commissions_csv_has_payments_and_reversals_for_the_range(partner_cl
         "Seats",
         "Amount (USD)",
         "Commission (USD)",
+        "State",
     ]
-    assert sorted((r[1], r[6], r[7]) for r in rows[1:]) == [
-        ("Payment", "49.00", "9.80"),
-        ("Refund", "-10.00", "-2.00"),
+    assert sorted((r[1], r[6], r[7], r[8]) for r in rows[1:]) == [
+        ("Payment", "49.00", "9.80", "Available"),
+        ("Refund", "-10.00", "-2.00", "Reversed"),
     ]
     html = partner_client.get(reverse("commissions:commission_list")).content.decode()
     assert ">Payment<" in html and ">Refund<" in html  # the same words on the page

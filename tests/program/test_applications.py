@@ -46,10 +46,18 @@ def test_under_manual_approval_a_new_partner_waits_and_is_emailed(manual, django
     assert [m.subject for m in mail.outbox] == ["We received your partner application"]
 
 
-def test_a_pending_partner_is_shown_the_application_under_review_page(manual, client):
-    response = _signup(client)
+def test_a_pending_partner_is_shown_the_application_under_review_page(
+    manual, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _signup(client)
     assert response.status_code == 302
-    assert response["Location"] == reverse("partners:application")
+    assert response["Location"] == reverse("partners:signup_done")
+    assert Partner.objects.get(user__email="ada@example.com").status == Partner.Status.PENDING
+    # The emailed confirmation link logs the applicant in; the panel then shows the review page.
+    link = next(line for m in mailoutbox for line in m.body.splitlines() if "/accounts/confirm/" in line).strip()
+    confirmed = client.get(link[link.index("/accounts/confirm/") :], follow=True)
+    assert confirmed.redirect_chain[-1][0] == reverse("partners:application")
     page = client.get(reverse("partners:application"))
     assert page.status_code == 200
     assert b"under review" in page.content

@@ -229,7 +229,14 @@ def _admin_urls(w: World) -> list[tuple[str, str, str, dict, tuple]]:
     payout = w.b_payout.pk
     rows += [
         ("admin payout reject form", "get", f"/admin/payouts/payout/{payout}/reject/", {}, (302, 302, 403, 200, 302)),
-        ("admin payout retry", "post", f"/admin/payouts/payout/{payout}/retry/", {}, (302, 302, 403, 302, 302)),
+        ("admin payout check", "post", f"/admin/payouts/payout/{payout}/check/", {}, (302, 302, 403, 302, 302)),
+        (
+            "admin payout mark failed form",
+            "get",
+            f"/admin/payouts/payout/{payout}/mark-failed/",
+            {},
+            (302, 302, 403, 200, 302),
+        ),
         ("admin payout approve", "post", f"/admin/payouts/payout/{payout}/approve/", {}, (302, 302, 403, 302, 302)),
     ]
     return rows
@@ -372,7 +379,8 @@ def _csrf_forms(w: World) -> list[tuple[str, str, str, dict]]:
         ("withdrawal request", "partner_a", "/payouts/request/", {}),
         ("admin approve", "superuser", f"/admin/payouts/payout/{payout}/approve/", {}),
         ("admin reject", "superuser", f"/admin/payouts/payout/{payout}/reject/", {"reason": "evil"}),
-        ("admin retry", "superuser", f"/admin/payouts/payout/{payout}/retry/", {}),
+        ("admin check with PayPal", "superuser", f"/admin/payouts/payout/{payout}/check/", {}),
+        ("admin mark failed", "superuser", f"/admin/payouts/payout/{payout}/mark-failed/", {"reason": "evil"}),
         (
             "admin action",
             "superuser",

@@ -94,13 +94,21 @@ def test_every_money_moving_action_leaves_a_record(story, tried):
     assert _trail(story["paid"]) == [
         (A.REQUESTED, partner.user.email),
         (A.APPROVED, staff.email),
+        (A.SENDING, None),
         (A.SENT, None),
         (A.PAID, None),
     ]
     assert story["paid"].audit.get(action=A.PAID).detail["batch_id"] == story["paid"].paypal_batch_id
     assert story["failed"].status == Payout.Status.FAILED
-    assert _trail(story["failed"]) == [(A.REQUESTED, partner.user.email), (A.APPROVED, staff.email), (A.FAILED, None)]
-    assert "Sender does not have sufficient funds" in story["failed"].audit.get(action=A.FAILED).detail["reason"]
+    assert _trail(story["failed"]) == [
+        (A.REQUESTED, partner.user.email),
+        (A.APPROVED, staff.email),
+        (A.SENDING, None),
+        (A.FAILED, None),
+    ]
+    assert (
+        "Sender does not have sufficient funds" in story["failed"].audit.get(action=A.FAILED).detail["error"]["message"]
+    )
 
 
 def test_staff_read_every_record_in_the_admin(story, support_staff, tried):

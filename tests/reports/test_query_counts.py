@@ -32,13 +32,8 @@ MAX_QUERIES = {"dashboard": 5, "performance": 5, "api": 5}
 
 
 @pytest.fixture(autouse=True)
-def _warm_terms_cache(db):
-    """Panel pages and the withdrawal rule compare with the current program terms version, read
-    from the cache (one query on a miss, every few minutes in production): warm it, so each
-    count below is the page's own."""
-    from partners.terms import current_terms
-
-    current_terms()
+def _warm(warm_terms_cache):
+    """Each count below is the page's own (see ``warm_terms_cache``)."""
 
 
 def _grow(partner, links: int, per_link: int) -> None:
