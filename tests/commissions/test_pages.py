@@ -382,7 +382,7 @@ def test_the_commissions_csv_has_payments_and_reversals_for_the_range(partner_cl
         "State",
     ]
     assert sorted((r[1], r[6], r[7], r[8]) for r in rows[1:]) == [
-        ("Payment", "49.00", "9.80", "Available"),
+        ("Payment", "49.00", "9.80", "Reversed 2.00; Available 7.80"),
         ("Refund", "-10.00", "-2.00", "Reversed"),
     ]
     html = partner_client.get(reverse("commissions:commission_list")).content.decode()
