@@ -67,9 +67,10 @@ def _statements(scale: MerchantScale, run: str) -> list[tuple[str, str]]:
         (
             "partners",
             f"""INSERT INTO partners_partner (user_id, referral_code, name, website, paypal_email, billing_name,
-                billing_address, billing_country, tax_id, accepted_terms_at, created_at, commission_total, balance)
+                billing_address, billing_country, tax_id, accepted_terms_at, created_at, commission_total, balance,
+                status, notify_new_referral, notify_new_commission, notify_payout_sent, notify_monthly_statement)
             SELECT u.id, 'm{run}' || u.id, 'Partner ' || u.last_name, '', 'paypal.' || u.email, '', '', '', '',
-                u.date_joined, u.date_joined, 0, 0
+                u.date_joined, u.date_joined, 0, 0, 'approved', false, false, true, true
             FROM partners_user u WHERE u.email LIKE 'm-{run}-%'""",
         ),
         (
@@ -206,24 +207,31 @@ def _statements(scale: MerchantScale, run: str) -> list[tuple[str, str]]:
             "payouts",
             f"""INSERT INTO payouts_payout (partner_id, amount, currency, method, paypal_email, status, requested_at,
                 decided_at, rejection_reason, sent_at, paid_at, paypal_batch_id, paypal_item_id,
-                paypal_transaction_id, failure_reason, send_attempts)
+                paypal_transaction_id, failure_reason, send_attempts, sender_batch_id, outcome_unknown,
+                attention_reason, paypal_item_status)
             SELECT m.partner_id, 50 + (g * 7) % 40, 'USD', 'paypal', 'paypal.m-{run}-' || m.k || '@example.com', s.status,
                 now() - ((g / {p}) % 20 * 15 + 1) * interval '1 day' - (g % 86400) * interval '1 second',
                 CASE WHEN s.status <> 'pending' THEN now() - ((g / {p}) % 20 * 15) * interval '1 day' END,
                 CASE WHEN s.status = 'rejected' THEN 'Not eligible this month.' ELSE '' END,
-                CASE WHEN s.status IN ('processing', 'paid', 'failed') THEN now() - ((g / {p}) % 20 * 15) * interval '1 day' END,
+                CASE WHEN s.status IN ('sent', 'paid', 'failed') THEN now() - ((g / {p}) % 20 * 15) * interval '1 day' END,
                 CASE WHEN s.status = 'paid' THEN now() - ((g / {p}) % 20 * 15) * interval '1 day' END,
-                CASE WHEN s.status IN ('processing', 'paid', 'failed') THEN 'MSBATCH' || g ELSE '' END,
+                CASE WHEN s.status IN ('sent', 'paid', 'failed') THEN 'MSBATCH' || g ELSE '' END,
                 CASE WHEN s.status IN ('paid', 'failed') THEN 'MSITEM' || g ELSE '' END,
                 CASE WHEN s.status = 'paid' THEN 'MSTX' || g ELSE '' END,
                 CASE WHEN s.status = 'failed' THEN 'RECEIVER_UNREGISTERED' ELSE '' END,
-                CASE WHEN s.status IN ('processing', 'paid', 'failed') THEN 1 ELSE 0 END
+                CASE WHEN s.status IN ('sent', 'paid', 'failed') THEN 1 ELSE 0 END,
+                'ms-{run}-' || g, s.status IN ('unknown', 'attention'),
+                CASE WHEN s.status = 'attention' THEN 'PayPal refused attempt 2 after a lost answer.' ELSE '' END,
+                CASE WHEN s.status = 'paid' THEN 'SUCCESS' WHEN s.status = 'failed' THEN 'FAILED' ELSE '' END
             FROM generate_series(0, {scale.payouts - 1}) g JOIN ms_partner m ON m.k = g % {p}
             CROSS JOIN LATERAL (SELECT CASE
-                -- The newest payout (g < partners) of three partners in four is still open.
-                WHEN g < {p} AND m.k % 4 < 3 THEN (ARRAY['pending', 'approved', 'processing'])[m.k % 4 + 1]
+                -- The newest payout (g < partners) of three partners in four is still open, in
+                -- each open status of the state machine (payouts/states.py).
+                WHEN g < {p} AND m.k % 8 < 6
+                    THEN (ARRAY['pending', 'approved', 'sending', 'unknown', 'attention', 'sent'])[m.k % 8 + 1]
                 WHEN g % 10 = 7 THEN 'rejected'
                 WHEN g % 10 = 8 THEN 'failed'
+                WHEN g % 20 = 9 THEN 'returned'
                 ELSE 'paid' END AS status) s""",
         ),
         (

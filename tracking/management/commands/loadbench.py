@@ -938,6 +938,10 @@ def _bench_payouts(writer: _Writer, partner: Partner, count: int, days: list[dat
                 f"BENCHTX{n}" if status == "paid" else "",
                 "RECEIVER_UNREGISTERED" if status == "failed" else "",
                 0 if newest else 1,
+                f"bench-{partner.pk}-{n}",
+                False,
+                "",
+                {"paid": "SUCCESS", "failed": "FAILED"}.get(status, ""),
             )
         )
     writer.write(
@@ -959,6 +963,10 @@ def _bench_payouts(writer: _Writer, partner: Partner, count: int, days: list[dat
             "paypal_transaction_id",
             "failure_reason",
             "send_attempts",
+            "sender_batch_id",
+            "outcome_unknown",
+            "attention_reason",
+            "paypal_item_status",
         ],
         rows,
     )
