@@ -217,12 +217,12 @@ BACKLOG = 100_000
 
 
 def _backlog_lines(link, count: int) -> list[ClickData]:
+    """``count`` clicks of one busy visitor: the backlog costs the flusher its click rows without
+    as many unique-visitor rows too, which keeps the test inside CI's time."""
     now = timezone.now()
     return [
-        ClickData(
-            id=new_click_id(), link_id=link.pk, partner_id=link.partner_id, visitor_id=f"{i:032x}", created_at=now
-        )
-        for i in range(count)
+        ClickData(id=new_click_id(), link_id=link.pk, partner_id=link.partner_id, visitor_id="b" * 32, created_at=now)
+        for _ in range(count)
     ]
 
 
