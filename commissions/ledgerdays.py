@@ -1,18 +1,17 @@
 """The triggers that keep ``LedgerDay`` equal to the ledger's sums per partner and program day,
 and their recomputation (PostgreSQL; SQLite reads the ledger itself).
 
-Statement-level triggers with transition tables: one statement's entries move each
-(partner, day, stripe) row once, in key order, so two writers cannot deadlock on them. The day
-is the entry's ``earned_at`` in the program time zone, by ``commissions_ledger_day()``, which is
-created with ``settings.TIME_ZONE``: after changing ``PROGRAM_TIME_ZONE`` run
-``manage.py rebuild_ledger_days`` (as ``rebuild_rollups`` for the link rollups), which re-creates
-the function and recomputes every row.
-
-Lock order, known limit: the events' one-statement path (fastpath.py) takes its daily link rollup
-row before this trigger takes the (partner, day, stripe) row, the ORM path (services.py) inserts
-the entry (this row) before its rollup row. A refund (ORM path) and a payment (one statement) of
-the same partner, link and day whose entries fall on the same stripe, at the same moment, can
-deadlock; PostgreSQL aborts one and the merchant's retry applies it (events are idempotent).
+Statement-level triggers with transition tables add one statement's entries to a row of each
+(partner, day) they touch. They never wait for a lock: each adds to a row of that day no other
+transaction holds (``FOR UPDATE SKIP LOCKED``), or inserts a new one (no unique key, so an
+insert never waits either). A day has as many rows as events of one partner ever wrote it at
+the same moment, a handful; reads sum them. Waiting here would order this lock against the
+daily link rollup's, which the events' two paths take in opposite orders (the one-statement path
+before its entry, the ORM path after it): that deadlocked under load. The day is the entry's
+``earned_at`` in the program time zone, by ``commissions_ledger_day()``, created with
+``settings.TIME_ZONE``: after changing ``PROGRAM_TIME_ZONE`` run ``manage.py rebuild_ledger_days``
+(as ``rebuild_rollups`` for the link rollups), which re-creates the function and recomputes every
+row.
 """
 
 from __future__ import annotations
@@ -22,11 +21,8 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import connection, transaction
 
-from commissions.models import LedgerDay
-
 _LEDGER = "commissions_commissionentry"
 _DAYS = "commissions_ledgerday"
-_STRIPES = LedgerDay.STRIPES
 
 
 def day_function_sql(time_zone: str) -> str:
@@ -38,46 +34,47 @@ def day_function_sql(time_zone: str) -> str:
 
 
 def _sums(source: str, sign: str = "") -> str:
-    """(partner, day, stripe) sums of the ledger rows in ``source`` (a transition table)."""
+    """(partner, day) sums of the ledger rows in ``source`` (a transition table)."""
     return (
-        f"SELECT e.partner_id, commissions_ledger_day(e.earned_at) AS day, mod(e.id, {_STRIPES}) AS stripe, "
+        "SELECT e.partner_id, commissions_ledger_day(e.earned_at) AS day, "
         f"{sign}COALESCE(SUM(p.amount) FILTER (WHERE e.kind = 'commission'), 0) AS payments, "
         f"{sign}COALESCE(SUM(r.amount) FILTER (WHERE e.kind = 'reversal'), 0) AS refunds, "
         f"{sign}SUM(e.amount) AS commission, {sign}COUNT(*) AS entries "
         f"FROM {source} e "
         "LEFT JOIN commissions_payment p ON p.id = e.payment_id AND e.kind = 'commission' "
         "LEFT JOIN commissions_refund r ON r.id = e.refund_id "
-        "GROUP BY 1, 2, 3"
+        "GROUP BY 1, 2"
     )
 
 
-def _upsert(select: str) -> str:
-    return (
-        f"INSERT INTO {_DAYS} AS d (partner_id, day, stripe, payments, refunds, commission, entries) "
-        f"SELECT partner_id, day, stripe, SUM(payments), SUM(refunds), SUM(commission), SUM(entries) "
-        f"FROM ({select}) AS changed GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 "
-        "ON CONFLICT (partner_id, day, stripe) DO UPDATE SET payments = d.payments + excluded.payments, "
-        "refunds = d.refunds + excluded.refunds, commission = d.commission + excluded.commission, "
-        "entries = d.entries + excluded.entries"
-    )
+def _apply(select: str) -> str:
+    """A PL/pgSQL block adding ``select``'s (partner, day) sums to rows no one else holds."""
+    return f"""DECLARE
+  c record;
+BEGIN
+  FOR c IN SELECT partner_id, day, SUM(payments) AS payments, SUM(refunds) AS refunds,
+                  SUM(commission) AS commission, SUM(entries) AS entries
+           FROM ({select}) AS changed GROUP BY 1, 2 ORDER BY 1, 2 LOOP
+    UPDATE {_DAYS} SET payments = payments + c.payments, refunds = refunds + c.refunds,
+        commission = commission + c.commission, entries = entries + c.entries
+    WHERE id = (SELECT id FROM {_DAYS} WHERE partner_id = c.partner_id AND day = c.day
+                LIMIT 1 FOR UPDATE SKIP LOCKED);
+    IF NOT FOUND THEN
+      INSERT INTO {_DAYS} (partner_id, day, payments, refunds, commission, entries)
+      VALUES (c.partner_id, c.day, c.payments, c.refunds, c.commission, c.entries);
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END"""
 
 
 POSTGRES_FORWARD = [
     f"""CREATE FUNCTION commissions_ledger_days_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  {_upsert(_sums("new_rows"))};
-  RETURN NULL;
-END $$""",
+{_apply(_sums("new_rows"))} $$""",
     f"""CREATE FUNCTION commissions_ledger_days_update() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  {_upsert(_sums("new_rows") + " UNION ALL " + _sums("old_rows", "-"))};
-  RETURN NULL;
-END $$""",
+{_apply(_sums("new_rows") + " UNION ALL " + _sums("old_rows", "-"))} $$""",
     f"""CREATE FUNCTION commissions_ledger_days_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  {_upsert(_sums("old_rows", "-"))};
-  RETURN NULL;
-END $$""",
+{_apply(_sums("old_rows", "-"))} $$""",
     f"CREATE TRIGGER commissions_ledger_days_insert AFTER INSERT ON {_LEDGER} REFERENCING NEW TABLE AS new_rows "
     "FOR EACH STATEMENT EXECUTE FUNCTION commissions_ledger_days_insert()",
     f"CREATE TRIGGER commissions_ledger_days_update AFTER UPDATE ON {_LEDGER} REFERENCING OLD TABLE AS old_rows "
@@ -106,18 +103,18 @@ def recompute_sql(*, partner_filter: bool) -> list[str]:
     parameter each) with the ledger's sums."""
     where = "WHERE partner_id = ANY(%s)" if partner_filter else ""
     where_e = "WHERE e.partner_id = ANY(%s)" if partner_filter else ""
-    # The trigger's sums, over the whole ledger (or these partners' part of it).
+    # The trigger's sums, over the whole ledger (or these partners' part of it): one row a day.
     select = (
-        f"SELECT e.partner_id, commissions_ledger_day(e.earned_at), mod(e.id, {_STRIPES}), "
+        "SELECT e.partner_id, commissions_ledger_day(e.earned_at), "
         "COALESCE(SUM(p.amount) FILTER (WHERE e.kind = 'commission'), 0), "
         "COALESCE(SUM(r.amount) FILTER (WHERE e.kind = 'reversal'), 0), SUM(e.amount), COUNT(*) "
         f"FROM {_LEDGER} e "
         "LEFT JOIN commissions_payment p ON p.id = e.payment_id AND e.kind = 'commission' "
-        f"LEFT JOIN commissions_refund r ON r.id = e.refund_id {where_e} GROUP BY 1, 2, 3"
+        f"LEFT JOIN commissions_refund r ON r.id = e.refund_id {where_e} GROUP BY 1, 2"
     )
     return [
         f"DELETE FROM {_DAYS} {where}",
-        f"INSERT INTO {_DAYS} (partner_id, day, stripe, payments, refunds, commission, entries) {select}",
+        f"INSERT INTO {_DAYS} (partner_id, day, payments, refunds, commission, entries) {select}",
     ]
 
 

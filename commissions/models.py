@@ -274,25 +274,21 @@ class LedgerDay(models.Model):
     the row count), so totals and the page count read a few rows per day instead of the ledger.
 
     Kept on PostgreSQL by triggers on the ledger (commissions/ledgerdays.py), in the same
-    transaction as every entry, striped over ``STRIPES`` rows per day (an entry's id picks its
-    row) so concurrent events of one partner rarely wait on each other. ``rebuild_ledger_days``
-    recomputes them from the ledger. Not kept on SQLite (demo and tests): totals read the ledger.
+    transaction as every entry and without ever waiting for a lock: a day may have a few rows
+    (one per events of that partner written at the same moment), to be summed.
+    ``rebuild_ledger_days`` recomputes them from the ledger. Not kept on SQLite (demo and tests):
+    totals read the ledger.
     """
-
-    STRIPES = 8
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
-    stripe = models.PositiveSmallIntegerField()
     payments = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     refunds = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     commission = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0.00"))
     entries = models.IntegerField(default=0)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["partner", "day", "stripe"], name="ledger_day_partner_day_stripe"),
-        ]
+        indexes = [models.Index(fields=["partner", "day"], name="ledger_day_partner_day")]
 
     def __str__(self) -> str:
-        return f"{self.partner_id} {self.day} #{self.stripe}"
+        return f"{self.partner_id} {self.day}"

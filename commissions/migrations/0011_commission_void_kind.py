@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('commissions', '0010_event_log_admin_index'),
+        ('commissions', '0009_ledger_days_and_page_indexes'),
         ('partners', '0005_partner_notification_choices'),
     ]
 

@@ -138,3 +138,38 @@ def test_the_rebuild_command_repairs_every_partner(partner):
     LedgerDay.objects.all().delete()
     call_command("rebuild_ledger_days")
     assert _rollup_by_day(partner) == _ledger_by_day(partner)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_payments_and_refunds_of_one_partner_neither_wait_nor_drift(settings):
+    """Payments (the one-statement path) and refunds (the ORM path) of one partner on one link
+    and day, from several threads at once: no deadlock (the two paths take the daily link rollup
+    and the ledger day in opposite orders, so the ledger day never waits), exact sums."""
+    import threading
+
+    partner = PartnerFactory()
+    link = LinkFactory(partner=partner)
+    now = timezone.now()
+    referrals = [b.signup(b.click(link, f"c{n}", now), now + timedelta(seconds=1)) for n in range(4)]
+    paid = [b.pay(referral, "30.00", now + timedelta(seconds=2)) for referral in referrals]
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for i in range(6):
+                if i % 2:
+                    b.refund(paid[n], "1.00", now + timedelta(seconds=3 + i))
+                else:
+                    b.pay(referrals[n], "20.00", now + timedelta(seconds=3 + i))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert _rollup_by_day(partner) == _ledger_by_day(partner)
