@@ -1,4 +1,4 @@
-"""Merchant events API (CONTRACT.md "Merchant events API").
+"""Merchant events API (docs/reference.md "Merchant events API").
 
 ``POST /api/v1/events``: signature first (401), then the body (400 in the contract's shape,
 never django-ninja's 422 — the view validates the raw body itself so that the signature is

@@ -72,7 +72,7 @@ class _Handled:
     money_moved: bool = False
 
 
-# --- JSON shapes (CONTRACT.md "Responses"; documented in docs/integration.md) -------------
+# --- JSON shapes (docs/reference.md "Responses"; documented in docs/integration.md) -------------
 
 
 def referral_json(
@@ -284,7 +284,7 @@ def fold_email(email: str) -> str:
 
 
 def self_referral(email: str, partner_email: str) -> bool:
-    """A sign-up with the partner's own email address (CONTRACT.md: kept, earns nothing)."""
+    """A sign-up with the partner's own email address (docs/reference.md: kept, earns nothing)."""
     return bool(email) and fold_email(email) == fold_email(partner_email)
 
 

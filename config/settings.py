@@ -264,7 +264,7 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
-# --- Program rules (CONTRACT.md "Program rules") -------------------------------------------
+# --- Program rules (docs/reference.md "Program rules") -------------------------------------------
 # Each rule is validated here, so a malformed value stops start-up naming the variable.
 _rules = read_program_rules(env)
 COMMISSION_RATE = _rules.commission_rate

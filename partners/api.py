@@ -1,4 +1,4 @@
-"""Partner JSON API (CONTRACT.md "Partner JSON API"), mounted at /api/v1/partner/.
+"""Partner JSON API (docs/reference.md "Partner JSON API"), mounted at /api/v1/partner/.
 
 Authentication: the panel's session cookie (a logged-in partner) or
 ``Authorization: Bearer <partner API token>``. Every answer carries only the caller's data.

@@ -1,5 +1,5 @@
 """The merchant simulator: plays CrazyCall's side of the partner program through the product's
-public interfaces (CONTRACT.md), for the demo, for tests and for benchmarks.
+public interfaces (docs/reference.md), for the demo, for tests and for benchmarks.
 
 Two halves:
 
@@ -574,7 +574,7 @@ def build_plan(
 
 
 def sign(body: bytes, *, secret: str, timestamp: int) -> str:
-    """The ``X-Partner-Signature`` header value of CONTRACT.md for this raw body."""
+    """The ``X-Partner-Signature`` header value of docs/reference.md for this raw body."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
 

@@ -410,7 +410,7 @@ def log_in(page, email: str, password: str = PASSWORD) -> None:
 
 class Merchant:
     """The merchant's backend: signs each event with the shared secret and posts it to the
-    events API of the live server, as CONTRACT.md "Merchant events API" says."""
+    events API of the live server, as docs/reference.md "Merchant events API" says."""
 
     def __init__(self, base_url: str, secret: str) -> None:
         self.url = base_url + "/api/v1/events"
