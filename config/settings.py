@@ -30,6 +30,13 @@ if DEBUG:
 else:
     SECRET_KEY = env("SECRET_KEY")
     EVENTS_SIGNING_SECRET = env("EVENTS_SIGNING_SECRET")
+    # A short secret can be guessed offline from one signed value (a session cookie, an event).
+    for _name, _secret in (("SECRET_KEY", SECRET_KEY), ("EVENTS_SIGNING_SECRET", EVENTS_SIGNING_SECRET)):
+        if len(_secret) < 32:
+            raise ImproperlyConfigured(
+                f"{_name} must be at least 32 characters in production (it has {len(_secret)}); generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'."
+            )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -296,6 +303,8 @@ if _click_buffer not in {*_CLICK_BUFFERS, "off", "false", "0", ""}:
     raise ImproperlyConfigured(f"CLICK_BUFFER must be spool, redis or off, not {_click_buffer!r}.")
 CLICK_BUFFER = _CLICK_BUFFERS.get(_click_buffer, False)
 CLICK_SPOOL_DIR = env.path("CLICK_SPOOL_DIR", default=BASE_DIR / "var" / "click-spool")
+# Celery beat's schedule file (`celery beat -s` overrides it), outside the tracked files.
+CELERY_BEAT_SCHEDULE_FILENAME = str(env.path("CELERY_BEAT_SCHEDULE_FILENAME", default=BASE_DIR / "var" / "celerybeat-schedule"))
 
 # On PostgreSQL, the plain payment and sign-up events run as one prepared statement each
 # (commissions/fastpath.py). Off: every event takes the general ORM path; needed behind a
