@@ -170,7 +170,7 @@ def events_view(request: HttpRequest) -> HttpResponse:
     """``POST /api/v1/events`` as the URLconf routes it (config/urls.py): the operation above
     called directly, without django-ninja's dispatch around it (its checks, parameter parsing
     and response conversion do nothing for this operation, which reads the raw body and returns
-    its own responses, and cost about a tenth of an event's Python time: BENCHMARKS.md). The
+    its own responses, and were ~9 % of an event's Python time: BENCHMARKS.md, "Events API"). The
     operation stays registered with the router, which publishes it in the OpenAPI document.
     Another method is refused as django-ninja refuses it."""
     if request.method != "POST":
