@@ -14,6 +14,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from config.logs import logging_config
 from config.program import read_program_rules
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -269,7 +270,7 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]  # probed and scraped inside the network
 
 # --- Program rules (docs/reference.md "Program rules") -------------------------------------------
 # Each rule is validated here, so a malformed value stops start-up naming the variable.
@@ -304,22 +305,36 @@ if _click_buffer not in {*_CLICK_BUFFERS, "off", "false", "0", ""}:
 CLICK_BUFFER = _CLICK_BUFFERS.get(_click_buffer, False)
 CLICK_SPOOL_DIR = env.path("CLICK_SPOOL_DIR", default=BASE_DIR / "var" / "click-spool")
 # Celery beat's schedule file (`celery beat -s` overrides it), outside the tracked files.
-CELERY_BEAT_SCHEDULE_FILENAME = str(env.path("CELERY_BEAT_SCHEDULE_FILENAME", default=BASE_DIR / "var" / "celerybeat-schedule"))
+CELERY_BEAT_SCHEDULE_FILENAME = str(
+    env.path("CELERY_BEAT_SCHEDULE_FILENAME", default=BASE_DIR / "var" / "celerybeat-schedule")
+)
 
 # On PostgreSQL, the plain payment and sign-up events run as one prepared statement each
 # (commissions/fastpath.py). Off: every event takes the general ORM path; needed behind a
 # connection pooler in transaction mode, which does not keep SQL PREPAREd statements.
 EVENTS_SQL_FAST_PATH = env.bool("EVENTS_SQL_FAST_PATH", default=True)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # paypalrestsdk logs request headers (the OAuth bearer token) at DEBUG in sandbox.
-        "paypalrestsdk": {"level": "WARNING", "propagate": True},
-        "axes": {"level": "WARNING"},
-    },
-}
+# --- Operations: logs, error reports, health, metrics (docs/deploy.md) -------------------------
+# LOG_FORMAT=json: one JSON object per line (python-json-logger); every line has its request id.
+LOGGING = logging_config(
+    log_format=env("LOG_FORMAT", default="plain").strip().lower(), level=env("LOG_LEVEL", default="INFO")
+)
+# One access-log line per response (logger partner_panel.access, config/logs.py).
+ACCESS_LOG = env.bool("ACCESS_LOG", default=not DEBUG)  # runserver logs its own
+# Celery keeps the handlers above (and their request ids) instead of installing its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat records a heartbeat that /healthz reads (config/beat.py).
+CELERY_BEAT_SCHEDULER = "config.beat:HeartbeatScheduler"
+# /metrics (Prometheus text format): staff sessions, or this bearer token for the scraper.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Error reports to Sentry when SENTRY_DSN is set (sentry-sdk finds Django and Celery itself).
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        send_default_pii=False,
+    )

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from commissions.api import events_view
 from config.api import api
 from config.health import healthz
+from config.metrics import metrics_view
 from tracking.views import click_redirect_view
 
 admin.site.site_header = "Partner Panel administration"
@@ -17,6 +18,7 @@ urlpatterns = [
     path("r/<str:code>", click_redirect_view, name="click_redirect"),
     path("", RedirectView.as_view(pattern_name="partners:dashboard", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg", permanent=True)),
     path("admin/", admin.site.urls),
     # Before the API's own patterns, which answer the same URL (and publish its schema).

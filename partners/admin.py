@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import models
 
 from partners.models import ApiToken, Partner, User
 
@@ -31,6 +32,8 @@ class ApiTokenInline(admin.TabularInline):
 
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
+    # A website typed without a scheme is https (Django 6's default; the partner forms say so too).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "email", "referral_code", "paypal_email", "commission_total", "balance", "created_at"]
     search_fields = ["user__email", "referral_code", "paypal_email", "name"]
     list_select_related = ["user"]

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Annotated
 
 from django.http import HttpRequest, JsonResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.security import HttpBearer, SessionAuth
 
 from commissions.money import money_str
@@ -146,8 +146,8 @@ def _range(start: str | None, end: str | None) -> tuple[date, date]:
     return parse_date_range(start, end)
 
 
-def _error(exc: DateRangeError) -> tuple[int, dict]:
-    return 400, {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}
+def _error(exc: DateRangeError) -> Status:
+    return Status(400, {"error": {"code": exc.code, "message": exc.message, "field": exc.field}})
 
 
 # --- Endpoints -------------------------------------------------------------------------------------
