@@ -115,6 +115,16 @@ beat: install-runtime
 flusher: install-runtime
 	$(PY) manage.py flush_clicks --loop
 
+# Every production process of one host in the foreground (Procfile; honcho): web on $(HOST):$(PORT),
+# the Celery worker, beat (run `make up` on ONE host only, or drop beat elsewhere: honcho start web
+# worker flusher), the click flusher. Ctrl+C or SIGTERM stops them all gracefully. Needs
+# PostgreSQL and Redis (DATABASE_URL, REDIS_URL) and a migrated database (make migrate).
+up: export HOST := $(HOST)
+up: install-runtime
+	$(PY) manage.py collectstatic --noinput -v 0
+	mkdir -p var
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --port $(PORT)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -1,0 +1,235 @@
+"""`make up`'s stack (Procfile, honcho) on PostgreSQL and Redis, end to end, then SIGTERM.
+
+The four production processes run as they would on a host (DEBUG off, the click spool): a click
+goes through the spool and the flusher into the database; a signed sign-up and payment earn a
+commission; an approved payout goes from the worker to a fake PayPal and beat's poll marks it
+paid; /healthz sees the flusher, beat and the worker. Then SIGTERM: every process stops by
+itself (nothing needs SIGKILL) and every click sent is either in the database or still in the
+spool, where the next flusher takes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+
+from commissions.signing import signature_header
+from config.celery_app import app as celery_app
+from payouts.fake_paypal import FakePayPal
+from payouts.models import Payout
+from payouts.services import payout_approve, payout_request
+from tests.factories import PartnerFactory, StaffFactory
+from tracking.models import Click
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "whsec_stack_test_" + "s" * 32
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _request(url: str, *, data: bytes | None = None, headers: dict | None = None):
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with _opener.open(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def _wait(what: str, check, *, seconds: float = 90.0):
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except (OSError, ValueError) as exc:  # not listening yet, or not JSON yet
+            last = exc
+        else:
+            if result:
+                return result
+            last = result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def _event(base: str, body: dict) -> tuple[int, dict]:
+    raw = json.dumps(body).encode()
+    header = signature_header(secret=SECRET, body=raw)
+    status, _, answer = _request(
+        f"{base}/api/v1/events",
+        data=raw,
+        headers={"Content-Type": "application/json", "X-Partner-Signature": header},
+    )
+    return status, json.loads(answer)
+
+
+def _click(base: str, code: str, visitor: int) -> str:
+    status, headers, _ = _request(
+        f"{base}/r/{code}", headers={"User-Agent": BROWSER, "X-Forwarded-For": f"198.51.100.{visitor}"}
+    )
+    assert status == 302, status
+    return headers["Location"].split("aff_click=")[1].split("&")[0]
+
+
+@pytest.fixture
+def stack(transactional_db, tmp_path, settings):
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL (the broker of the stack)")
+    fake = FakePayPal(settle_after=0.5)
+    paypal = fake.start()
+    db = connection.settings_dict
+    database_url = (
+        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    port = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))},
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+        "DEBUG": "false",
+        "SECRET_KEY": "stack-test-secret-key-" + "k" * 40,
+        "EVENTS_SIGNING_SECRET": SECRET,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "TRUSTED_PROXY_COUNT": "1",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": settings.REDIS_URL,
+        "CLICK_BUFFER": "spool",
+        "CLICK_SPOOL_DIR": str(tmp_path / "spool"),
+        "CELERY_BEAT_SCHEDULE_FILENAME": str(tmp_path / "celerybeat-schedule"),
+        "PAYPAL_API_BASE": paypal,
+        "PAYPAL_CLIENT_ID": fake.client_id,
+        "PAYPAL_CLIENT_SECRET": fake.client_secret,
+        "PAYPAL_POLL_SECONDS": "1",
+        "WEB_CONCURRENCY": "1",
+        "WORKER_CONCURRENCY": "1",
+        "LOG_FORMAT": "json",
+    }
+    log = (tmp_path / "honcho.log").open("w+")
+    process = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "honcho"), "start", "--port", str(port), "--no-colour"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        yield {"base": base, "process": process, "log": log, "fake": fake, "env": env}
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        fake.stop()
+        log.close()
+
+
+def _health(base: str) -> dict:
+    status, _, body = _request(f"{base}/healthz")
+    return json.loads(body) if status == 200 else {}
+
+
+def test_the_stack_tracks_pays_and_stops_cleanly(stack, tmp_path):
+    base, process = stack["base"], stack["process"]
+    staff = StaffFactory()
+    staff.user_permissions.add(Permission.objects.get(codename="approve_payout", content_type__app_label="payouts"))
+    partner = PartnerFactory(paypal_email="stack-partner@example.com")
+    code = partner.links.get(is_default=True).code
+
+    healthy = _wait("every process healthy", lambda: (h := _health(base)).get("status") == "ok" and h)
+    assert (healthy["beat"]["state"], healthy["workers"], healthy["click_backlog"]["state"]) == ("ok", "ok", "ok")
+
+    # A click: spool -> flusher -> database.
+    click_id = _click(base, code, 1)
+    _wait("the flusher to store the click", lambda: Click.objects.filter(pk=click_id).exists())
+
+    # A signed sign-up and a payment: a referral and its 20 % commission.
+    status, answer = _event(
+        base,
+        {
+            "id": "evt_stack_1",
+            "type": "customer.signed_up",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "data": {"customer_id": "cus_stack", "click_id": click_id},
+        },
+    )
+    assert status == 201, answer
+    assert answer["referral"]["partner"] == partner.referral_code
+    status, answer = _event(
+        base,
+        {
+            "id": "evt_stack_2",
+            "type": "payment.succeeded",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "data": {
+                "payment_id": "pay_stack",
+                "customer_id": "cus_stack",
+                "amount": "300.00",
+                "currency": "USD",
+                "plan": "B",
+                "seats": 3,
+            },
+        },
+    )
+    assert status == 201, answer
+    assert answer["commission"]["amount"] == "60.00"
+
+    # A payout: requested, approved; the worker sends it to PayPal, beat's poll marks it paid.
+    celery_app.conf.task_always_eager = False  # this process enqueues to the stack's worker
+    payout = payout_request(partner=partner)
+    assert payout.amount == Decimal("60.00")
+    payout_approve(payout_id=payout.pk, actor=staff)
+    _wait("the payout to be paid", lambda: Payout.objects.get(pk=payout.pk).status == Payout.Status.PAID, seconds=120)
+    assert len(stack["fake"].batches) == 1
+
+    # Clicks right before SIGTERM: none may be lost.
+    last = [_click(base, code, n) for n in range(2, 12)]
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    stack["log"].seek(0)
+    output = stack["log"].read()
+    for name in ("web.1", "worker.1", "beat.1", "flusher.1"):
+        assert f"{name} stopped (rc=0)" in output, output[-3000:]
+    assert "SIGKILL" not in output, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+
+    stored = set(Click.objects.filter(pk__in=last).values_list("pk", flat=True))
+    if len(stored) < len(last):  # the rest waits in the spool for the next flusher
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "flush_clicks"],
+            cwd=ROOT,
+            env=stack["env"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    assert Click.objects.filter(pk__in=last).count() == len(last)
