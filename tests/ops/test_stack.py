@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -98,8 +99,126 @@ def _click(base: str, code: str, visitor: int) -> str:
     return headers["Location"].split("aff_click=")[1].split("&")[0]
 
 
-@pytest.fixture
-def stack(transactional_db, tmp_path, settings):
+class Honcho:
+    """``make up``: the Procfile under honcho, from this checkout's .venv."""
+
+    name = "honcho"
+
+    def __init__(self, env: dict, tmp_path: Path) -> None:
+        self.env = {**env, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"}
+        self.env["CLICK_SPOOL_DIR"] = str(tmp_path / "spool")
+        self.env["CELERY_BEAT_SCHEDULE_FILENAME"] = str(tmp_path / "celerybeat-schedule")
+        self.log = (tmp_path / "honcho.log").open("w+")
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "honcho"), "start", "--port", self.env["PORT"], "--no-colour"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> dict[str, int | None]:
+        """SIGTERM, as systemd or Ctrl+C would; the exit code of each process (None: killed)."""
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+        output = self.output()
+        assert "SIGKILL" not in output, output[-3000:]
+        codes = {}
+        for name in ("web", "worker", "beat", "flusher"):
+            found = re.search(rf"{name}\.1 stopped \(rc=(-?\d+)\)", output)
+            codes[name] = int(found.group(1)) if found else None
+        return codes
+
+    def flush_once(self) -> None:
+        run = [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "flush_clicks"]
+        subprocess.run(run, cwd=ROOT, env=self.env, check=True, capture_output=True, timeout=60)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class Compose:
+    """compose.yaml's app roles from the built image (make container-test), on the host's network
+    (deploy/container/compose.test.yaml), with docker-compose v1 or ``docker compose`` v2."""
+
+    name = "compose"
+    roles = ("web", "worker", "beat", "flusher")
+
+    def __init__(self, env: dict, tmp_path: Path) -> None:
+        # What compose.yaml does not name goes through its env_file, as an operator's .env would.
+        env_file = tmp_path / "app.env"
+        env_file.write_text("PAYPAL_POLL_SECONDS=1\n")
+        self.env = {**env, "ENV_FILE": str(env_file), "WEB_PORT": env["PORT"]}
+        command = os.environ.get("COMPOSE", "docker-compose").split()
+        self.compose = [
+            *command,
+            "-p",
+            "pp-container-test",
+            "-f",
+            "compose.yaml",
+            "-f",
+            "deploy/container/compose.test.yaml",
+        ]
+
+    def _run(self, *args: str, timeout: float = 300) -> str:
+        done = subprocess.run(
+            [*self.compose, *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done.stdout
+
+    def start(self) -> None:
+        self._run("run", "--rm", "--no-deps", "migrate")  # the one-off service
+        self._run("up", "-d", "--no-deps", *self.roles)
+
+    def stop(self) -> dict[str, int | None]:
+        self._run("stop", "-t", "30", *self.roles, timeout=120)
+        codes = {}
+        for role in self.roles:
+            container = self._run("ps", "-q", role).strip()
+            state = subprocess.run(
+                ["docker", "inspect", "-f", "{{.State.ExitCode}} {{.State.OOMKilled}}", container],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            codes[role] = int(state[0])
+        return codes
+
+    def flush_once(self) -> None:
+        self._run("run", "--rm", "--no-deps", "flusher", "python", "manage.py", "flush_clicks")
+
+    def output(self) -> str:
+        return self._run("logs", "--no-color")
+
+    def close(self) -> None:
+        subprocess.run([*self.compose, "down", "-v"], cwd=ROOT, env=self.env, capture_output=True, timeout=180)
+
+
+LAUNCHERS = [
+    pytest.param(Honcho, id="honcho"),
+    pytest.param(
+        Compose,
+        id="compose",
+        marks=pytest.mark.skipif(
+            os.environ.get("CONTAINER_TEST") != "1", reason="make container-test (needs dockerd and the image)"
+        ),
+    ),
+]
+
+
+@pytest.fixture(params=LAUNCHERS)
+def stack(request, transactional_db, tmp_path, settings):
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL (the broker of the stack)")
     fake = FakePayPal(settle_after=0.5)
@@ -108,10 +227,9 @@ def stack(transactional_db, tmp_path, settings):
     database_url = (
         f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
     )
-    port = _free_port()
+    port = str(_free_port())
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))},
-        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
         "DEBUG": "false",
         "SECRET_KEY": "stack-test-secret-key-" + "k" * 40,
         "EVENTS_SIGNING_SECRET": SECRET,
@@ -121,8 +239,6 @@ def stack(transactional_db, tmp_path, settings):
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.REDIS_URL,
         "CLICK_BUFFER": "spool",
-        "CLICK_SPOOL_DIR": str(tmp_path / "spool"),
-        "CELERY_BEAT_SCHEDULE_FILENAME": str(tmp_path / "celerybeat-schedule"),
         "PAYPAL_API_BASE": paypal,
         "PAYPAL_CLIENT_ID": fake.client_id,
         "PAYPAL_CLIENT_SECRET": fake.client_secret,
@@ -130,27 +246,16 @@ def stack(transactional_db, tmp_path, settings):
         "WEB_CONCURRENCY": "1",
         "WORKER_CONCURRENCY": "1",
         "LOG_FORMAT": "json",
+        "HOST": "127.0.0.1",
+        "PORT": port,
     }
-    log = (tmp_path / "honcho.log").open("w+")
-    process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "honcho"), "start", "--port", str(port), "--no-colour"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    launcher = request.param(env, tmp_path)
     try:
-        yield {"base": base, "process": process, "log": log, "fake": fake, "env": env}
+        launcher.start()
+        yield {"base": f"http://127.0.0.1:{port}", "launcher": launcher, "fake": fake}
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        launcher.close()
         fake.stop()
-        log.close()
 
 
 def _health(base: str) -> dict:
@@ -159,7 +264,7 @@ def _health(base: str) -> dict:
 
 
 def test_the_stack_tracks_pays_and_stops_cleanly(stack, tmp_path):
-    base, process = stack["base"], stack["process"]
+    base, launcher = stack["base"], stack["launcher"]
     staff = StaffFactory()
     staff.user_permissions.add(Permission.objects.get(codename="approve_payout", content_type__app_label="payouts"))
     partner = PartnerFactory(paypal_email="stack-partner@example.com")
@@ -213,23 +318,10 @@ def test_the_stack_tracks_pays_and_stops_cleanly(stack, tmp_path):
 
     # Clicks right before SIGTERM: none may be lost.
     last = [_click(base, code, n) for n in range(2, 12)]
-    process.send_signal(signal.SIGTERM)
-    process.wait(timeout=30)
-    stack["log"].seek(0)
-    output = stack["log"].read()
-    for name in ("web.1", "worker.1", "beat.1", "flusher.1"):
-        assert f"{name} stopped (rc=0)" in output, output[-3000:]
-    assert "SIGKILL" not in output, output[-3000:]
-    assert "Traceback" not in output, output[-3000:]
+    codes = launcher.stop()
+    assert codes == {"web": 0, "worker": 0, "beat": 0, "flusher": 0}, launcher.output()[-3000:]
+    assert "Traceback" not in launcher.output()
 
-    stored = set(Click.objects.filter(pk__in=last).values_list("pk", flat=True))
-    if len(stored) < len(last):  # the rest waits in the spool for the next flusher
-        subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "flush_clicks"],
-            cwd=ROOT,
-            env=stack["env"],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+    if Click.objects.filter(pk__in=last).count() < len(last):  # the rest waits in the spool
+        launcher.flush_once()
     assert Click.objects.filter(pk__in=last).count() == len(last)
