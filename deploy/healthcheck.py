@@ -23,7 +23,9 @@ def main() -> int:
     parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/healthz")
     args = parser.parse_args()
     host = os.environ.get("ALLOWED_HOSTS", "localhost").split(",")[0].strip().lstrip(".")
-    request = urllib.request.Request(args.url, headers={"Host": "localhost" if host in ("", "*") else host})
+    if not args.url.startswith(("http://", "https://")):
+        parser.error("--url must be an http(s) URL")
+    request = urllib.request.Request(args.url, headers={"Host": "localhost" if host in ("", "*") else host})  # noqa: S310 - checked above
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - a fixed local URL
             body = json.loads(response.read())
