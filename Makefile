@@ -77,7 +77,7 @@ lock: | $(PY)
 migrate: install-runtime
 	$(PY) manage.py migrate --noinput
 
-# The demo pays through a local fake PayPal (payouts/fake_paypal.py), started after the demo data
+# The demo pays through a local fake PayPal (devtools/fake_paypal.py), started after the demo data
 # is loaded and stopped when the server stops. Celery runs in-process (no REDIS_URL); the fake's
 # poller stands in for beat, so an approved payout shows Paid within seconds.
 FAKE_PAYPAL_PORT ?= 8765

@@ -61,6 +61,11 @@ INSTALLED_APPS = [
     "commissions",
     "payouts",
 ]
+# Developer tools (devtools/: demo, simulator, loadbench, fake PayPal): with DEBUG, or where a
+# production-like run needs them (make bench's loadbench); never in a production install.
+DEVTOOLS = env.bool("DEVTOOLS", default=DEBUG)
+if DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "config.middleware.BodySizeLimitMiddleware",

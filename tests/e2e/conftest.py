@@ -39,7 +39,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from commissions.signing import signature_header
-from payouts.fake_paypal import FakePayPal
+from devtools.fake_paypal import FakePayPal
 
 E2E_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = E2E_DIR.parents[1] / "test-artifacts"
@@ -457,7 +457,7 @@ def merchant(live_server, settings) -> Merchant:
 
 @pytest.fixture
 def fake_paypal(settings):
-    """PayPal's Payouts API as payouts/fake_paypal.py plays it, in this process; the live
+    """PayPal's Payouts API as devtools/fake_paypal.py plays it, in this process; the live
     server's gateway (the real paypalrestsdk client) talks to it over HTTP."""
     fake = FakePayPal()
     settings.PAYPAL_API_BASE = fake.start()

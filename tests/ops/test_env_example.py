@@ -49,3 +49,20 @@ def test_the_example_without_secrets_is_refused_naming_the_variable():
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be at least 32 characters" in result.stderr
+
+
+def _installed_apps(**env) -> list[str]:
+    script = "import django; django.setup(); from django.conf import settings; print(','.join(settings.INSTALLED_APPS))"
+    base = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().split(",")
+
+
+def test_the_developer_tools_are_absent_from_production_and_present_in_debug():
+    secrets = {"SECRET_KEY": "s" * 50, "EVENTS_SIGNING_SECRET": "e" * 40}
+    assert "devtools" not in _installed_apps(DEBUG="false", **secrets)
+    assert "devtools" in _installed_apps(DEBUG="true")
+    assert "devtools" in _installed_apps(DEBUG="false", DEVTOOLS="true", **secrets)

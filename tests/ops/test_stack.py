@@ -28,7 +28,7 @@ from django.db import connection
 
 from commissions.signing import signature_header
 from config.celery_app import app as celery_app
-from payouts.fake_paypal import FakePayPal
+from devtools.fake_paypal import FakePayPal
 from payouts.models import Payout
 from payouts.services import payout_approve, payout_request
 from tests.factories import PartnerFactory, StaffFactory
