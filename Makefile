@@ -10,8 +10,9 @@ PORT ?= 8000
 # them with hashes. production.txt = runtime only (serve, worker, beat, flusher, up, demo, the
 # Dockerfile); ci.txt = runtime + test (test, lint, bench, reliability). After changing
 # pyproject.toml -- including after merging branches that add dependencies -- run `make lock`
-# and commit both files: it re-resolves from pyproject.toml alone (it never reads the old locks),
-# so it regenerates cleanly whatever the merge left in requirements/.
+# and commit both files. It resolves pyproject.toml again, keeping the versions already locked
+# for packages it does not need to change; a lock file that a merge left with conflict markers
+# is discarded first and resolved afresh, so `make lock` always regenerates cleanly.
 LOCK_RUNTIME := requirements/production.txt
 LOCK_CI := requirements/ci.txt
 UV_VERSION := 0.13.8
@@ -69,6 +70,7 @@ install: $(CI_STAMP)
 lock: | $(PY)
 	$(PIP) install --quiet uv==$(UV_VERSION)
 	mkdir -p requirements
+	for lock in $(LOCK_RUNTIME) $(LOCK_CI); do ! grep -qE '^(<<<<<<<|=======|>>>>>>>)' $$lock 2>/dev/null || rm $$lock; done
 	$(VENV)/bin/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
 		--custom-compile-command "make lock" -o $(LOCK_RUNTIME)
 	$(VENV)/bin/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \

@@ -483,3 +483,11 @@ def visit(open_page, merchant_site):
         return page, click_ids[0]
 
     return _visit
+
+
+@pytest.fixture(scope="session")
+def base_url() -> None:
+    """Shadows pytest-playwright's fallback ``base_url`` fixture, an instance method that pytest
+    deprecates (PytestRemovedIn10Warning); the pages get the live server's URL through
+    ``browser_context_args`` instead."""
+    return None
