@@ -158,7 +158,8 @@ class Compose:
         # What compose.yaml does not name goes through its env_file, as an operator's .env would.
         env_file = tmp_path / "app.env"
         env_file.write_text("PAYPAL_POLL_SECONDS=1\n")
-        self.env = {**env, "ENV_FILE": str(env_file), "WEB_PORT": env["PORT"]}
+        # The postgres service is not started here (the host's is used), but compose.yaml needs it named.
+        self.env = {**env, "ENV_FILE": str(env_file), "WEB_PORT": env["PORT"], "POSTGRES_PASSWORD": "unused"}
         command = os.environ.get("COMPOSE", "docker-compose").split()
         self.compose = [
             *command,
