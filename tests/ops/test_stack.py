@@ -103,6 +103,7 @@ class Honcho:
     """``make up``: the Procfile under honcho, from this checkout's .venv."""
 
     name = "honcho"
+    ready_seconds = 90.0
 
     def __init__(self, env: dict, tmp_path: Path) -> None:
         self.env = {**env, "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"}
@@ -152,6 +153,7 @@ class Compose:
     (deploy/container/compose.test.yaml), with docker-compose v1 or ``docker compose`` v2."""
 
     name = "compose"
+    ready_seconds = 600.0  # vfs copies every layer: a container takes half a minute or more to start
     roles = ("web", "worker", "beat", "flusher")
 
     def __init__(self, env: dict, tmp_path: Path) -> None:
@@ -271,7 +273,11 @@ def test_the_stack_tracks_pays_and_stops_cleanly(stack, tmp_path):
     partner = PartnerFactory(paypal_email="stack-partner@example.com")
     code = partner.links.get(is_default=True).code
 
-    healthy = _wait("every process healthy", lambda: (h := _health(base)).get("status") == "ok" and h)
+    healthy = _wait(
+        "every process healthy",
+        lambda: (h := _health(base)).get("status") == "ok" and h,
+        seconds=launcher.ready_seconds,
+    )
     assert (healthy["beat"]["state"], healthy["workers"], healthy["click_backlog"]["state"]) == ("ok", "ok", "ok")
 
     # A click: spool -> flusher -> database.
