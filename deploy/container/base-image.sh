@@ -12,6 +12,7 @@ if docker image inspect "$tag" >/dev/null 2>&1; then
   exit 0
 fi
 root="$(mktemp -d /var/tmp/pp-base.XXXXXX)"
+chmod 755 "$root"  # mktemp's 0700 would become the image's "/": no other user could reach anything
 trap 'rm -rf "$root"' EXIT
 debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates,curl \
   bookworm "$root" "$mirror" >/dev/null
