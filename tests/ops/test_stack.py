@@ -182,15 +182,21 @@ class Compose:
 
     def start(self) -> None:
         self._run("run", "--rm", "--no-deps", "migrate")  # the one-off service
-        self._run("up", "-d", "--no-deps", *self.roles)
+        # web through `run`: docker-compose v1 refuses web's published port on the host network
+        # (`run` publishes none); its volumes, environment and image command are the service's.
+        self.web = self._run("run", "-d", "--no-deps", "web").strip().splitlines()[-1]
+        self._run("up", "-d", "--no-deps", *self.roles[1:])
+
+    def _containers(self) -> dict[str, str]:
+        return {"web": self.web, **{role: self._run("ps", "-q", role).strip() for role in self.roles[1:]}}
 
     def stop(self) -> dict[str, int | None]:
-        self._run("stop", "-t", "30", *self.roles, timeout=120)
+        subprocess.run(["docker", "stop", "-t", "30", self.web], check=True, capture_output=True, timeout=120)
+        self._run("stop", "-t", "30", *self.roles[1:], timeout=120)
         codes = {}
-        for role in self.roles:
-            container = self._run("ps", "-q", role).strip()
+        for role, container in self._containers().items():
             state = subprocess.run(
-                ["docker", "inspect", "-f", "{{.State.ExitCode}} {{.State.OOMKilled}}", container],
+                ["docker", "inspect", "-f", "{{.State.ExitCode}}", container],
                 capture_output=True,
                 text=True,
                 check=True,
@@ -202,9 +208,12 @@ class Compose:
         self._run("run", "--rm", "--no-deps", "flusher", "python", "manage.py", "flush_clicks")
 
     def output(self) -> str:
-        return self._run("logs", "--no-color")
+        web = subprocess.run(["docker", "logs", self.web], capture_output=True, text=True, timeout=60)
+        return web.stdout + web.stderr + self._run("logs", "--no-color")
 
     def close(self) -> None:
+        if getattr(self, "web", None):
+            subprocess.run(["docker", "rm", "-f", self.web], capture_output=True, timeout=120)
         subprocess.run([*self.compose, "down", "-v"], cwd=ROOT, env=self.env, capture_output=True, timeout=180)
 
 
