@@ -3,31 +3,83 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: help install demo serve test test-e2e lint migrate bench worker beat flusher screenshots reliability clean
+# Dependencies: pyproject.toml names them (runtime, and the `test` extra); requirements/ locks
+# them with hashes. production.txt = runtime only (serve, worker, beat, flusher, up, demo, the
+# Dockerfile); ci.txt = runtime + test (test, lint, bench, reliability). After changing
+# pyproject.toml -- including after merging branches that add dependencies -- run `make lock`
+# and commit both files. It resolves pyproject.toml again, keeping the versions already locked
+# for packages it does not need to change; a lock file that a merge left with conflict markers
+# is discarded first and resolved afresh, so `make lock` always regenerates cleanly.
+LOCK_RUNTIME := requirements/production.txt
+LOCK_CI := requirements/ci.txt
+UV_VERSION := 0.13.8
+RUNTIME_STAMP := $(VENV)/.runtime-$(shell cksum < $(LOCK_RUNTIME) | cut -d' ' -f1)
+CI_STAMP := $(VENV)/.ci-$(shell cksum < $(LOCK_CI) | cut -d' ' -f1)
+# Celery beat's schedule file (the last run of each periodic task), out of the project folder's
+# tracked files; var/ is git-ignored.
+BEAT_SCHEDULE ?= var/celerybeat-schedule
+
+.PHONY: help install install-runtime lock demo serve worker beat flusher up test test-e2e lint migrate \
+	bench reliability screenshots container-test clean
 
 help:
-	@echo "make demo      - install, migrate, load the demo data and serve on http://$(HOST):$(PORT)"
-	@echo "make test      - lint and run the whole test suite"
-	@echo "make test-e2e  - only the browser tests"
-	@echo "make bench     - benchmarks on PostgreSQL + Redis, writes BENCHMARKS.md"
-	@echo "make reliability - faults, load, fuzzing, access control; writes docs/reliability.md"
+	@echo "Developing"
+	@echo "  make demo            - install, migrate SQLite, load the demo data, serve http://$(HOST):$(PORT) with a fake PayPal"
+	@echo "  make test            - install the locked test set, lint, check migrations, run the whole test suite"
+	@echo "  make test-e2e        - only the browser tests"
+	@echo "  make lint            - ruff check + ruff format --check"
+	@echo "  make install         - .venv with the locked runtime + test dependencies (requirements/ci.txt)"
+	@echo "  make lock            - re-resolve pyproject.toml into requirements/production.txt and ci.txt (hashes)"
+	@echo "  make bench           - benchmarks on PostgreSQL + Redis, writes BENCHMARKS.md (~10 min)"
+	@echo "  make reliability     - faults, load, fuzzing, access control; writes docs/reliability.md"
+	@echo "  make screenshots     - regenerate docs/screenshots/ from a running demo"
+	@echo "  make container-test  - build the image and drive the compose stack (needs dockerd, debootstrap)"
+	@echo "  make clean           - remove .venv, collected static files, the SQLite database"
+	@echo "Production (runtime dependencies only, requirements/production.txt; see docs/deploy.md)"
+	@echo "  make install-runtime - .venv with the locked runtime dependencies only"
+	@echo "  make migrate         - apply database migrations"
+	@echo "  make serve           - collectstatic + granian on $(HOST):$(PORT)"
+	@echo "  make worker          - the Celery worker"
+	@echo "  make beat            - Celery beat (exactly one per installation)"
+	@echo "  make flusher         - the click-buffer flusher (one per web host with CLICK_BUFFER=spool)"
+	@echo "  make up              - web, worker, beat and flusher together (honcho, Procfile)"
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ".[test]"
-	touch $(STAMP)
 
-install: $(STAMP)
+# --no-deps: the lock already lists every package; --require-hashes: nothing else is installed.
+$(RUNTIME_STAMP): $(LOCK_RUNTIME) | $(PY)
+	$(PIP) install --quiet --require-hashes --no-deps -r $(LOCK_RUNTIME)
+	rm -f $(VENV)/.runtime-*
+	touch $@
 
-migrate: install
+$(CI_STAMP): $(LOCK_CI) | $(PY)
+	$(PIP) install --quiet --require-hashes --no-deps -r $(LOCK_CI)
+	rm -f $(VENV)/.ci-* $(VENV)/.runtime-*
+	touch $@ $(RUNTIME_STAMP)
+
+install-runtime: $(RUNTIME_STAMP)
+
+install: $(CI_STAMP)
+
+# uv resolves (its own pinned copy in .venv); --universal: one lock for every platform and Python >= 3.11.
+lock: | $(PY)
+	$(PIP) install --quiet uv==$(UV_VERSION)
+	mkdir -p requirements
+	for lock in $(LOCK_RUNTIME) $(LOCK_CI); do ! grep -qE '^(<<<<<<<|=======|>>>>>>>)' $$lock 2>/dev/null || rm $$lock; done
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make lock" -o $(LOCK_RUNTIME)
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --generate-hashes \
+		--extra test --custom-compile-command "make lock" -o $(LOCK_CI)
+
+migrate: install-runtime
 	$(PY) manage.py migrate --noinput
 
-# The demo pays through a local fake PayPal (payouts/fake_paypal.py), started after the demo data
+# The demo pays through a local fake PayPal (devtools/fake_paypal.py), started after the demo data
 # is loaded and stopped when the server stops. Celery runs in-process (no REDIS_URL); the fake's
 # poller stands in for beat, so an approved payout shows Paid within seconds.
 FAKE_PAYPAL_PORT ?= 8765
@@ -38,7 +90,7 @@ demo: export REDIS_URL =
 demo: export PAYPAL_API_BASE = http://127.0.0.1:$(FAKE_PAYPAL_PORT)
 demo: export PAYPAL_CLIENT_ID = demo-client-id
 demo: export PAYPAL_CLIENT_SECRET = demo-client-secret
-demo: install
+demo: install-runtime
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo
 	@$(PY) manage.py fake_paypal --port $(FAKE_PAYPAL_PORT) & fake=$$!; \
@@ -57,28 +109,50 @@ demo-stripe: install
 # .venv/bin/gunicorn config.wsgi -c config/gunicorn.conf.py
 WEB_CONCURRENCY ?= 2
 WEB_THREADS ?= 2
-serve: install
+serve: install-runtime
 	$(PY) manage.py collectstatic --noinput
 	$(VENV)/bin/granian --interface wsgi --host $(HOST) --port $(PORT) --workers $(WEB_CONCURRENCY) \
 		--blocking-threads $(WEB_THREADS) --respawn-failed-workers --no-access-log config.wsgi:application
 
-worker: install
+worker: install-runtime
 	$(VENV)/bin/celery -A config worker -l info
 
-beat: install
-	$(VENV)/bin/celery -A config beat -l info
+beat: install-runtime
+	mkdir -p $(dir $(BEAT_SCHEDULE))
+	$(VENV)/bin/celery -A config beat -l info -s $(BEAT_SCHEDULE)
 
 # The click-buffer consumer: spool files (CLICK_BUFFER=spool; one per web host) or the Redis
 # stream (CLICK_BUFFER=redis) -> PostgreSQL in batches.
-flusher: install
+flusher: install-runtime
 	$(PY) manage.py flush_clicks --loop
+
+# Every production process of one host in the foreground (Procfile; honcho): web on $(HOST):$(PORT),
+# the Celery worker, beat (run `make up` on ONE host only, or drop beat elsewhere: honcho start web
+# worker flusher), the click flusher. Ctrl+C or SIGTERM stops them all gracefully. Needs
+# PostgreSQL and Redis (DATABASE_URL, REDIS_URL) and a migrated database (make migrate).
+up: export HOST := $(HOST)
+up: install-runtime
+	$(PY) manage.py collectstatic --noinput -v 0
+	mkdir -p var
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --port $(PORT)
+
+# The production image and compose.yaml, proved here: a stand-in base image made with
+# debootstrap (no image registry is reachable), the app image built with --network host, then
+# tests/ops/test_stack.py's flow (click -> event -> payout -> SIGTERM) against the compose
+# stack on the host's PostgreSQL and Redis. Needs root, a running dockerd (e.g. `dockerd
+# --storage-driver=vfs --iptables=false --bridge=none`), debootstrap and docker-compose 1.29 or
+# COMPOSE="docker compose". Not in CI (too slow on vfs; see README), run it before a release.
+container-test: install
+	deploy/container/base-image.sh python:3.11-slim-bookworm
+	docker build --network host -t partner-panel:latest .
+	CONTAINER_TEST=1 $(PY) -m pytest tests/ops/test_stack.py -k compose -p no:randomly $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 test: export DEBUG ?= true
-test: lint
+test: install lint
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -99,4 +173,4 @@ screenshots: install
 	$(PY) docs/screenshots.py --base-url http://$(HOST):$(PORT)
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3* test-artifacts
+	rm -rf $(VENV) staticfiles db.sqlite3* test-artifacts var/celerybeat-schedule*

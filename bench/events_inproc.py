@@ -34,8 +34,9 @@ from bench.events import REPLAY_SHARE, REPLAY_WINDOW, event_body  # noqa: E402 (
 def _env() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("DEBUG", "false")
+    os.environ.setdefault("DEVTOOLS", "true")  # loadbench
     os.environ.setdefault("SECRET_KEY", "bench-events-inproc-secret-key-not-for-production-0123456789")
-    os.environ.setdefault("EVENTS_SIGNING_SECRET", "whsec_bench_events_inproc")
+    os.environ.setdefault("EVENTS_SIGNING_SECRET", "whsec_bench_events_inproc_not_for_production")
     os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
     os.environ.setdefault("LOG_LEVEL", "WARNING")

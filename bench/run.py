@@ -171,6 +171,7 @@ def bench_env() -> dict[str, str]:
         "DATABASE_URL": f"{pg}/{DB_NAME}",
         "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
         "DEBUG": "false",
+        "DEVTOOLS": "true",  # manage.py loadbench
         "SECRET_KEY": keys["SECRET_KEY"],
         "EVENTS_SIGNING_SECRET": keys["EVENTS_SIGNING_SECRET"],
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",

@@ -1,4 +1,4 @@
-"""Merchant events API (CONTRACT.md "Merchant events API").
+"""Merchant events API (docs/reference.md "Merchant events API").
 
 ``POST /api/v1/events``: signature first (401), then the body (400 in the contract's shape,
 never django-ninja's 422 — the view validates the raw body itself so that the signature is
@@ -170,7 +170,7 @@ def events_view(request: HttpRequest) -> HttpResponse:
     """``POST /api/v1/events`` as the URLconf routes it (config/urls.py): the operation above
     called directly, without django-ninja's dispatch around it (its checks, parameter parsing
     and response conversion do nothing for this operation, which reads the raw body and returns
-    its own responses, and cost about a tenth of an event's Python time: BENCHMARKS.md). The
+    its own responses, and were ~9 % of an event's Python time: BENCHMARKS.md, "Events API"). The
     operation stays registered with the router, which publishes it in the OpenAPI document.
     Another method is refused as django-ninja refuses it."""
     if request.method != "POST":

@@ -1,4 +1,4 @@
-"""The balance of CONTRACT.md, computed from the ledger and the payouts.
+"""The balance of docs/reference.md, computed from the ledger and the payouts.
 
 Balance = commission entries older than the hold (reversals count at once, whatever their
 age) minus every payout that is pending, approved, processing or paid. It may be negative.

@@ -1,4 +1,4 @@
-"""Bodies of ``POST /api/v1/events`` (CONTRACT.md "Merchant events API").
+"""Bodies of ``POST /api/v1/events`` (docs/reference.md "Merchant events API").
 
 One pydantic schema per event type, discriminated by ``type``. The view validates the parsed
 JSON against ``EVENT_ADAPTER`` itself (after the signature check) so that every refusal is a

@@ -84,7 +84,7 @@ class _Handled:
     awaiting: AwaitingClick | None = None  # held until this sign-up's click lands
 
 
-# --- JSON shapes (CONTRACT.md "Responses"; documented in docs/integration.md) -------------
+# --- JSON shapes (docs/reference.md "Responses"; documented in docs/integration.md) -------------
 
 
 def referral_json(
@@ -334,7 +334,7 @@ def fold_email(email: str) -> str:
 
 
 def self_referral(email: str, partner_email: str) -> bool:
-    """A sign-up with the partner's own email address (CONTRACT.md: kept, earns nothing)."""
+    """A sign-up with the partner's own email address (docs/reference.md: kept, earns nothing)."""
     return bool(email) and fold_email(email) == fold_email(partner_email)
 
 

@@ -1,4 +1,4 @@
-"""The merchant events signature (CONTRACT.md "Merchant events API").
+"""The merchant events signature (docs/reference.md "Merchant events API").
 
 ``X-Partner-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(EVENTS_SIGNING_SECRET, "<t>.<raw body>")>``
 

@@ -2,8 +2,8 @@
 
 With ``CONN_HEALTH_CHECKS`` Django sends ``SELECT 1`` before a request's first query, so that a
 connection PostgreSQL dropped (a restart, a failover, an idle timeout) is replaced instead of
-failing the request. On the events API that check is one round trip in three for a payment
-(BENCHMARKS.md). ``on_live_connection`` skips it and handles the rare dead connection after the
+failing the request. On the events API that check is a round trip of its own for every event
+(BENCHMARKS.md, "Events API"). ``on_live_connection`` skips it and handles the rare dead connection after the
 fact: the work fails on the dead connection, the connection is closed, and the work runs once
 more on a new one. That is only right for work that may run twice, which the events API is by
 its contract: an event is applied once per event id, and a second run of an applied event

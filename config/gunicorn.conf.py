@@ -3,10 +3,11 @@ for the measurements behind that choice). Tunable from the environment:
 
     .venv/bin/gunicorn config.wsgi -c config/gunicorn.conf.py
 
-Defaults are the best gunicorn configuration measured on 2 cores: gthread workers (HTTP
-keep-alive, and a thread can serve while another waits for Redis or PostgreSQL), one worker per
-core, 4 threads each. Stock sync workers close every connection (a TCP handshake per click) and
-idle while the click waits for Redis.
+Defaults follow the measurements in BENCHMARKS.md (2 cores): stock sync workers, one per core,
+were ahead on the click path (about 3,100 req/s against about 1,500 for 2 gthread workers x 4
+threads, whose click rate also varied most between rounds). Sync workers close every connection
+and hold one request each, so put a buffering proxy (nginx) in front of them; WORKER_CLASS=gthread
+with WEB_THREADS=4 remains available where clients are slow and no such proxy buffers them.
 """
 
 import multiprocessing
@@ -14,8 +15,8 @@ import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count()))
-threads = int(os.environ.get("WEB_THREADS", "4"))
-worker_class = os.environ.get("WORKER_CLASS", "gthread")
+threads = int(os.environ.get("WEB_THREADS", "1"))
+worker_class = os.environ.get("WORKER_CLASS", "sync")
 keepalive = 5
 timeout = 30
 graceful_timeout = 20

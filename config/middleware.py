@@ -121,8 +121,7 @@ class CSPMiddleware(csp.middleware.CSPMiddleware):
     """django-csp's middleware with the policy strings built once instead of on every response.
 
     django-csp 4 rebuilds both headers from the settings for every response (a deep copy, a
-    dataclass ``asdict`` and the string assembly: about a fifth of a bare request's CPU, see
-    BENCHMARKS.md). Without a nonce or a per-view decorator the policy depends on the settings
+    dataclass ``asdict`` and the string assembly, each time). Without a nonce or a per-view decorator the policy depends on the settings
     alone, so it is built once (again after ``override_settings``) and reused; a response that
     carries per-view parts, or a request that used its nonce, goes through django-csp's own code.
     The headers written are the same either way (tests/partners/test_security_headers.py)."""

@@ -3,7 +3,7 @@
 A statement is written with ``%(name)s`` parameters and a PostgreSQL type for each. It is
 PREPAREd once per database connection and then EXECUTEd with the values: PostgreSQL does not
 parse and plan it again for every event, and Django interpolates a few values instead of the
-whole text (for the events' CTEs, both cost more than running them: BENCHMARKS.md). SQL
+whole text (for the events' CTEs, parsing and planning cost more than running them). SQL
 ``PREPARE`` lives as long as the session, so this needs a real connection per Django
 connection, not a pooler in transaction mode (``EVENTS_SQL_FAST_PATH=false`` then).
 """

@@ -1,4 +1,4 @@
-"""The program rules of CONTRACT.md, read and validated from the environment.
+"""The program rules of docs/reference.md, read and validated from the environment.
 
 A malformed value stops start-up with ``ImproperlyConfigured`` naming the variable, so a typo
 in production can never silently pay the wrong commission.

@@ -15,6 +15,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from config.logs import logging_config
 from config.program import read_program_rules
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -31,6 +32,13 @@ if DEBUG:
 else:
     SECRET_KEY = env("SECRET_KEY")
     EVENTS_SIGNING_SECRET = env("EVENTS_SIGNING_SECRET")
+    # A short secret can be guessed offline from one signed value (a session cookie, an event).
+    for _name, _secret in (("SECRET_KEY", SECRET_KEY), ("EVENTS_SIGNING_SECRET", EVENTS_SIGNING_SECRET)):
+        if len(_secret) < 32:
+            raise ImproperlyConfigured(
+                f"{_name} must be at least 32 characters in production (it has {len(_secret)}); generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'."
+            )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -59,6 +67,11 @@ INSTALLED_APPS = [
     "commissions.stripe_billing",
     "commissions.fraud",
 ]
+# Developer tools (devtools/: demo, simulator, loadbench, fake PayPal): with DEBUG, or where a
+# production-like run needs them (make bench's loadbench); never in a production install.
+DEVTOOLS = env.bool("DEVTOOLS", default=DEBUG)
+if DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "config.middleware.BodySizeLimitMiddleware",
@@ -333,9 +346,9 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]  # probed and scraped inside the network
 
-# --- Program rules (CONTRACT.md "Program rules") -------------------------------------------
+# --- Program rules (docs/reference.md "Program rules") -------------------------------------------
 # Each rule is validated here, so a malformed value stops start-up naming the variable.
 _rules = read_program_rules(env)
 COMMISSION_RATE = _rules.commission_rate
@@ -401,21 +414,37 @@ if _click_buffer not in {*_CLICK_BUFFERS, "off", "false", "0", ""}:
     raise ImproperlyConfigured(f"CLICK_BUFFER must be spool, redis or off, not {_click_buffer!r}.")
 CLICK_BUFFER = _CLICK_BUFFERS.get(_click_buffer, False)
 CLICK_SPOOL_DIR = env.path("CLICK_SPOOL_DIR", default=BASE_DIR / "var" / "click-spool")
+# Celery beat's schedule file (`celery beat -s` overrides it), outside the tracked files.
+CELERY_BEAT_SCHEDULE_FILENAME = str(
+    env.path("CELERY_BEAT_SCHEDULE_FILENAME", default=BASE_DIR / "var" / "celerybeat-schedule")
+)
 
 # On PostgreSQL, the plain payment and sign-up events run as one prepared statement each
 # (commissions/fastpath.py). Off: every event takes the general ORM path; needed behind a
 # connection pooler in transaction mode, which does not keep SQL PREPAREd statements.
 EVENTS_SQL_FAST_PATH = env.bool("EVENTS_SQL_FAST_PATH", default=True)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # paypalrestsdk logs request headers (the OAuth bearer token) at DEBUG in sandbox.
-        "paypalrestsdk": {"level": "WARNING", "propagate": True},
-        "axes": {"level": "WARNING"},
-    },
-}
+# --- Operations: logs, error reports, health, metrics (docs/deploy.md) -------------------------
+# LOG_FORMAT=json: one JSON object per line (python-json-logger); every line has its request id.
+LOGGING = logging_config(
+    log_format=env("LOG_FORMAT", default="plain").strip().lower(), level=env("LOG_LEVEL", default="INFO")
+)
+# One access-log line per response (logger partner_panel.access, config/logs.py).
+ACCESS_LOG = env.bool("ACCESS_LOG", default=not DEBUG)  # runserver logs its own
+# Celery keeps the handlers above (and their request ids) instead of installing its own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Beat records a heartbeat that /healthz reads (config/beat.py).
+CELERY_BEAT_SCHEDULER = "config.beat:HeartbeatScheduler"
+# /metrics (Prometheus text format): staff sessions, or this bearer token for the scraper.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Error reports to Sentry when SENTRY_DSN is set (sentry-sdk finds Django and Celery itself).
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        send_default_pii=False,
+    )

@@ -7,6 +7,7 @@ from commissions.api import events_view
 from commissions.stripe_billing.views import stripe_webhook_view
 from config.api import api
 from config.health import healthz
+from config.metrics import metrics_view
 from partners.otp import otp_setup_view, otp_verify_view
 from partners.views import terms_view
 from tracking.views import click_redirect_view
@@ -20,6 +21,7 @@ urlpatterns = [
     path("r/<str:code>", click_redirect_view, name="click_redirect"),
     path("", RedirectView.as_view(pattern_name="partners:dashboard", permanent=False)),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("favicon.ico", RedirectView.as_view(url=settings.STATIC_URL + "img/favicon.svg", permanent=True)),
     # Public; the sign-up form links here by name.
     path("terms/", terms_view, name="terms"),

@@ -1,4 +1,5 @@
-"""WSGI config: ``application`` is what gunicorn and granian serve (config.handlers)."""
+"""WSGI config: ``application`` is what gunicorn and granian serve (config.handlers), with the
+request id and access log of config/logs.py around it."""
 
 import os
 
@@ -7,6 +8,9 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
 
-from config.handlers import Application  # noqa: E402 (needs the apps loaded)
+from django.conf import settings  # noqa: E402
 
-application = Application()
+from config.handlers import Application  # noqa: E402 (needs the apps loaded)
+from config.logs import RequestLog  # noqa: E402
+
+application = RequestLog(Application(), access_log=settings.ACCESS_LOG)

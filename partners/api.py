@@ -1,4 +1,4 @@
-"""Partner JSON API (CONTRACT.md "Partner JSON API"), mounted at /api/v1/partner/.
+"""Partner JSON API (docs/reference.md "Partner JSON API"), mounted at /api/v1/partner/.
 
 Authentication: the panel's session cookie (a logged-in partner) or
 ``Authorization: Bearer <partner API token>``. Every answer carries only the caller's data.
@@ -11,7 +11,7 @@ from datetime import date
 from typing import Annotated
 
 from django.http import HttpRequest, JsonResponse
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 from ninja.security import HttpBearer, SessionAuth
 
 from commissions.money import money_str
@@ -151,8 +151,8 @@ def _range(start: str | None, end: str | None) -> tuple[date, date]:
     return parse_date_range(start, end)
 
 
-def _error(exc: DateRangeError) -> tuple[int, dict]:
-    return 400, {"error": {"code": exc.code, "message": exc.message, "field": exc.field}}
+def _error(exc: DateRangeError) -> Status:
+    return Status(400, {"error": {"code": exc.code, "message": exc.message, "field": exc.field}})
 
 
 # --- Endpoints -------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ PayPal is the only method today (``PayPalGateway``). A bank transfer, Wise or St
 gateway would implement the same three calls and register itself in ``get_gateway``.
 
 The PayPal gateway talks to the Payouts API through paypalrestsdk, which is deprecated and has
-defects we defend against here (each one is proven by a test against ``payouts.fake_paypal``):
+defects we defend against here (each one is proven by a test against ``devtools.fake_paypal``):
 
 * no request timeout at all: a silent server blocks a worker forever. ``_PayPalApi.http_call``
   passes ``timeout=PAYPAL_TIMEOUT_SECONDS`` to every request.

@@ -1,4 +1,4 @@
-"""Can withdraw (CONTRACT.md): balance ≥ minimum, no payout pending/approved/processing, and a
+"""Can withdraw (docs/reference.md): balance ≥ minimum, no payout pending/approved/processing, and a
 PayPal email set. The same rule decides the button on the dashboard and on /payouts/, and is
 checked again under the partner lock when a request is made."""
 

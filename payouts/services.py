@@ -124,7 +124,7 @@ def _refresh_dashboard_balance(partner_id: int) -> None:
 @transaction.atomic
 def payout_request(*, partner: Partner) -> Payout:
     """Request a withdrawal of the whole balance. Raises ``PayoutError`` with the reason when the
-    partner cannot withdraw (CONTRACT.md "Can withdraw")."""
+    partner cannot withdraw (docs/reference.md "Can withdraw")."""
     # The partner lock serialises every request of one partner; the balance and the "no open
     # payout" rule are then read from the database, not from what the page showed.
     partner = Partner.objects.select_for_update().select_related("user").get(pk=partner.pk)

@@ -2,7 +2,7 @@
 
 Everything here reads the daily rollups (``DailyLinkStats``), never raw clicks, and each report
 is one aggregate query whatever the size of the data (plus the referral status counts and the
-balance for the summary). Definitions are CONTRACT.md's.
+balance for the summary). Definitions are docs/reference.md's.
 """
 
 from __future__ import annotations

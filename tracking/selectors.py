@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, QuerySet
 
 from partners.models import Partner
-from tracking.models import Click, Creative, Link
+from tracking.models import Click, Creative, DailyLinkStats, Link
 
 
 def link_list(*, partner: Partner) -> QuerySet[Link]:
@@ -14,7 +14,10 @@ def link_list(*, partner: Partner) -> QuerySet[Link]:
     return (
         Link.objects.filter(partner=partner)
         .select_related("creative")
-        .annotate(has_clicks=Exists(Click.objects.filter(link_id=OuterRef("pk"))))
+        .annotate(
+            has_clicks=Exists(Click.objects.filter(link_id=OuterRef("pk")))
+            | Exists(DailyLinkStats.objects.filter(link_id=OuterRef("pk"), clicks__gt=0))  # clicks since pruned
+        )
         .order_by("-is_default", "-created_at", "-pk")
     )
 

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from config.errors import PortalError
 from partners.models import Partner
-from tracking.models import Click, Creative, Link
+from tracking.models import Click, Creative, DailyLinkStats, Link
 from tracking.validators import validate_destination
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{3,40}$")
@@ -134,6 +134,11 @@ def link_delete(*, partner: Partner, link_id: int) -> None:
         raise LinkError("Your default link cannot be deleted.", code="default_link")
     # Lock the link so a click being written now (FK to it) either lands first or fails.
     Link.objects.select_for_update().filter(pk=link.pk).first()
-    if Click.objects.filter(link_id=link.pk).exists():
+    # The rollups too: raw clicks past the retention age are pruned (tracking/retention.py), and
+    # deleting the link would take its counted clicks out of every report.
+    if (
+        Click.objects.filter(link_id=link.pk).exists()
+        or DailyLinkStats.objects.filter(link_id=link.pk, clicks__gt=0).exists()
+    ):
         raise LinkError("A link with clicks cannot be deleted; disable it instead.", code="link_has_clicks")
     link.delete()

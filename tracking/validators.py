@@ -1,4 +1,4 @@
-"""Where a tracking link may send a visitor (CONTRACT.md "Tracking links").
+"""Where a tracking link may send a visitor (docs/reference.md "Tracking links").
 
 One strict check, used when a link is saved (services, forms, admin) and again for every
 redirect: a stored destination that was written around the services (a bulk update, a SQL

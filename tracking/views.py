@@ -149,7 +149,7 @@ def _cookie(response: HttpResponse, name: str, value: str, max_age: int) -> None
 
 @csrf_exempt  # changes nothing on POST (405), but every /r/ answer must carry no-store
 def click_redirect_view(request: HttpRequest, code: str) -> HttpResponse:
-    """The affiliate link (CONTRACT.md "Tracking links"). The hottest path of the product:
+    """The affiliate link (docs/reference.md "Tracking links"). The hottest path of the product:
     no session, no template, the link from the in-process cache, the click buffered in Redis
     or written with three statements. It redirects whatever fails behind it."""
     if request.method not in ("GET", "HEAD"):

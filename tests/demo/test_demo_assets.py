@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image
 
-from partners.demo_assets import DEMO_IMAGES
+from devtools.demo_assets import DEMO_IMAGES
 
 
 @pytest.mark.parametrize("asset", DEMO_IMAGES, ids=lambda a: a.filename)

@@ -15,8 +15,8 @@ from django.urls import reverse
 from commissions.balance import partner_balance
 from commissions.models import CommissionEntry, Referral
 from config.celery_app import app as celery_app
-from partners import simulator
-from partners.management.commands import demo
+from devtools import simulator
+from devtools.management.commands import demo
 from payouts.models import Payout, PayoutAudit
 from tracking import linkcache
 from tracking.models import Creative, Link

@@ -13,8 +13,8 @@ from django.test.utils import override_settings
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
 from commissions.money import cents
 from config.celery_app import app as celery_app
-from partners import simulator
-from partners.simulator import partners_from_db, simulate
+from devtools import simulator
+from devtools.simulator import partners_from_db, simulate
 from tests.factories import LinkFactory, PartnerFactory
 from tracking import linkcache
 from tracking.models import Click, DailyLinkStats, UniqueVisitor

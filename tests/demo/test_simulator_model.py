@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from partners.simulator import PLAN_PRICES, Click, Event, SimLink, SimPartner, build_plan, event_body, sign
+from devtools.simulator import PLAN_PRICES, Click, Event, SimLink, SimPartner, build_plan, event_body, sign
 
 END = datetime(2026, 3, 1, tzinfo=UTC)
 

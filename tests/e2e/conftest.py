@@ -44,7 +44,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from commissions.signing import signature_header
-from payouts.fake_paypal import FakePayPal
+from devtools.fake_paypal import FakePayPal
 
 E2E_DIR = Path(__file__).resolve().parent
 ARTIFACTS_DIR = E2E_DIR.parents[1] / "test-artifacts"
@@ -449,7 +449,7 @@ def log_in(page, email: str, password: str = PASSWORD) -> None:
 
 class Merchant:
     """The merchant's backend: signs each event with the shared secret and posts it to the
-    events API of the live server, as CONTRACT.md "Merchant events API" says."""
+    events API of the live server, as docs/reference.md "Merchant events API" says."""
 
     def __init__(self, base_url: str, secret: str) -> None:
         self.url = base_url + "/api/v1/events"
@@ -496,7 +496,7 @@ def merchant(live_server, settings) -> Merchant:
 
 @pytest.fixture
 def fake_paypal(settings):
-    """PayPal's Payouts API as payouts/fake_paypal.py plays it, in this process; the live
+    """PayPal's Payouts API as devtools/fake_paypal.py plays it, in this process; the live
     server's gateway (the real paypalrestsdk client) talks to it over HTTP."""
     fake = FakePayPal()
     settings.PAYPAL_API_BASE = fake.start()
@@ -522,3 +522,11 @@ def visit(open_page, merchant_site):
         return page, click_ids[0]
 
     return _visit
+
+
+@pytest.fixture(scope="session")
+def base_url() -> None:
+    """Shadows pytest-playwright's fallback ``base_url`` fixture, an instance method that pytest
+    deprecates (PytestRemovedIn10Warning); the pages get the live server's URL through
+    ``browser_context_args`` instead."""
+    return None

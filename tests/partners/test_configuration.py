@@ -169,3 +169,27 @@ def test_production_reads_x_forwarded_proto_behind_a_trusted_proxy():
     result = _production_setting("SECURE_PROXY_SSL_HEADER", TRUSTED_PROXY_COUNT="1")
     assert result.returncode == 0, result.stderr
     assert "HTTP_X_FORWARDED_PROTO" in result.stdout
+
+
+@pytest.mark.parametrize("variable", ["SECRET_KEY", "EVENTS_SIGNING_SECRET"])
+def test_production_refuses_a_secret_shorter_than_32_characters(variable):
+    env = {
+        **os.environ,
+        **_PRODUCTION,
+        "SECRET_KEY": "s" * 50,
+        "EVENTS_SIGNING_SECRET": "whsec_" + "e" * 40,
+        variable: "x" * 31,
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert f"{variable} must be at least 32 characters" in result.stderr
+
+
+def test_production_accepts_secrets_of_32_characters():
+    env = {**os.environ, **_PRODUCTION, "SECRET_KEY": "s" * 32, "EVENTS_SIGNING_SECRET": "e" * 32}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from commissions.models import CommissionEntry, Refund
-from payouts.fake_paypal import FakePayPal
+from devtools.fake_paypal import FakePayPal
 from tests.conftest import with_totp_device
 from tests.factories import CommissionEntryFactory, MerchantEventFactory, PartnerFactory, StaffFactory
 

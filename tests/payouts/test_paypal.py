@@ -1,5 +1,5 @@
 """Sending payouts through PayPal: the real paypalrestsdk client, over HTTP, against the fake
-PayPal (payouts.fake_paypal). Nothing of ours is mocked.
+PayPal (devtools.fake_paypal). Nothing of ours is mocked.
 
 Each known paypalrestsdk defect has a test here showing the gateway survives it.
 """

@@ -1,4 +1,4 @@
-"""Withdrawal requests: the "Can withdraw" rule (CONTRACT.md), the button and its reasons, and
+"""Withdrawal requests: the "Can withdraw" rule (docs/reference.md), the button and its reasons, and
 the balance before and after payouts."""
 
 from __future__ import annotations

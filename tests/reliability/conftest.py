@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
 from commissions.signing import signature_header
-from payouts.fake_paypal import FakePayPal
+from devtools.fake_paypal import FakePayPal
 from payouts.models import Payout, PayoutAudit
 from tests.factories import CommissionEntryFactory, PartnerFactory, StaffFactory
 from tracking import clicks

@@ -39,8 +39,8 @@ from hypothesis.stateful import (
 
 from commissions.balance import partner_balance
 from commissions.models import CommissionEntry
+from devtools.fake_paypal import FakePayPal
 from payouts import services
-from payouts.fake_paypal import FakePayPal
 from payouts.gateway import PayPalGateway
 from payouts.models import Payout, PayoutAudit
 from payouts.tasks import reconcile_payouts_task, send_payout_task

@@ -54,7 +54,7 @@ _ASSIGNED = re.compile(
 # Deliberate, documented non-secrets: DEBUG-only defaults and the fake PayPal's own credentials.
 _KNOWN_NON_SECRETS = {
     "whsec_demo_signing_secret",  # EVENTS_SIGNING_SECRET default when DEBUG is on (production has none)
-    "fake-client-secret",  # payouts.fake_paypal, a local fake
+    "fake-client-secret",  # devtools.fake_paypal, a local fake
     "dev-only-insecure-key-change-me-",  # SECRET_KEY default when DEBUG is on
     # `manage.py demo`: tuple assignments seen by the pattern (the logins the README prints for
     # the local demo, and a fake-PayPal client id for its history).

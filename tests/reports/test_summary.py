@@ -1,4 +1,4 @@
-"""The dashboard KPIs against CONTRACT.md's definitions, on a scenario built by hand."""
+"""The dashboard KPIs against docs/reference.md's definitions, on a scenario built by hand."""
 
 from __future__ import annotations
 

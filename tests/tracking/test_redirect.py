@@ -1,4 +1,4 @@
-"""GET /r/<code>: CONTRACT.md "Tracking links"."""
+"""GET /r/<code>: docs/reference.md "Tracking links"."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The merchant simulator: plays CrazyCall's side of the partner program through the product's
-public interfaces (CONTRACT.md), for the demo, for tests and for benchmarks.
+public interfaces (docs/reference.md), for the demo, for tests and for benchmarks.
 
 Two halves:
 
@@ -574,7 +574,7 @@ def build_plan(
 
 
 def sign(body: bytes, *, secret: str, timestamp: int) -> str:
-    """The ``X-Partner-Signature`` header value of CONTRACT.md for this raw body."""
+    """The ``X-Partner-Signature`` header value of docs/reference.md for this raw body."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
 
@@ -684,7 +684,7 @@ class MerchantSimulator:
     ) -> None:
         self.secret = secret if secret is not None else settings.EVENTS_SIGNING_SECRET
         # "events": signed posts to /api/v1/events; "stripe": the same plan as Stripe Billing
-        # webhooks to /api/v1/integrations/stripe (partners/stripe_merchant.py).
+        # webhooks to /api/v1/integrations/stripe (devtools/stripe_merchant.py).
         self.via = via
         self.stripe = None
         self.progress = progress
@@ -880,9 +880,9 @@ class MerchantSimulator:
             summary.commission_total += commission
 
     def _stripe_event(self, event: Event, click_id: str | None, summary: Summary) -> None:
-        """The event as the Stripe webhooks a merchant on Stripe Billing gets (partners/stripe_merchant.py)."""
+        """The event as the Stripe webhooks a merchant on Stripe Billing gets (devtools/stripe_merchant.py)."""
         from commissions.models import MerchantEvent
-        from partners.stripe_merchant import WEBHOOK_PATH, StripeMerchant
+        from devtools.stripe_merchant import WEBHOOK_PATH, StripeMerchant
 
         if self.stripe is None:
             self.stripe = StripeMerchant(currency=settings.PROGRAM_CURRENCY)

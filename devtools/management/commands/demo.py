@@ -26,9 +26,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.test.utils import override_settings
 
-from partners.demo_assets import DEMO_IMAGES
-from partners.models import Partner, User
-from partners.simulator import (
+from devtools.demo_assets import DEMO_IMAGES
+from devtools.simulator import (
     Event,
     MerchantSimulator,
     Plan,
@@ -38,6 +37,7 @@ from partners.simulator import (
     partners_from_db,
     quiet_logger,
 )
+from partners.models import Partner, User
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@example.com", "admin"
 DEMO_EMAIL, DEMO_PASSWORD = "demo@example.com", "demo"
@@ -292,7 +292,7 @@ def ensure_creatives() -> dict[str, object]:
         if created:
             Creative.objects.filter(pk=creative.pk).update(created_at=joined)
         if spec.image and not (creative.image and creative.image.storage.exists(creative.image.name)):
-            # Drawn by the project (partners/demo_assets.py) and stored through the model's
+            # Drawn by the project (devtools/demo_assets.py) and stored through the model's
             # ImageField, so width/height are filled and the file lands in MEDIA_ROOT.
             creative.image.save(spec.image, ContentFile(images[spec.image].draw()), save=True)
         creatives[spec.title] = creative
@@ -458,7 +458,7 @@ class PayoutHistory:
         (they are about the past: nobody is to be emailed now)."""
         from contextlib import contextmanager
 
-        from payouts.fake_paypal import FakePayPal
+        from devtools.fake_paypal import FakePayPal
 
         @contextmanager
         def running():

@@ -1,4 +1,4 @@
-"""``manage.py simulate``: play the merchant's side for N days (see partners/simulator.py)."""
+"""``manage.py simulate``: play the merchant's side for N days (see devtools/simulator.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from partners.simulator import partners_from_db, simulate
+from devtools.simulator import partners_from_db, simulate
 
 
 class Command(BaseCommand):

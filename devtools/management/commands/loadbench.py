@@ -1128,7 +1128,7 @@ class Command(BaseCommand):
         )
 
     def _merchant_scale(self, options) -> None:
-        from tracking.management.commands._merchant_scale import MerchantScale, load
+        from devtools.management.commands._merchant_scale import MerchantScale, load
 
         if connection.vendor != "postgresql":
             raise CommandError("--merchant-scale needs PostgreSQL (DATABASE_URL=postgres://...).")

@@ -1,4 +1,4 @@
-"""Run the fake PayPal Payouts API (payouts.fake_paypal) for the demo.
+"""Run the fake PayPal Payouts API (devtools.fake_paypal) for the demo.
 
     python manage.py fake_paypal --port 8765
 
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from payouts.fake_paypal import FakePayPal
+from devtools.fake_paypal import FakePayPal
 
 
 class Command(BaseCommand):
