@@ -19,12 +19,15 @@ def test_every_variable_the_settings_read_is_in_env_example():
     assert read - listed == set()
 
 
-def test_the_example_with_its_two_secrets_filled_in_passes_the_production_checks():
+def test_the_example_with_its_required_values_filled_in_passes_the_production_checks():
     values = dict(re.findall(r"^([A-Z][A-Z0-9_]+)=(.*)$", EXAMPLE, flags=re.MULTILINE))
     values.update(
         SECRET_KEY="a-long-and-random-production-secret-" + "abcdefgh" * 4,
         EVENTS_SIGNING_SECRET="whsec_" + "e" * 40,
         ALLOWED_HOSTS="partners.example.com",
+        # Also required in production: a mail backend that delivers, and a shared cache.
+        EMAIL_URL="smtp+tls://smtp.example.com:587",
+        REDIS_URL="redis://127.0.0.1:6379/0",
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -62,7 +65,12 @@ def _installed_apps(**env) -> list[str]:
 
 
 def test_the_developer_tools_are_absent_from_production_and_present_in_debug():
-    secrets = {"SECRET_KEY": "s" * 50, "EVENTS_SIGNING_SECRET": "e" * 40}
+    secrets = {
+        "SECRET_KEY": "s" * 50,
+        "EVENTS_SIGNING_SECRET": "e" * 40,
+        "EMAIL_URL": "smtp+tls://smtp.example.com:587",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+    }
     assert "devtools" not in _installed_apps(DEBUG="false", **secrets)
     assert "devtools" in _installed_apps(DEBUG="true")
     assert "devtools" in _installed_apps(DEBUG="false", DEVTOOLS="true", **secrets)

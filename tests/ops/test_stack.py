@@ -253,6 +253,8 @@ def stack(request, transactional_db, tmp_path, settings):
         "SECRET_KEY": "stack-test-secret-key-" + "k" * 40,
         "EVENTS_SIGNING_SECRET": SECRET,
         "ALLOWED_HOSTS": "127.0.0.1",
+        # Production needs a delivering mail backend: nothing listens there, the worker retries.
+        "EMAIL_URL": "smtp://127.0.0.1:1",
         "SECURE_SSL_REDIRECT": "false",
         "TRUSTED_PROXY_COUNT": "1",
         "DATABASE_URL": database_url,
