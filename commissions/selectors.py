@@ -134,9 +134,9 @@ def referral_list(
 def referral_get(*, partner: Partner, pk: int, now: datetime | None = None) -> Referral:
     """One of the partner's referrals (``Referral.DoesNotExist`` for anyone else's)."""
     now = now or timezone.now()
-    return _with_current_status(Referral.objects.filter(partner=partner).select_related("link", "click"), now).get(
-        pk=pk
-    )
+    return _with_current_status(
+        Referral.objects.filter(partner=partner).select_related("link", "click", "promo_code"), now
+    ).get(pk=pk)
 
 
 def referral_csv_rows(queryset: QuerySet[Referral]) -> Iterator[list[object]]:
@@ -225,14 +225,24 @@ def referral_timeline(*, referral: Referral, now: datetime | None = None) -> lis
     with the commission entry it made. A fixed number of queries whatever the history."""
     now = now or timezone.now()
     link = referral.link
-    items = [
-        TimelineItem(
+    if referral.click is not None:
+        first = TimelineItem(
             at=referral.click.created_at,
             kind="click",
             title="Clicked your link",
             detail=link.description or ("Your default link" if link.is_default else f"/r/{link.code}"),
             order=0,
-        ),
+        )
+    else:  # referred by a promo code alone: the sign-up is the first thing we know of
+        first = TimelineItem(
+            at=referral.signed_up_at,
+            kind="promo_code",
+            title="Used your promo code",
+            detail=referral.promo_code.code if referral.promo_code is not None else "",
+            order=0,
+        )
+    items = [
+        first,
         TimelineItem(
             at=referral.signed_up_at,
             kind="signed_up",

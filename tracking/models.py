@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from partners.models import Partner
 from tracking.ids import new_click_id
@@ -63,6 +64,34 @@ class Link(models.Model):
                 fields=["partner"], condition=Q(is_default=True), name="link_one_default_per_partner"
             ),
             models.CheckConstraint(condition=Q(code__regex=r"^[A-Za-z0-9_-]{3,40}$"), name="link_code_format"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PromoCode(models.Model):
+    """A code a partner gives out where nobody clicks (a podcast, a video). A sign-up carrying it
+    is referred to the code's partner when no click inside the window names another partner
+    (CONTRACT.md "Promo codes"). Codes match case-insensitively; staff create them in the admin,
+    or approve one a partner asked for (``is_active`` stays off until then)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="promo_codes")
+    code = models.CharField(max_length=40, help_text="Letters, digits, - and _ (3 to 40); matched case-insensitively.")
+    trial_days = models.PositiveSmallIntegerField(default=14, choices=[(14, "14 days"), (30, "30 days")])
+    description = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    # Set when the partner asked for the code from Resources: staff approve it by activating it.
+    requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One code per spelling, whatever its case: "PODCAST" and "podcast" are the same code.
+            models.UniqueConstraint(Upper("code"), name="promo_code_unique_ci"),
+            models.CheckConstraint(condition=Q(trial_days__in=(14, 30)), name="promo_code_trial_days_14_or_30"),
+            models.CheckConstraint(condition=Q(code__regex=r"^[A-Za-z0-9_-]{3,40}$"), name="promo_code_format"),
         ]
 
     def __str__(self) -> str:
