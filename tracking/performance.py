@@ -142,6 +142,7 @@ def performance_view(request: HttpRequest) -> HttpResponse:
             "export_query": f"{base_query}&sort={sort}" if sort else base_query,
             "chart_data": _chart_data(report.rows),
             "currency": settings.PROGRAM_CURRENCY,
+            "range_query": base_query,
         },
     )
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tracking import performance, views
+from tracking import performance, promo_views, views
 
 app_name = "tracking"
 
@@ -11,6 +11,8 @@ urlpatterns = [
     path("resources/links/<int:link_id>/delete/", views.link_delete_view, name="link_delete"),
     path("resources/creatives/<int:creative_id>/download/", views.creative_download_view, name="creative_download"),
     path("creatives/<int:creative_id>/image", views.creative_image_view, name="creative_image"),
+    path("resources/promo-codes/request/", promo_views.promo_code_request_view, name="promo_code_request"),
     path("performance/", performance.performance_view, name="performance"),
+    path("performance/promo-codes/", promo_views.promo_code_performance_view, name="promo_code_performance"),
     path("performance/export.csv", performance.performance_export_view, name="performance_export"),
 ]

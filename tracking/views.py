@@ -30,6 +30,7 @@ from tracking.embed import creative_image_url, embed_html, link_url
 from tracking.forms import LinkBuilderForm
 from tracking.ids import new_click_id
 from tracking.models import Creative, Link
+from tracking.promo_views import promo_codes_context
 from tracking.selectors import creative_get, creative_list, default_link_get, link_get, link_list
 from tracking.services import LinkError, link_create, link_delete, link_set_active
 from tracking.validators import TRACKING_PARAMETER
@@ -275,6 +276,7 @@ def resources_view(request: HttpRequest) -> HttpResponse:
             "creatives_data": _creatives_data(all_creatives),
             "site_url": settings.SITE_URL,
             "default_landing_url": settings.DEFAULT_LANDING_URL,
+            **promo_codes_context(request, partner),
         },
     )
 
