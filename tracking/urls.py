@@ -7,6 +7,7 @@ app_name = "tracking"
 urlpatterns = [
     path("resources/", views.resources_view, name="resources"),
     path("resources/links/<int:link_id>/", views.link_detail_view, name="link_detail"),
+    path("resources/links/<int:link_id>/qr.<str:kind>", views.link_qr_view, name="link_qr"),
     path("resources/links/<int:link_id>/toggle/", views.link_toggle_view, name="link_toggle"),
     path("resources/links/<int:link_id>/delete/", views.link_delete_view, name="link_delete"),
     path("resources/creatives/<int:creative_id>/download/", views.creative_download_view, name="creative_download"),

@@ -31,9 +31,10 @@ from tracking.forms import LinkBuilderForm
 from tracking.ids import new_click_id
 from tracking.models import Creative, Link
 from tracking.promo_views import promo_codes_context
+from tracking.qr import QR_SUB1, qr_png, qr_svg
 from tracking.selectors import creative_get, creative_list, default_link_get, link_get, link_list
 from tracking.services import LinkError, link_create, link_delete, link_set_active
-from tracking.validators import TRACKING_PARAMETER
+from tracking.validators import SUB_ID_RE, TRACKING_PARAMETER
 from tracking.visitors import (
     VISITOR_COOKIE,
     VISITOR_COOKIE_MAX_AGE,
@@ -358,4 +359,29 @@ def creative_image_view(request: HttpRequest, creative_id: int) -> FileResponse:
     creative = _creative_file(creative_id)
     response = FileResponse(creative.image.open("rb"))
     response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+# --- QR codes --------------------------------------------------------------------------------
+
+_QR_KINDS = {"svg": ("image/svg+xml", qr_svg), "png": ("image/png", qr_png)}
+
+
+@partner_required
+def link_qr_view(request: HttpRequest, link_id: int, kind: str) -> HttpResponse:
+    """The QR code of one of the partner's own links, as an SVG or PNG download (``?inline=1``:
+    shown in the page instead). ``sub1`` defaults to ``qr``; ``?sub1=`` names another placement."""
+    link = link_get(partner=request.partner, link_id=link_id)
+    if link is None or kind not in _QR_KINDS:
+        raise Http404("No such link.")
+    sub1 = request.GET.get("sub1", QR_SUB1).strip()
+    if not SUB_ID_RE.match(sub1):
+        return HttpResponse(
+            "sub1 is at most 100 letters, digits, and . _ - characters.", status=400, content_type="text/plain"
+        )
+    content_type, render_qr = _QR_KINDS[kind]
+    response = HttpResponse(render_qr(link, sub1=sub1), content_type=content_type)
+    if not request.GET.get("inline"):
+        response["Content-Disposition"] = f'attachment; filename="{link.code}-qr.{kind}"'
+    response["Cache-Control"] = "private, max-age=3600"
     return response
