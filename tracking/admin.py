@@ -23,7 +23,17 @@ class LinkAdminForm(forms.ModelForm):
 
     class Meta:
         model = Link
-        fields = ["partner", "code", "destination", "trial_days", "description", "creative", "is_default", "is_active"]
+        fields = [
+            "partner",
+            "code",
+            "destination",
+            "trial_days",
+            "description",
+            "creative",
+            "is_default",
+            "is_active",
+            "pass_sub_ids",
+        ]
 
     def clean_destination(self) -> str:
         destination = (self.cleaned_data.get("destination") or "").strip()

@@ -42,12 +42,16 @@ class CachedLink:
     location_head: str
     location_separator: str
     location_fragment: str
+    # Pass sub1..sub3 on to the destination (else they are recorded and removed).
+    pass_sub_ids: bool = False
 
 
 _entries: dict[str, tuple[float, CachedLink]] = {}
 
 
-def _build(link_id: int, partner_id: int, code: str, is_active: bool, destination: str) -> CachedLink:
+def _build(
+    link_id: int, partner_id: int, code: str, is_active: bool, destination: str, pass_sub_ids: bool = False
+) -> CachedLink:
     refused = bool(destination) and not is_allowed_destination(destination)
     target = destination if destination and not refused else settings.DEFAULT_LANDING_URL
     head, separator, fragment = split_location(target)
@@ -61,6 +65,7 @@ def _build(link_id: int, partner_id: int, code: str, is_active: bool, destinatio
         location_head=head,
         location_separator=separator,
         location_fragment=fragment,
+        pass_sub_ids=pass_sub_ids,
     )
 
 
@@ -79,7 +84,11 @@ def get_link(code: str) -> CachedLink | None:
     entry = _entries.get(code)
     if entry is not None and entry[0] > now:
         return entry[1]
-    row = Link.objects.filter(code=code).values_list("id", "partner_id", "code", "is_active", "destination").first()
+    row = (
+        Link.objects.filter(code=code)
+        .values_list("id", "partner_id", "code", "is_active", "destination", "pass_sub_ids")
+        .first()
+    )
     if row is None:
         _entries.pop(code, None)
         return None
