@@ -1,6 +1,6 @@
 from django.urls import path
 
-from tracking import performance, promo_views, views
+from tracking import dimension_views, performance, promo_views, views
 
 app_name = "tracking"
 
@@ -15,5 +15,12 @@ urlpatterns = [
     path("resources/promo-codes/request/", promo_views.promo_code_request_view, name="promo_code_request"),
     path("performance/", performance.performance_view, name="performance"),
     path("performance/promo-codes/", promo_views.promo_code_performance_view, name="promo_code_performance"),
+    path("performance/sources/", dimension_views.sources_view, name="sources"),
+    path("performance/links/<int:link_id>/", dimension_views.link_sub_ids_view, name="link_sub_ids"),
+    path(
+        "performance/links/<int:link_id>/export.csv",
+        dimension_views.link_sub_ids_export_view,
+        name="link_sub_ids_export",
+    ),
     path("performance/export.csv", performance.performance_export_view, name="performance_export"),
 ]
