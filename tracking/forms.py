@@ -44,6 +44,12 @@ class LinkBuilderForm(forms.Form):
         label="Custom code (optional)",
         help_text="3–40 letters, digits, - or _. Leave empty for a generated one.",
     )
+    pass_sub_ids = forms.BooleanField(
+        required=False,
+        label="Pass sub-IDs on to the landing page",
+        help_text="sub1, sub2 and sub3 in your link are always recorded for your reports; tick this to "
+        "also send them on to the page visitors land on.",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

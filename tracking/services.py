@@ -59,6 +59,7 @@ def link_create(
     description: str = "",
     creative: Creative | None = None,
     code: str = "",
+    pass_sub_ids: bool = False,
 ) -> Link:
     """A custom link of ``partner``. Empty ``destination`` = the default landing page; empty
     ``code`` = a generated one."""
@@ -79,6 +80,7 @@ def link_create(
         "description": description,
         "creative": creative,
         "is_default": False,
+        "pass_sub_ids": pass_sub_ids,
     }
     if code:
         code = clean_code(code)

@@ -267,6 +267,7 @@ def resources_view(request: HttpRequest) -> HttpResponse:
                     description=data["description"],
                     creative=data["creative"],
                     code=data["code"],
+                    pass_sub_ids=data["pass_sub_ids"],
                 )
             except LinkError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)

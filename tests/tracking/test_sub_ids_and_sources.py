@@ -302,3 +302,13 @@ def test_the_rebuild_repairs_dimension_rollups_and_reports_the_differences():
     assert not report.ok
     assert _stored([link.pk]) == expected
     assert rebuild_dimension_rollups(today - timedelta(days=5), today).ok
+
+
+def test_a_partner_creates_a_link_that_passes_sub_ids_on(partner_client, visit):
+    response = partner_client.post(
+        "/resources/", {"trial_days": "14", "destination": "", "code": "passing", "pass_sub_ids": "on"}
+    )
+    assert response.status_code == 302
+    link = partner_client.partner.links.get(code="passing")
+    assert link.pass_sub_ids
+    assert "sub1" in _query(visit("passing", "sub1=blog"))
