@@ -176,7 +176,7 @@ def _rollup_add_many(
     rows are (link_id, partner_id, day, clicks, unique_clicks), one per (link, day), sorted.
     With ``dimensions``, their ``DailyDimensionStats`` upsert runs in the same statement (after
     the link rows: the lock order of every writer)."""
-    from tracking.models import DailyDimensionStats, DailyLinkStats
+    from tracking.models import DailyDimensionStats, DailyLinkStats, PartnerDailyDimensionStats
 
     table = _table(DailyLinkStats)
     daily = (
@@ -189,17 +189,23 @@ def _rollup_add_many(
     )
     params = [list(column) for column in zip(*rows, strict=True)]
     if dimensions:
-        dim_table = _table(DailyDimensionStats)
+        dim_table, partner_table = _table(DailyDimensionStats), _table(PartnerDailyDimensionStats)
         keys = sorted(dimensions)
+        partner_counts = partner_dimension_counts(dimensions)
+        partner_keys = sorted(partner_counts)
         sql = (
-            f"WITH daily AS ({daily} RETURNING 1) "
-            f"INSERT INTO {dim_table} (link_id, dimension, day, value, partner_id, clicks, unique_clicks) "
+            f"WITH daily AS ({daily} RETURNING 1), "
+            f"links AS (INSERT INTO {dim_table} (link_id, dimension, day, value, partner_id, clicks, unique_clicks) "
             "SELECT * FROM unnest(%b::bigint[], %b::varchar[], %b::date[], %b::varchar[], %b::bigint[], "
             "%b::integer[], %b::integer[]) ON CONFLICT (link_id, dimension, day, value) DO UPDATE SET "
             f"clicks = {dim_table}.clicks + excluded.clicks, "
-            f"unique_clicks = {dim_table}.unique_clicks + excluded.unique_clicks"
+            f"unique_clicks = {dim_table}.unique_clicks + excluded.unique_clicks RETURNING 1) "
+            f"INSERT INTO {partner_table} (partner_id, dimension, day, value, clicks, unique_clicks) "
+            "SELECT * FROM unnest(%b::bigint[], %b::varchar[], %b::date[], %b::varchar[], %b::integer[], "
+            "%b::integer[]) " + _PARTNER_DIMENSION_CONFLICT.format(table=partner_table)
         )
         params += [list(column) for column in zip(*[(*key, *dimensions[key]) for key in keys], strict=True)]
+        params += [list(column) for column in zip(*[(*key, *partner_counts[key]) for key in partner_keys], strict=True)]
     else:
         sql = daily
     with binary_cursor() as cursor:
@@ -240,6 +246,24 @@ def dimension_counts(
     return {key: (n, u) for key, (n, u) in counts.items()}
 
 
+def partner_dimension_counts(
+    counts: dict[_DimensionKey, tuple[int, int]],
+) -> dict[tuple[int, str, date, str], tuple[int, int]]:
+    """The per-link counts summed per (partner, dimension, day, value)."""
+    out: dict[tuple[int, str, date, str], list[int]] = {}
+    for (_link_id, name, day, value, partner_id), (n, u) in counts.items():
+        row = out.setdefault((partner_id, name, day, value), [0, 0])
+        row[0] += n
+        row[1] += u
+    return {key: (n, u) for key, (n, u) in out.items()}
+
+
+_PARTNER_DIMENSION_CONFLICT = (
+    "ON CONFLICT (partner_id, dimension, day, value) DO UPDATE SET clicks = {table}.clicks + excluded.clicks, "
+    "unique_clicks = {table}.unique_clicks + excluded.unique_clicks"
+)
+
+
 def dimension_rollup_add(counts: dict[_DimensionKey, tuple[int, int]]) -> None:
     """Add these counts to ``DailyDimensionStats`` in one upsert (rows in key order: the same
     lock order for every writer)."""
@@ -262,6 +286,7 @@ def dimension_rollup_add(counts: dict[_DimensionKey, tuple[int, int]]) -> None:
         rows = [(*key, *counts[key]) for key in keys]
         with binary_cursor() as cursor:
             cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        _partner_dimension_rollup_add(partner_dimension_counts(counts))
         return
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
@@ -273,6 +298,27 @@ def dimension_rollup_add(counts: dict[_DimensionKey, tuple[int, int]]) -> None:
         sql = (
             f"INSERT INTO {table} (link_id, dimension, day, value, partner_id, clicks, unique_clicks) "
             f"VALUES {values} {conflict}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+    _partner_dimension_rollup_add(partner_dimension_counts(counts))
+
+
+def _partner_dimension_rollup_add(counts: dict[tuple[int, str, date, str], tuple[int, int]]) -> None:
+    from tracking.models import PartnerDailyDimensionStats
+
+    table = _table(PartnerDailyDimensionStats)
+    keys = sorted(counts)
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        params: list = []
+        for key in chunk:
+            partner_id, name, day, value = key
+            params += [partner_id, name, _db(PartnerDailyDimensionStats, "day", day), value, *counts[key]]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+        sql = (
+            f"INSERT INTO {table} (partner_id, dimension, day, value, clicks, unique_clicks) VALUES {values} "
+            + _PARTNER_DIMENSION_CONFLICT.format(table=table)
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

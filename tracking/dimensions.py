@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from commissions.models import CommissionEntry, Referral
 from commissions.money import ZERO
 from partners.models import Partner
-from tracking.models import DailyDimensionStats, DailyLinkStats, Link
+from tracking.models import DailyDimensionStats, DailyLinkStats, Link, PartnerDailyDimensionStats
 from tracking.reports import _ratio
 from tracking.rollups import program_tz
 
@@ -48,8 +48,10 @@ def _clicks_by_value(
     scope = {"partner": partner, "day__gte": start, "day__lte": end}
     if link is not None:
         scope["link"] = link
+    # Partner-wide: the rows summed over the links already (a row per day and value).
+    rollup = DailyDimensionStats if link is not None else PartnerDailyDimensionStats
     values = list(
-        DailyDimensionStats.objects.filter(dimension=dimension, **scope)
+        rollup.objects.filter(dimension=dimension, **scope)
         .values_list("value")
         .annotate(n=Sum("clicks"), u=Sum("unique_clicks"))
         .order_by()

@@ -269,3 +269,28 @@ class DailyDimensionStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link_id} {self.day} {self.dimension}={self.value}"
+
+
+class PartnerDailyDimensionStats(models.Model):
+    """``DailyDimensionStats`` summed over the partner's links: what the partner-wide Sources view
+    reads (a row per day and value instead of one per link, day and value). Written in the same
+    statement as the per-link rows, rebuilt with them."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    dimension = models.CharField(max_length=8, choices=DailyDimensionStats.Dimension.choices)
+    value = models.CharField(max_length=255)
+    clicks = models.PositiveIntegerField(default=0)
+    unique_clicks = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the Sources view's index: a partner's year is a few thousand rows.
+            models.UniqueConstraint(
+                fields=["partner", "dimension", "day", "value"], name="partner_dimension_stats_key"
+            ),
+            models.CheckConstraint(condition=~Q(value=""), name="partner_dimension_stats_value_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.day} {self.dimension}={self.value}"

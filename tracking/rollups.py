@@ -337,11 +337,66 @@ def _raw_dimension_counts(start: date, end: date, partner_id: int | None) -> dic
 def _lock_dimension_counters() -> None:
     # As _lock_counters: no click may add to a dimension row between our read and our write.
     if connection.vendor == "postgresql":
-        from tracking.models import DailyDimensionStats
+        from tracking.models import DailyDimensionStats, PartnerDailyDimensionStats
 
-        table = connection.ops.quote_name(DailyDimensionStats._meta.db_table)
+        tables = ", ".join(
+            connection.ops.quote_name(model._meta.db_table)
+            for model in (DailyDimensionStats, PartnerDailyDimensionStats)
+        )
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _rebuild_partner_dimensions(
+    report: RebuildReport, start: date, end: date, rebuilt: dict[_DimKey, tuple[int, int]]
+) -> None:
+    """The partner-wide rows from the rebuilt per-link counts; caller holds the lock."""
+    from tracking.models import Link, PartnerDailyDimensionStats
+
+    owners = dict(Link.objects.filter(pk__in={key[0] for key in rebuilt}).values_list("pk", "partner_id"))
+    raw: dict[tuple[int, str, date, str], tuple[int, int]] = {}
+    for (link_id, dimension, day, value), (n, u) in rebuilt.items():
+        key = (owners[link_id], dimension, day, value)
+        old_n, old_u = raw.get(key, (0, 0))
+        raw[key] = (old_n + n, old_u + u)
+    stored_rows = PartnerDailyDimensionStats.objects.filter(day__gte=start, day__lte=end)
+    if report.partner_id is not None:
+        stored_rows = stored_rows.filter(partner_id=report.partner_id)
+    stored = {(row.partner_id, row.dimension, row.day, row.value): row for row in stored_rows}
+    to_update, to_create, to_delete = [], [], []
+    for key in sorted(set(raw) | set(stored)):
+        new = raw.get(key, (0, 0))
+        row = stored.get(key)
+        old = (0, 0) if row is None else (row.clicks, row.unique_clicks)
+        if old == new:
+            continue
+        partner_id, dimension, day, value = key
+        report.differences.append(RollupDifference(0, day, f"partner {partner_id} {dimension}={value}", old, new))
+        if row is None:
+            to_create.append(
+                PartnerDailyDimensionStats(
+                    partner_id=partner_id,
+                    dimension=dimension,
+                    day=day,
+                    value=value,
+                    clicks=new[0],
+                    unique_clicks=new[1],
+                )
+            )
+        elif new == (0, 0):
+            to_delete.append(row.pk)
+        else:
+            row.clicks, row.unique_clicks = new
+            to_update.append(row)
+    report.rows_written += len(to_update) + len(to_create) + len(to_delete)
+    if report.dry_run:
+        return
+    if to_delete:
+        PartnerDailyDimensionStats.objects.filter(pk__in=to_delete).delete()
+    if to_update:
+        PartnerDailyDimensionStats.objects.bulk_update(to_update, ["clicks", "unique_clicks"], batch_size=1000)
+    if to_create:
+        PartnerDailyDimensionStats.objects.bulk_create(to_create, batch_size=1000)
 
 
 def _rebuild_dimension_chunk(report: RebuildReport, start: date, end: date) -> None:
@@ -378,6 +433,7 @@ def _rebuild_dimension_chunk(report: RebuildReport, start: date, end: date) -> N
                 row.clicks, row.unique_clicks = new
                 to_update.append(row)
         report.rows_written += len(to_update) + len(to_create) + len(to_delete)
+        _rebuild_partner_dimensions(report, start, end, rebuilt)
         if report.dry_run:
             return
         if to_delete:

@@ -312,3 +312,38 @@ def test_a_partner_creates_a_link_that_passes_sub_ids_on(partner_client, visit):
     link = partner_client.partner.links.get(code="passing")
     assert link.pass_sub_ids
     assert "sub1" in _query(visit("passing", "sub1=blog"))
+
+
+def _partner_rows(partner_id) -> dict[tuple[str, str], tuple[int, int]]:
+    from tracking.models import PartnerDailyDimensionStats
+
+    counts: dict = {}
+    for row in PartnerDailyDimensionStats.objects.filter(partner_id=partner_id):
+        n, u = counts.get((row.dimension, row.value), (0, 0))
+        counts[(row.dimension, row.value)] = (n + row.clicks, u + row.unique_clicks)
+    return counts
+
+
+def _summed_link_rows(partner_id) -> dict[tuple[str, str], tuple[int, int]]:
+    counts: dict = {}
+    for row in DailyDimensionStats.objects.filter(partner_id=partner_id):
+        n, u = counts.get((row.dimension, row.value), (0, 0))
+        counts[(row.dimension, row.value)] = (n + row.clicks, u + row.unique_clicks)
+    return counts
+
+
+def test_partner_wide_dimension_rows_are_the_sum_of_the_links_rows_and_are_rebuilt():
+    from tests.factories import PartnerFactory
+    from tracking.models import PartnerDailyDimensionStats
+
+    partner = PartnerFactory()
+    links = [LinkFactory(partner=partner), LinkFactory(partner=partner)]
+    write_clicks(_random_clicks(links, 40, seed=4)[:25])
+    for click in _random_clicks(links, 40, seed=4)[25:]:
+        write_clicks([click])
+    expected = _summed_link_rows(partner.pk)
+    assert _partner_rows(partner.pk) == expected and expected
+    PartnerDailyDimensionStats.objects.filter(partner=partner).first().delete()
+    today = program_day(timezone.now())
+    assert not rebuild_rollups(today - timedelta(days=5), today).ok
+    assert _partner_rows(partner.pk) == expected

@@ -822,12 +822,13 @@ class _Generator:
 # --- the command ----------------------------------------------------------------------------
 
 
-def _add_dimension_rollups(run: str, days: list[date]) -> None:
+def _add_dimension_rollups(run: str, days: list[date], partner_ids: list[int]) -> None:
     """Add this run's clicks to ``DailyDimensionStats``, so ``rebuild_rollups`` finds no
     difference. PostgreSQL: one additive INSERT … SELECT per dimension over exactly the rows
-    inserted (their visitor ids start with the run's hex token); elsewhere the rebuild of the
-    run's days computes them from the raw clicks."""
-    from tracking.models import DailyDimensionStats
+    inserted (their visitor ids start with the run's hex token), then the partner-wide rows of
+    the run's partners summed again from their links' rows; elsewhere the rebuild of the run's
+    days computes them from the raw clicks."""
+    from tracking.models import DailyDimensionStats, PartnerDailyDimensionStats
 
     if connection.vendor != "postgresql":
         rebuild_dimension_rollups(days[0], days[-1])
@@ -847,6 +848,15 @@ def _add_dimension_rollups(run: str, days: list[date]) -> None:
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [settings.TIME_ZONE, dimension, f"{run}v%"])
+    partners = connection.ops.quote_name(PartnerDailyDimensionStats._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {partners} (partner_id, dimension, day, value, clicks, unique_clicks) "
+            f"SELECT d.partner_id, d.dimension, d.day, d.value, SUM(d.clicks), SUM(d.unique_clicks) FROM {table} d "
+            "WHERE d.partner_id = ANY(%s) GROUP BY 1, 2, 3, 4 ON CONFLICT (partner_id, dimension, day, value) "
+            "DO UPDATE SET clicks = excluded.clicks, unique_clicks = excluded.unique_clicks",
+            [partner_ids],
+        )
 
 
 def _bench_partner(password_hash: str) -> tuple[Partner, bool]:
@@ -1049,7 +1059,7 @@ class Command(BaseCommand):
             phase("written")
             partner_of = {link.id: plan.partner_id for plan in plans for link in plan.links}
             rollup_rows = generator.rollups.write(partner_of)
-            _add_dimension_rollups(run, generator.days)
+            _add_dimension_rollups(run, generator.days, partner_ids)
             partner_balances_refresh(partner_ids=partner_ids)
             phase("rollups and balances")
         phase("commit")
