@@ -45,9 +45,9 @@ def _clicks_by_value(
     *, partner: Partner, dimension: str, start: date, end: date, link: Link | None
 ) -> tuple[list[tuple[str, int, int]], tuple[int, int]]:
     """([(value, clicks, unique clicks)], (total clicks, total unique clicks)) of the range."""
-    scope = {"partner": partner, "day__gte": start, "day__lte": end}
-    if link is not None:
-        scope["link"] = link
+    # One link (the caller checked it is the partner's): by the link alone, so the planner takes
+    # the (link, dimension, day, value) key whatever its statistics say about the partner's.
+    scope = {"day__gte": start, "day__lte": end, **({"link": link} if link is not None else {"partner": partner})}
     # Partner-wide: the rows summed over the links already (a row per day and value).
     rollup = DailyDimensionStats if link is not None else PartnerDailyDimensionStats
     values = list(

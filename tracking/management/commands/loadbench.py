@@ -1071,7 +1071,18 @@ class Command(BaseCommand):
             # transaction (a caller's, or a test's): then statistics only.
             command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
             with connection.cursor() as cursor:
-                for model in (Link, Referral, Payment, CommissionEntry, DailyLinkStats, Partner):
+                from tracking.models import DailyDimensionStats, PartnerDailyDimensionStats
+
+                for model in (
+                    Link,
+                    Referral,
+                    Payment,
+                    CommissionEntry,
+                    DailyLinkStats,
+                    Partner,
+                    DailyDimensionStats,
+                    PartnerDailyDimensionStats,
+                ):
                     cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")
             phase("vacuum and analyze")
 
