@@ -43,7 +43,8 @@ from bench.events import EventBatch, write_batch  # noqa: E402
 from bench.servers import ServerConfig  # noqa: E402
 
 RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
-DB_NAME = "pp_bench"
+# BENCH_DB_NAME: a database of its own for one of several checkouts measuring on one server.
+DB_NAME = os.environ.get("BENCH_DB_NAME", "pp_bench")
 BALANCE_DB_NAME = "pp_bench_balances"
 ADMIN_DB_NAME = "pp_bench_admin"  # loadbench --merchant-scale, for the admin changelists
 PY = sys.executable

@@ -90,7 +90,10 @@ def _table(model) -> str:
 def applies(parsed: ParsedEvent) -> bool:
     if connection.vendor != "postgresql" or not settings.EVENTS_SQL_FAST_PATH:
         return False
-    return parsed.event.type in (MerchantEvent.Type.PAYMENT_SUCCEEDED, MerchantEvent.Type.SIGNED_UP)
+    if parsed.event.type == MerchantEvent.Type.SIGNED_UP:
+        # A promo code is looked up, and weighed against the click, by the general path only.
+        return not parsed.event.data.promo_code
+    return parsed.event.type == MerchantEvent.Type.PAYMENT_SUCCEEDED
 
 
 _TYPES = {

@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from partners.models import Partner
-from tracking.models import Click, Link
+from tracking.models import Click, Link, PromoCode
 
 
 class MerchantEvent(models.Model):
@@ -71,7 +71,10 @@ class Referral(models.Model):
         Partner, on_delete=models.PROTECT, related_name="referrals", db_index=False
     )  # an index below starts with it
     link = models.ForeignKey(Link, on_delete=models.PROTECT, related_name="referrals")
-    click = models.ForeignKey(Click, on_delete=models.PROTECT, related_name="referrals")
+    # Null for a sign-up referred by its promo code alone (no click inside the window); its
+    # link is then the partner's default link, so the link rollups still count the trial.
+    click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.PROTECT, related_name="referrals")
+    promo_code = models.ForeignKey(PromoCode, null=True, blank=True, on_delete=models.PROTECT, related_name="referrals")
     customer_id = models.CharField(max_length=255, unique=True)
     email = models.EmailField(max_length=254, blank=True)
     is_self_referral = models.BooleanField(default=False)
@@ -94,6 +97,10 @@ class Referral(models.Model):
             models.CheckConstraint(condition=Q(trial_days__in=(14, 30)), name="referral_trial_days_14_or_30"),
             models.CheckConstraint(
                 condition=Q(trial_ends_at__gt=F("signed_up_at")), name="referral_trial_after_signup"
+            ),
+            # Every referral was brought by something: a click or a promo code.
+            models.CheckConstraint(
+                condition=Q(click__isnull=False) | Q(promo_code__isnull=False), name="referral_click_or_promo_code"
             ),
         ]
         indexes = [

@@ -174,6 +174,11 @@ class SignedUpData(_Strict):
     email: Email | None = Field(
         default=None, description="Optional. Used only to detect self-referrals; shown masked to the partner."
     )
+    promo_code: Annotated[str, Strict(), StringConstraints(max_length=255)] | None = Field(
+        default=None,
+        description="Optional. The partner promo code the customer entered: it refers the customer to the "
+        "code's partner when no click inside the attribution window names another. Case-insensitive.",
+    )
 
 
 class PaymentSucceededData(_Strict):

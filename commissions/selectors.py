@@ -22,6 +22,7 @@ from commissions.display import format_date, format_money, mask_email
 from commissions.models import CommissionEntry, LedgerDay, MerchantEvent, Payment, Referral, Refund
 from commissions.money import ZERO, cents
 from partners.models import Partner
+from tracking.models import PromoCode
 
 Status = Referral.Status
 _MONEY = DecimalField(max_digits=12, decimal_places=2)
@@ -136,9 +137,9 @@ def referral_list(
 def referral_get(*, partner: Partner, pk: int, now: datetime | None = None) -> Referral:
     """One of the partner's referrals (``Referral.DoesNotExist`` for anyone else's)."""
     now = now or timezone.now()
-    return _with_current_status(Referral.objects.filter(partner=partner).select_related("link", "click"), now).get(
-        pk=pk
-    )
+    return _with_current_status(
+        Referral.objects.filter(partner=partner).select_related("link", "click", "promo_code"), now
+    ).get(pk=pk)
 
 
 def referral_labels() -> dict[str, str]:
@@ -253,14 +254,24 @@ def referral_timeline(*, referral: Referral, now: datetime | None = None) -> lis
     with the commission entry it made. A fixed number of queries whatever the history."""
     now = now or timezone.now()
     link = referral.link
-    items = [
-        TimelineItem(
+    if referral.click is not None:
+        first = TimelineItem(
             at=referral.click.created_at,
             kind="click",
             title="Clicked your link",
             detail=link.description or ("Your default link" if link.is_default else f"/r/{link.code}"),
             order=0,
-        ),
+        )
+    else:  # referred by a promo code alone: the sign-up is the first thing we know of
+        first = TimelineItem(
+            at=referral.signed_up_at,
+            kind="promo_code",
+            title="Used your promo code",
+            detail=referral.promo_code.code if referral.promo_code is not None else "",
+            order=0,
+        )
+    items = [
+        first,
         TimelineItem(
             at=referral.signed_up_at,
             kind="signed_up",
@@ -466,3 +477,53 @@ def commission_csv_rows(
             format_money(amount, for_csv=True),
             states.get(entry_id, ""),
         ]
+
+
+# --- promo codes -----------------------------------------------------------------------------
+
+
+@dataclass
+class PromoCodeStats:
+    code: PromoCode
+    sign_ups: int = 0
+    subscriptions: int = 0
+    commission: Decimal = ZERO
+
+
+def promo_code_stats(
+    *, partner: Partner, codes: list[PromoCode], start: date | None = None, end: date | None = None
+) -> list[PromoCodeStats]:
+    """Each of the partner's ``codes`` (a page of them) with the sign-ups it referred, the new
+    subscriptions among them (first payment) and the commission they earned, inside the
+    program-time-zone days ``start``..``end`` (each one bounded by its own moment; all time when
+    unbounded). Three grouped queries, whatever the number of codes."""
+    ids = [code.pk for code in codes if code.partner_id == partner.pk]
+    mine = Referral.objects.filter(partner=partner, promo_code_id__in=ids)
+    sign_ups = dict(
+        mine.filter(_day_bounds(start, end, "signed_up_at"))
+        .values_list("promo_code_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    subscriptions = dict(
+        mine.filter(_day_bounds(start, end, "first_paid_at"), first_paid_at__isnull=False)
+        .values_list("promo_code_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    commission = dict(
+        CommissionEntry.objects.filter(_day_bounds(start, end), partner=partner, referral__promo_code_id__in=ids)
+        .values_list("referral__promo_code_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return [
+        PromoCodeStats(
+            code=code,
+            sign_ups=sign_ups.get(code.pk, 0),
+            subscriptions=subscriptions.get(code.pk, 0),
+            commission=commission.get(code.pk) or ZERO,
+        )
+        for code in codes
+        if code.partner_id == partner.pk
+    ]

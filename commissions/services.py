@@ -35,7 +35,7 @@ from commissions.selectors import referral_status
 from config.errors import PortalError
 from tracking.clicks import click_for_attribution, click_stored, parse_click_id
 from tracking.ids import issued_at, issued_here
-from tracking.models import Click
+from tracking.models import Click, Link, PromoCode
 from tracking.rollups import program_day, rollup_add
 
 logger = logging.getLogger(__name__)
@@ -348,22 +348,31 @@ def _signed_up(event: Any, record: MerchantEvent, click: Click | AwaitedClick | 
         return _Handled(Outcome.DUPLICATE, 200, dict(_AWAITING_SIGN_UP))
     if isinstance(click, AwaitedClick):
         return _existing_referral(data.customer_id) or _await_click(event, record, click)
+    promo = None
     if click is None:
-        return _existing_referral(data.customer_id) or _Handled(Outcome.NOT_REFERRED, 201, {"referral": None})
-    link = click.link  # with its partner and the partner's user (click_for_attribution)
+        promo = _promo_code_attribution(data.promo_code)
+        if promo is None:
+            return _existing_referral(data.customer_id) or _Handled(Outcome.NOT_REFERRED, 201, {"referral": None})
+        promo_code, link = promo
+        trial_days = promo_code.trial_days
+    else:
+        # A click inside the window wins over any promo code (CONTRACT.md "Promo codes").
+        link = click.link  # with its partner and the partner's user (click_for_attribution)
+        trial_days = link.trial_days
     partner_code, partner_email = link.partner.referral_code, link.partner.user.email
     email = data.email or ""
     referral = Referral(
         partner_id=link.partner_id,
         link=link,
         click=click,
+        promo_code=promo[0] if promo is not None else None,
         customer_id=data.customer_id,
         email=email,
         is_self_referral=self_referral(email, partner_email),
         status=Referral.Status.TRIAL,
         signed_up_at=event.created,
-        trial_days=link.trial_days,
-        trial_ends_at=_trial_end_or_refuse(signed_up_at=event.created, trial_days=link.trial_days),
+        trial_days=trial_days,
+        trial_ends_at=_trial_end_or_refuse(signed_up_at=event.created, trial_days=trial_days),
     )
     # The unique customer id decides "referred at most once", concurrent sign-ups included.
     if not _insert_unless_exists(referral, unique="customer_id"):
@@ -373,6 +382,27 @@ def _signed_up(event: Any, record: MerchantEvent, click: Click | AwaitedClick | 
         return existing
     rollup_add(link_id=referral.link_id, partner_id=referral.partner_id, day=program_day(event.created), new_trials=1)
     return _Handled(Outcome.APPLIED, 201, {"referral": referral_json(referral, partner_code=partner_code)}, referral)
+
+
+def _promo_code_attribution(code: str | None) -> tuple[PromoCode, Link] | None:
+    """The active promo code spelled ``code`` (any case) of an active, approved partner (a pending
+    or declined application's codes refer nobody, as its links count nothing), with the partner's
+    default link (the referral's link, so the link rollups count its trial); None otherwise."""
+    code = (code or "").strip()
+    if not code:
+        return None
+    promo = (
+        PromoCode.objects.select_related("partner__user")
+        .filter(code__iexact=code, is_active=True, partner__user__is_active=True, partner__status="approved")
+        .first()
+    )
+    if promo is None:
+        return None
+    link = Link.objects.filter(partner_id=promo.partner_id, is_default=True).first()
+    if link is None:
+        return None
+    link.partner = promo.partner
+    return promo, link
 
 
 def _await_click(event: Any, record: MerchantEvent, click: AwaitedClick) -> _Handled:

@@ -265,6 +265,9 @@ AXES_VERBOSE = False
 AXES_DISABLE_ACCESS_LOG = True
 # Behind TRUSTED_PROXY_COUNT reverse proxies the client address comes from X-Forwarded-For.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# A header a trusted proxy sets to the visitor's country (e.g. CF-IPCountry); empty: no country
+# is recorded. Only set it when every request passes that proxy (a client could write it).
+COUNTRY_HEADER = env("COUNTRY_HEADER", default="")
 AXES_CLIENT_IP_CALLABLE = "config.clientip.pseudonymous_ip"
 PASSWORD_RESET_LIMIT_PER_HOUR = env.int("PASSWORD_RESET_LIMIT_PER_HOUR", default=5)
 # Sign-up answers per client address and hour (each costs a password hash and may send an email).

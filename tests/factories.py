@@ -12,7 +12,7 @@ from django.utils import timezone
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
 from partners.models import Partner, User
 from payouts.models import Payout
-from tracking.models import Click, Creative, Link
+from tracking.models import Click, Creative, Link, PromoCode
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -152,3 +152,12 @@ class PayoutFactory(factory.django.DjangoModelFactory):
     currency = "USD"
     paypal_email = factory.LazyAttribute(lambda p: p.partner.paypal_email or "someone@example.com")
     status = Payout.Status.PENDING
+
+
+class PromoCodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PromoCode
+
+    partner = factory.SubFactory(PartnerFactory)
+    code = factory.Sequence(lambda n: f"PODCAST{n:04d}")
+    trial_days = 14

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from config.admin_readonly import ReadOnlyAdminMixin
-from tracking.models import Click, Creative, DailyLinkStats, Link
+from tracking.models import Click, Creative, DailyLinkStats, Link, PromoCode
 from tracking.services import CODE_RE
 from tracking.validators import validate_destination
 
@@ -23,7 +23,17 @@ class LinkAdminForm(forms.ModelForm):
 
     class Meta:
         model = Link
-        fields = ["partner", "code", "destination", "trial_days", "description", "creative", "is_default", "is_active"]
+        fields = [
+            "partner",
+            "code",
+            "destination",
+            "trial_days",
+            "description",
+            "creative",
+            "is_default",
+            "is_active",
+            "pass_sub_ids",
+        ]
 
     def clean_destination(self) -> str:
         destination = (self.cleaned_data.get("destination") or "").strip()
@@ -135,3 +145,43 @@ class DailyLinkStatsAdmin(ReadOnlyAdmin):
     date_hierarchy = "day"
     ordering = ["-day", "link_id"]
     show_full_result_count = False
+
+
+class PromoCodeAdminForm(forms.ModelForm):
+    class Meta:
+        model = PromoCode
+        fields = ["partner", "code", "trial_days", "description", "is_active"]
+
+    def clean_code(self) -> str:
+        code = (self.cleaned_data.get("code") or "").strip()
+        if not CODE_RE.match(code):
+            raise ValidationError("3 to 40 letters, digits, hyphens or underscores.")
+        # The database refuses a second spelling (promo_code_unique_ci); say so as a form error.
+        taken = PromoCode.objects.filter(code__iexact=code).exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise ValidationError("This code is taken (codes match whatever their case).")
+        return code
+
+
+@admin.register(PromoCode)
+class PromoCodeAdmin(admin.ModelAdmin):
+    """Staff create a partner's codes here, and approve a partner's request by activating it."""
+
+    form = PromoCodeAdminForm
+    list_display = ["code", "partner_email", "trial_days", "is_active", "requested_at", "created_at"]
+    list_filter = ["is_active", "trial_days"]
+    search_fields = ["code", "partner__user__email"]
+    list_select_related = ["partner__user"]
+    raw_id_fields = ["partner"]
+    readonly_fields = ["requested_at", "created_at"]
+    ordering = ["-created_at"]
+    actions = ["approve"]
+
+    @admin.display(description="Partner", ordering="partner__user__email")
+    def partner_email(self, obj: PromoCode) -> str:
+        return obj.partner.user.email
+
+    @admin.action(description="Approve (activate) the selected codes")
+    def approve(self, request, queryset) -> None:
+        count = queryset.filter(is_active=False).update(is_active=True)
+        self.message_user(request, f"{count} code(s) activated.")

@@ -52,6 +52,7 @@ from tracking import spool
 from tracking.ids import issued_here
 from tracking.models import Click, Link, UniqueVisitor
 from tracking.rollups import program_day, rollup_add
+from tracking.sources import device_type, referrer_host
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,13 @@ class ClickData:
     ip_hash: str = ""
     user_agent: str = ""
     referer: str = ""
+    # Sub-IDs of the click URL and the country of COUNTRY_HEADER, as the redirect read them.
+    # The referring host and the device type are derived from ``referer`` and ``user_agent``
+    # when the click is written (tracking.sources), not here.
+    sub1: str = ""
+    sub2: str = ""
+    sub3: str = ""
+    country: str = ""
 
 
 # --- writing to the database -------------------------------------------------------------
@@ -140,14 +148,18 @@ def write_clicks(clicks: Sequence[ClickData]) -> WriteResult:
             totals[key] += 1
             uniques[key] += int(click.id in unique_ids)
         keys = sorted(totals, key=lambda k: (k[0], k[2]))
-        if connection.vendor == "postgresql" and len(keys) > 1:
-            _rollup_add_many([(*key, totals[key], uniques[key]) for key in keys])
+        dimensions = dimension_counts(inserted, unique_ids)
+        if connection.vendor == "postgresql" and (len(keys) > 1 or dimensions):
+            # One statement for both rollups (a writable CTE): a click of the direct path stays
+            # at three statements.
+            _rollup_add_many([(*key, totals[key], uniques[key]) for key in keys], dimensions)
         else:
             for key in keys:
                 link_id, partner_id, day = key
                 rollup_add(
                     link_id=link_id, partner_id=partner_id, day=day, clicks=totals[key], unique_clicks=uniques[key]
                 )
+            dimension_rollup_add(dimensions)
     return WriteResult(inserted=inserted, unique_ids=unique_ids)
 
 
@@ -157,13 +169,17 @@ def write_clicks(clicks: Sequence[ClickData]) -> WriteResult:
 # that whole query text again for every batch size (the consumer spent most of its time there).
 
 
-def _rollup_add_many(rows: Sequence[tuple[int, int, date, int, int]]) -> None:
+def _rollup_add_many(
+    rows: Sequence[tuple[int, int, date, int, int]], dimensions: dict[_DimensionKey, tuple[int, int]] | None = None
+) -> None:
     """``rollup_add(clicks=…, unique_clicks=…)`` for many (link, day) counters in one upsert:
-    rows are (link_id, partner_id, day, clicks, unique_clicks), one per (link, day), sorted."""
-    from tracking.models import DailyLinkStats
+    rows are (link_id, partner_id, day, clicks, unique_clicks), one per (link, day), sorted.
+    With ``dimensions``, their ``DailyDimensionStats`` upsert runs in the same statement (after
+    the link rows: the lock order of every writer)."""
+    from tracking.models import DailyDimensionStats, DailyLinkStats, PartnerDailyDimensionStats
 
     table = _table(DailyLinkStats)
-    sql = (
+    daily = (
         f"INSERT INTO {table} (link_id, partner_id, day, clicks, unique_clicks, new_trials, new_subscriptions, "
         "commission) SELECT link_id, partner_id, day, clicks, unique_clicks, 0, 0, 0 FROM unnest("
         "%b::bigint[], %b::bigint[], %b::date[], %b::integer[], %b::integer[]) "
@@ -171,9 +187,141 @@ def _rollup_add_many(rows: Sequence[tuple[int, int, date, int, int]]) -> None:
         f"ON CONFLICT (link_id, day) DO UPDATE SET clicks = {table}.clicks + excluded.clicks, "
         f"unique_clicks = {table}.unique_clicks + excluded.unique_clicks"
     )
-    columns = [list(column) for column in zip(*rows, strict=True)]
+    params = [list(column) for column in zip(*rows, strict=True)]
+    if dimensions:
+        dim_table, partner_table = _table(DailyDimensionStats), _table(PartnerDailyDimensionStats)
+        keys = sorted(dimensions)
+        partner_counts = partner_dimension_counts(dimensions)
+        partner_keys = sorted(partner_counts)
+        sql = (
+            f"WITH daily AS ({daily} RETURNING 1), "
+            f"links AS (INSERT INTO {dim_table} (link_id, dimension, day, value, partner_id, clicks, unique_clicks) "
+            "SELECT * FROM unnest(%b::bigint[], %b::varchar[], %b::date[], %b::varchar[], %b::bigint[], "
+            "%b::integer[], %b::integer[]) ON CONFLICT (link_id, dimension, day, value) DO UPDATE SET "
+            f"clicks = {dim_table}.clicks + excluded.clicks, "
+            f"unique_clicks = {dim_table}.unique_clicks + excluded.unique_clicks RETURNING 1) "
+            f"INSERT INTO {partner_table} (partner_id, dimension, day, value, clicks, unique_clicks) "
+            "SELECT * FROM unnest(%b::bigint[], %b::varchar[], %b::date[], %b::varchar[], %b::integer[], "
+            "%b::integer[]) " + _PARTNER_DIMENSION_CONFLICT.format(table=partner_table)
+        )
+        params += [list(column) for column in zip(*[(*key, *dimensions[key]) for key in keys], strict=True)]
+        params += [list(column) for column in zip(*[(*key, *partner_counts[key]) for key in partner_keys], strict=True)]
+    else:
+        sql = daily
     with binary_cursor() as cursor:
-        cursor.execute(sql, columns)
+        cursor.execute(sql, params)
+
+
+DIMENSIONS = ("sub1", "sub2", "sub3", "referrer", "device", "country")
+
+
+def click_dimensions(click: ClickData) -> tuple[tuple[str, str], ...]:
+    """(dimension, value) of a click for the dimension rollups, empty values left out."""
+    values = (
+        click.sub1,
+        click.sub2,
+        click.sub3,
+        referrer_host(click.referer),
+        device_type(click.user_agent),
+        click.country,
+    )
+    return tuple((name, value) for name, value in zip(DIMENSIONS, values, strict=True) if value)
+
+
+_DimensionKey = tuple[int, str, date, str, int]  # link, dimension, day, value, partner
+
+
+def dimension_counts(
+    clicks: Iterable[ClickData], unique_ids: frozenset[uuid.UUID] | set[uuid.UUID]
+) -> dict[_DimensionKey, tuple[int, int]]:
+    """(clicks, unique clicks) per (link, dimension, day, value, partner) of these clicks."""
+    counts: dict[_DimensionKey, list[int]] = {}
+    for click in clicks:
+        day = program_day(click.created_at)
+        unique = int(click.id in unique_ids)
+        for name, value in click_dimensions(click):
+            row = counts.setdefault((click.link_id, name, day, value, click.partner_id), [0, 0])
+            row[0] += 1
+            row[1] += unique
+    return {key: (n, u) for key, (n, u) in counts.items()}
+
+
+def partner_dimension_counts(
+    counts: dict[_DimensionKey, tuple[int, int]],
+) -> dict[tuple[int, str, date, str], tuple[int, int]]:
+    """The per-link counts summed per (partner, dimension, day, value)."""
+    out: dict[tuple[int, str, date, str], list[int]] = {}
+    for (_link_id, name, day, value, partner_id), (n, u) in counts.items():
+        row = out.setdefault((partner_id, name, day, value), [0, 0])
+        row[0] += n
+        row[1] += u
+    return {key: (n, u) for key, (n, u) in out.items()}
+
+
+_PARTNER_DIMENSION_CONFLICT = (
+    "ON CONFLICT (partner_id, dimension, day, value) DO UPDATE SET clicks = {table}.clicks + excluded.clicks, "
+    "unique_clicks = {table}.unique_clicks + excluded.unique_clicks"
+)
+
+
+def dimension_rollup_add(counts: dict[_DimensionKey, tuple[int, int]]) -> None:
+    """Add these counts to ``DailyDimensionStats`` in one upsert (rows in key order: the same
+    lock order for every writer)."""
+    if not counts:
+        return
+    from tracking.models import DailyDimensionStats
+
+    table = _table(DailyDimensionStats)
+    keys = sorted(counts)
+    conflict = (
+        f"ON CONFLICT (link_id, dimension, day, value) DO UPDATE SET clicks = {table}.clicks + excluded.clicks, "
+        f"unique_clicks = {table}.unique_clicks + excluded.unique_clicks"
+    )
+    if connection.vendor == "postgresql":
+        sql = (
+            f"INSERT INTO {table} (link_id, dimension, day, value, partner_id, clicks, unique_clicks) "
+            "SELECT * FROM unnest(%b::bigint[], %b::varchar[], %b::date[], %b::varchar[], %b::bigint[], "
+            f"%b::integer[], %b::integer[]) {conflict}"
+        )
+        rows = [(*key, *counts[key]) for key in keys]
+        with binary_cursor() as cursor:
+            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        _partner_dimension_rollup_add(partner_dimension_counts(counts))
+        return
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        params: list = []
+        for key in chunk:
+            link_id, name, day, value, partner_id = key
+            params += [link_id, name, _db(DailyDimensionStats, "day", day), value, partner_id, *counts[key]]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+        sql = (
+            f"INSERT INTO {table} (link_id, dimension, day, value, partner_id, clicks, unique_clicks) "
+            f"VALUES {values} {conflict}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+    _partner_dimension_rollup_add(partner_dimension_counts(counts))
+
+
+def _partner_dimension_rollup_add(counts: dict[tuple[int, str, date, str], tuple[int, int]]) -> None:
+    from tracking.models import PartnerDailyDimensionStats
+
+    table = _table(PartnerDailyDimensionStats)
+    keys = sorted(counts)
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        params: list = []
+        for key in chunk:
+            partner_id, name, day, value = key
+            params += [partner_id, name, _db(PartnerDailyDimensionStats, "day", day), value, *counts[key]]
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+        sql = (
+            f"INSERT INTO {table} (partner_id, dimension, day, value, clicks, unique_clicks) VALUES {values} "
+            + _PARTNER_DIMENSION_CONFLICT.format(table=table)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
 
 
 def _insert_unique_visitors(firsts: Sequence[ClickData]) -> set[tuple[int, str]]:
@@ -209,11 +357,15 @@ def _insert_unique_visitors(firsts: Sequence[ClickData]) -> set[tuple[int, str]]
 def _insert_clicks(clicks: Sequence[ClickData], unique_ids: set[uuid.UUID]) -> list[uuid.UUID]:
     """Insert the clicks whose id is not stored yet; return the ids actually inserted."""
     table = _table(Click)
-    columns = "id, link_id, visitor_id, created_at, ip_hash, user_agent, referer, is_unique"
+    columns = (
+        "id, link_id, visitor_id, created_at, ip_hash, user_agent, referer, is_unique, "
+        "sub1, sub2, sub3, country, referrer_host, device"
+    )
     if connection.vendor == "postgresql":
         sql = (
             f"INSERT INTO {table} ({columns}) SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::varchar[], "
-            "%b::timestamptz[], %b::varchar[], %b::varchar[], %b::varchar[], %b::boolean[]) "
+            "%b::timestamptz[], %b::varchar[], %b::varchar[], %b::varchar[], %b::boolean[], "
+            "%b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[]) "
             "ON CONFLICT (id) DO NOTHING RETURNING id"
         )
         params = [
@@ -225,6 +377,12 @@ def _insert_clicks(clicks: Sequence[ClickData], unique_ids: set[uuid.UUID]) -> l
             [c.user_agent for c in clicks],
             [c.referer for c in clicks],
             [c.id in unique_ids for c in clicks],
+            [c.sub1 for c in clicks],
+            [c.sub2 for c in clicks],
+            [c.sub3 for c in clicks],
+            [c.country for c in clicks],
+            [referrer_host(c.referer) for c in clicks],
+            [device_type(c.user_agent) for c in clicks],
         ]
         with binary_cursor() as cursor:
             cursor.execute(sql, params)
@@ -243,8 +401,14 @@ def _insert_clicks(clicks: Sequence[ClickData], unique_ids: set[uuid.UUID]) -> l
                 click.user_agent,
                 click.referer,
                 click.id in unique_ids,
+                click.sub1,
+                click.sub2,
+                click.sub3,
+                click.country,
+                referrer_host(click.referer),
+                device_type(click.user_agent),
             ]
-        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(chunk))
         sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (id) DO NOTHING RETURNING id"
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
@@ -409,6 +573,11 @@ def _encode(click: ClickData) -> dict[str, str]:
         "ip": click.ip_hash,
         "ua": click.user_agent,
         "rf": click.referer,
+        **{
+            key: value
+            for key, value in (("s1", click.sub1), ("s2", click.sub2), ("s3", click.sub3), ("cc", click.country))
+            if value
+        },
     }
 
 
@@ -429,6 +598,10 @@ def _decode(fields: dict) -> ClickData:
         ip_hash=f.get("ip", "")[:64],
         user_agent=f.get("ua", "")[:512],
         referer=f.get("rf", "")[:1024],
+        sub1=f.get("s1", "")[:100],
+        sub2=f.get("s2", "")[:100],
+        sub3=f.get("s3", "")[:100],
+        country=f.get("cc", "")[:2],
     )
 
 

@@ -44,6 +44,12 @@ class LinkBuilderForm(forms.Form):
         label="Custom code (optional)",
         help_text="3–40 letters, digits, - or _. Leave empty for a generated one.",
     )
+    pass_sub_ids = forms.BooleanField(
+        required=False,
+        label="Pass sub-IDs on to the landing page",
+        help_text="sub1, sub2 and sub3 in your link are always recorded for your reports; tick this to "
+        "also send them on to the page visitors land on.",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -64,3 +70,23 @@ class LinkBuilderForm(forms.Form):
         if code and not CODE_RE.match(code):
             raise forms.ValidationError("Use 3–40 letters, digits, hyphens or underscores.")
         return code
+
+
+class PromoCodeRequestForm(forms.Form):
+    code = forms.CharField(
+        max_length=40,
+        label="Code",
+        help_text="What your audience types at checkout, e.g. PODCAST30: 3–40 letters, digits, - or _.",
+    )
+    trial_days = forms.TypedChoiceField(label="Trial length", coerce=int, initial=14, widget=forms.RadioSelect)
+    description = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="Where you will use it, e.g. “podcast episode 12”. Only you and our team see it.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["trial_days"].choices = [
+            (days, f"{days} days" + (" (standard)" if days == 14 else " (extended)")) for days in settings.TRIAL_LENGTHS
+        ]

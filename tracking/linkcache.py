@@ -44,12 +44,16 @@ class CachedLink:
     location_head: str
     location_separator: str
     location_fragment: str
+    # Pass sub1..sub3 on to the destination (else they are recorded and removed).
+    pass_sub_ids: bool = False
 
 
 _entries: dict[str, tuple[float, CachedLink]] = {}
 
 
-def _build(link_id: int, partner_id: int, code: str, is_active: bool, destination: str) -> CachedLink:
+def _build(
+    link_id: int, partner_id: int, code: str, is_active: bool, destination: str, pass_sub_ids: bool = False
+) -> CachedLink:
     refused = bool(destination) and not is_allowed_destination(destination)
     target = destination if destination and not refused else settings.DEFAULT_LANDING_URL
     head, separator, fragment = split_location(target)
@@ -63,6 +67,7 @@ def _build(link_id: int, partner_id: int, code: str, is_active: bool, destinatio
         location_head=head,
         location_separator=separator,
         location_fragment=fragment,
+        pass_sub_ids=pass_sub_ids,
     )
 
 
@@ -83,16 +88,16 @@ def get_link(code: str) -> CachedLink | None:
         return entry[1]
     row = (
         Link.objects.filter(code=code)
-        .values_list("id", "partner_id", "code", "is_active", "destination", "partner__status")
+        .values_list("id", "partner_id", "code", "is_active", "destination", "pass_sub_ids", "partner__status")
         .first()
     )
     if row is None:
         _entries.pop(code, None)
         return None
-    link_id, partner_id, link_code, is_active, destination, partner_status = row
+    link_id, partner_id, link_code, is_active, destination, pass_sub_ids, partner_status = row
     # A partner whose application is pending or declined has links that behave like unknown
-    # codes (CONTRACT.md "Partner approval"): cached as inactive, dropped on a decision.
-    link = _build(link_id, partner_id, link_code, is_active and partner_status == "approved", destination)
+    # codes ("Partner approval", docs/reference.md): cached as inactive, dropped on a decision.
+    link = _build(link_id, partner_id, link_code, is_active and partner_status == "approved", destination, pass_sub_ids)
     if len(_entries) >= LINK_CACHE_MAX_ENTRIES:
         _entries.clear()
     _entries[code] = (now + LINK_CACHE_SECONDS, link)

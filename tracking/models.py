@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 
 from partners.models import Partner
 from tracking.ids import new_click_id
@@ -53,6 +54,13 @@ class Link(models.Model):
     creative = models.ForeignKey(Creative, null=True, blank=True, on_delete=models.SET_NULL, related_name="links")
     is_default = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
+    # Off: sub1, sub2 and sub3 of the click URL are recorded and removed before the redirect.
+    # On: they are recorded and passed on to the destination too.
+    pass_sub_ids = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Pass sub1, sub2 and sub3 on to the landing page as well as recording them.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -63,6 +71,34 @@ class Link(models.Model):
                 fields=["partner"], condition=Q(is_default=True), name="link_one_default_per_partner"
             ),
             models.CheckConstraint(condition=Q(code__regex=r"^[A-Za-z0-9_-]{3,40}$"), name="link_code_format"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PromoCode(models.Model):
+    """A code a partner gives out where nobody clicks (a podcast, a video). A sign-up carrying it
+    is referred to the code's partner when no click inside the window names another partner
+    (CONTRACT.md "Promo codes"). Codes match case-insensitively; staff create them in the admin,
+    or approve one a partner asked for (``is_active`` stays off until then)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="promo_codes")
+    code = models.CharField(max_length=40, help_text="Letters, digits, - and _ (3 to 40); matched case-insensitively.")
+    trial_days = models.PositiveSmallIntegerField(default=14, choices=[(14, "14 days"), (30, "30 days")])
+    description = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    # Set when the partner asked for the code from Resources: staff approve it by activating it.
+    requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One code per spelling, whatever its case: "PODCAST" and "podcast" are the same code.
+            models.UniqueConstraint(Upper("code"), name="promo_code_unique_ci"),
+            models.CheckConstraint(condition=Q(trial_days__in=(14, 30)), name="promo_code_trial_days_14_or_30"),
+            models.CheckConstraint(condition=Q(code__regex=r"^[A-Za-z0-9_-]{3,40}$"), name="promo_code_format"),
         ]
 
     def __str__(self) -> str:
@@ -82,6 +118,17 @@ class Click(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     referer = models.CharField(max_length=1024, blank=True)
     is_unique = models.BooleanField(default=False)
+    # Where the partner placed the link (``/r/<code>?sub1=…``), cut to 100 characters. These six
+    # have a database default too: the raw bulk writers (loadbench's COPY) need not name them.
+    sub1 = models.CharField(max_length=100, blank=True, default="", db_default="")
+    sub2 = models.CharField(max_length=100, blank=True, default="", db_default="")
+    sub3 = models.CharField(max_length=100, blank=True, default="", db_default="")
+    # From COUNTRY_HEADER (a trusted proxy's, e.g. CF-IPCountry) when configured: ISO 3166 alpha-2.
+    country = models.CharField(max_length=2, blank=True, default="", db_default="")
+    # Derived when the click is written (tracking.sources), not in the redirect: the host of the
+    # Referer and the device type from the user agent; empty when unknown.
+    referrer_host = models.CharField(max_length=255, blank=True, default="", db_default="")
+    device = models.CharField(max_length=8, blank=True, default="", db_default="")
 
     class Meta:
         indexes = [models.Index(fields=["link", "created_at"], name="click_link_time")]
@@ -187,3 +234,68 @@ class LinkMonthlyStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.link_id} {self.month:%Y-%m}"
+
+
+class DailyDimensionStats(models.Model):
+    """Clicks and unique clicks per link, day and value of one dimension of the click: a sub-ID,
+    the referring host, the device type or the country. Only non-empty values have rows; a
+    link-day's clicks without a value are its ``DailyLinkStats`` clicks minus these rows' sum.
+    Written in the transaction that writes the clicks (``tracking.clicks.write_clicks``) and
+    rebuildable from the raw clicks (``tracking.rollups.rebuild_dimension_rollups``)."""
+
+    class Dimension(models.TextChoices):
+        SUB1 = "sub1", "sub1"
+        SUB2 = "sub2", "sub2"
+        SUB3 = "sub3", "sub3"
+        REFERRER = "referrer", "Referring site"
+        DEVICE = "device", "Device"
+        COUNTRY = "country", "Country"
+
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="+", db_index=False)
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    dimension = models.CharField(max_length=8, choices=Dimension.choices)
+    value = models.CharField(max_length=255)
+    clicks = models.PositiveIntegerField(default=0)
+    unique_clicks = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["link", "dimension", "day", "value"], name="dimension_stats_key"),
+            models.CheckConstraint(condition=~Q(value=""), name="dimension_stats_value_not_empty"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["partner", "dimension", "day"],
+                include=["value", "clicks", "unique_clicks"],
+                name="dimension_stats_partner_cov",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.link_id} {self.day} {self.dimension}={self.value}"
+
+
+class PartnerDailyDimensionStats(models.Model):
+    """``DailyDimensionStats`` summed over the partner's links: what the partner-wide Sources view
+    reads (a row per day and value instead of one per link, day and value). Written in the same
+    statement as the per-link rows, rebuilt with them."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    dimension = models.CharField(max_length=8, choices=DailyDimensionStats.Dimension.choices)
+    value = models.CharField(max_length=255)
+    clicks = models.PositiveIntegerField(default=0)
+    unique_clicks = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Also the Sources view's index: a partner's year is a few thousand rows.
+            models.UniqueConstraint(
+                fields=["partner", "dimension", "day", "value"], name="partner_dimension_stats_key"
+            ),
+            models.CheckConstraint(condition=~Q(value=""), name="partner_dimension_stats_value_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.day} {self.dimension}={self.value}"

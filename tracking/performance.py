@@ -154,6 +154,7 @@ def performance_view(request: HttpRequest) -> HttpResponse:
             "currency": settings.PROGRAM_CURRENCY,
             "titles": titles,
             "creative_title": CREATIVE_TITLE,
+            "range_query": base_query,
         },
     )
 

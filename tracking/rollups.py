@@ -296,15 +296,192 @@ def _rebuild_chunk(report: RebuildReport, start: date, end: date) -> None:
             )
 
 
+# --- dimension rollups (sub-IDs, referring site, device, country) ------------------------------
+
+# DailyDimensionStats.dimension -> the Click column it counts.
+DIMENSION_COLUMNS = {
+    "sub1": "sub1",
+    "sub2": "sub2",
+    "sub3": "sub3",
+    "referrer": "referrer_host",
+    "device": "device",
+    "country": "country",
+}
+
+_DimKey = tuple[int, str, date, str]  # link, dimension, day, value
+
+
+def _raw_dimension_counts(start: date, end: date, partner_id: int | None) -> dict[_DimKey, tuple[int, int]]:
+    """(clicks, unique clicks) per (link, dimension, day, value) from the raw clicks."""
+    from tracking.models import Click
+
+    tz = program_tz()
+    since, until = day_start(start), day_start(end + timedelta(days=1))
+    clicks = Click.objects.filter(created_at__gte=since, created_at__lt=until)
+    if partner_id is not None:
+        clicks = clicks.filter(link__partner_id=partner_id)
+    counts: dict[_DimKey, tuple[int, int]] = {}
+    for dimension, column in DIMENSION_COLUMNS.items():
+        rows = (
+            clicks.exclude(**{column: ""})
+            .annotate(d=TruncDate("created_at", tzinfo=tz))
+            .values_list("link_id", "d", column)
+            .annotate(n=Count("pk"), u=Count("pk", filter=Q(is_unique=True)))
+            .order_by()
+        )
+        for link_id, day, value, n, u in rows:
+            counts[(link_id, dimension, day, value)] = (n, u)
+    return counts
+
+
+def _lock_dimension_counters() -> None:
+    # As _lock_counters: no click may add to a dimension row between our read and our write.
+    if connection.vendor == "postgresql":
+        from tracking.models import DailyDimensionStats, PartnerDailyDimensionStats
+
+        tables = ", ".join(
+            connection.ops.quote_name(model._meta.db_table)
+            for model in (DailyDimensionStats, PartnerDailyDimensionStats)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _rebuild_partner_dimensions(
+    report: RebuildReport, start: date, end: date, rebuilt: dict[_DimKey, tuple[int, int]]
+) -> None:
+    """The partner-wide rows from the rebuilt per-link counts; caller holds the lock."""
+    from tracking.models import Link, PartnerDailyDimensionStats
+
+    owners = dict(Link.objects.filter(pk__in={key[0] for key in rebuilt}).values_list("pk", "partner_id"))
+    raw: dict[tuple[int, str, date, str], tuple[int, int]] = {}
+    for (link_id, dimension, day, value), (n, u) in rebuilt.items():
+        key = (owners[link_id], dimension, day, value)
+        old_n, old_u = raw.get(key, (0, 0))
+        raw[key] = (old_n + n, old_u + u)
+    stored_rows = PartnerDailyDimensionStats.objects.filter(day__gte=start, day__lte=end)
+    if report.partner_id is not None:
+        stored_rows = stored_rows.filter(partner_id=report.partner_id)
+    stored = {(row.partner_id, row.dimension, row.day, row.value): row for row in stored_rows}
+    to_update, to_create, to_delete = [], [], []
+    for key in sorted(set(raw) | set(stored)):
+        new = raw.get(key, (0, 0))
+        row = stored.get(key)
+        old = (0, 0) if row is None else (row.clicks, row.unique_clicks)
+        if old == new:
+            continue
+        partner_id, dimension, day, value = key
+        report.differences.append(RollupDifference(0, day, f"partner {partner_id} {dimension}={value}", old, new))
+        if row is None:
+            to_create.append(
+                PartnerDailyDimensionStats(
+                    partner_id=partner_id,
+                    dimension=dimension,
+                    day=day,
+                    value=value,
+                    clicks=new[0],
+                    unique_clicks=new[1],
+                )
+            )
+        elif new == (0, 0):
+            to_delete.append(row.pk)
+        else:
+            row.clicks, row.unique_clicks = new
+            to_update.append(row)
+    report.rows_written += len(to_update) + len(to_create) + len(to_delete)
+    if report.dry_run:
+        return
+    if to_delete:
+        PartnerDailyDimensionStats.objects.filter(pk__in=to_delete).delete()
+    if to_update:
+        PartnerDailyDimensionStats.objects.bulk_update(to_update, ["clicks", "unique_clicks"], batch_size=1000)
+    if to_create:
+        PartnerDailyDimensionStats.objects.bulk_create(to_create, batch_size=1000)
+
+
+def _rebuild_dimension_chunk(report: RebuildReport, start: date, end: date) -> None:
+    from tracking.models import DailyDimensionStats, Link
+
+    with transaction.atomic():
+        if not report.dry_run:
+            _lock_dimension_counters()
+        rebuilt = _raw_dimension_counts(start, end, report.partner_id)
+        stored_rows = DailyDimensionStats.objects.filter(day__gte=start, day__lte=end)
+        if report.partner_id is not None:
+            stored_rows = stored_rows.filter(partner_id=report.partner_id)
+        stored = {(row.link_id, row.dimension, row.day, row.value): row for row in stored_rows}
+        keys = sorted(set(rebuilt) | set(stored))
+        report.rows_checked += len(keys)
+        to_update, to_create, to_delete = [], [], []
+        for key in keys:
+            new = rebuilt.get(key, (0, 0))
+            row = stored.get(key)
+            old = (0, 0) if row is None else (row.clicks, row.unique_clicks)
+            if old == new:
+                continue
+            link_id, dimension, day, value = key
+            for counter, before, after in zip(("clicks", "unique_clicks"), old, new, strict=True):
+                if before != after:
+                    report.differences.append(
+                        RollupDifference(link_id, day, f"{dimension}={value} {counter}", before, after)
+                    )
+            if row is None:
+                to_create.append((key, new))
+            elif new == (0, 0):
+                to_delete.append(row.pk)
+            else:
+                row.clicks, row.unique_clicks = new
+                to_update.append(row)
+        report.rows_written += len(to_update) + len(to_create) + len(to_delete)
+        _rebuild_partner_dimensions(report, start, end, rebuilt)
+        if report.dry_run:
+            return
+        if to_delete:
+            DailyDimensionStats.objects.filter(pk__in=to_delete).delete()
+        if to_update:
+            DailyDimensionStats.objects.bulk_update(to_update, ["clicks", "unique_clicks"], batch_size=1000)
+        if to_create:
+            owners = dict(Link.objects.filter(pk__in={key[0] for key, _ in to_create}).values_list("pk", "partner_id"))
+            DailyDimensionStats.objects.bulk_create(
+                [
+                    DailyDimensionStats(
+                        link_id=link_id,
+                        partner_id=owners[link_id],
+                        dimension=dimension,
+                        day=day,
+                        value=value,
+                        clicks=n,
+                        unique_clicks=u,
+                    )
+                    for (link_id, dimension, day, value), (n, u) in to_create
+                ],
+                batch_size=1000,
+            )
+
+
+def rebuild_dimension_rollups(
+    start: date, end: date, *, partner_id: int | None = None, dry_run: bool = False
+) -> RebuildReport:
+    """``rebuild_rollups`` for ``DailyDimensionStats``: recompute every (link, dimension, day,
+    value) of the range from the raw clicks, report what differs, write it (unless ``dry_run``)."""
+    if start > end:
+        raise ValueError("start must not be after end")
+    report = RebuildReport(start=start, end=end, partner_id=partner_id, dry_run=dry_run)
+    for chunk_start, chunk_end in _chunks(start, end):
+        _rebuild_dimension_chunk(report, chunk_start, chunk_end)
+    return report
+
+
 def rebuild_rollups(start: date, end: date, *, partner_id: int | None = None, dry_run: bool = False) -> RebuildReport:
     """Recompute every counter of the days ``start``..``end`` (inclusive, program time zone)
     from the raw rows, report the differences found, then write the rebuilt values (unless
-    ``dry_run``). Only rows that differ are written."""
+    ``dry_run``). Only rows that differ are written. The dimension rollups are rebuilt too."""
     if start > end:
         raise ValueError("start must not be after end")
     report = RebuildReport(start=start, end=end, partner_id=partner_id, dry_run=dry_run)
     for chunk_start, chunk_end in _chunks(start, end):
         _rebuild_chunk(report, chunk_start, chunk_end)
+        _rebuild_dimension_chunk(report, chunk_start, chunk_end)
     if not dry_run:
         # The month rows followed every write by trigger; recomputing them repairs any drift.
         monthly_rebuild(partner_id=partner_id)

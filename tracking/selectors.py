@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, QuerySet
 
 from partners.models import Partner
-from tracking.models import Click, Creative, DailyLinkStats, Link
+from tracking.models import Click, Creative, DailyLinkStats, Link, PromoCode
 
 
 def link_list(*, partner: Partner) -> QuerySet[Link]:
@@ -41,3 +41,8 @@ def creative_list(*, kind: str | None = None) -> QuerySet[Creative]:
 
 def creative_get(*, creative_id: int) -> Creative | None:
     return Creative.objects.filter(pk=creative_id, is_active=True).first()
+
+
+def promo_code_list(*, partner: Partner) -> QuerySet[PromoCode]:
+    """The partner's promo codes, active and requested alike, newest first."""
+    return PromoCode.objects.filter(partner=partner).order_by("-created_at", "-pk")

@@ -8,10 +8,11 @@ import secrets
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from config.errors import PortalError
 from partners.models import Partner
-from tracking.models import Click, Creative, DailyLinkStats, Link
+from tracking.models import Click, Creative, DailyLinkStats, Link, PromoCode
 from tracking.validators import validate_destination
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{3,40}$")
@@ -58,6 +59,7 @@ def link_create(
     description: str = "",
     creative: Creative | None = None,
     code: str = "",
+    pass_sub_ids: bool = False,
 ) -> Link:
     """A custom link of ``partner``. Empty ``destination`` = the default landing page; empty
     ``code`` = a generated one."""
@@ -78,6 +80,7 @@ def link_create(
         "description": description,
         "creative": creative,
         "is_default": False,
+        "pass_sub_ids": pass_sub_ids,
     }
     if code:
         code = clean_code(code)
@@ -142,3 +145,50 @@ def link_delete(*, partner: Partner, link_id: int) -> None:
     ):
         raise LinkError("A link with clicks cannot be deleted; disable it instead.", code="link_has_clicks")
     link.delete()
+
+
+# --- promo codes -----------------------------------------------------------------------------
+
+# A partner asks for codes; staff decide. More open requests than this are refused so that the
+# admin's queue cannot be flooded by one account.
+PROMO_CODE_OPEN_REQUESTS_MAX = 3
+
+
+class PromoCodeError(PortalError):
+    """A promo code request the rules refuse; the message is shown to the partner."""
+
+
+@transaction.atomic
+def promo_code_request(*, partner: Partner, code: str, trial_days: int, description: str = "") -> PromoCode:
+    """A promo code the partner asks for: stored inactive, with ``requested_at``, until staff
+    activate it in the admin. The code is unique whatever its case (the database decides a race)."""
+    code = (code or "").strip()
+    if not CODE_RE.match(code):
+        raise PromoCodeError("A code is 3 to 40 letters, digits, hyphens or underscores.", field="code")
+    if trial_days not in settings.TRIAL_LENGTHS:
+        lengths = " or ".join(str(n) for n in settings.TRIAL_LENGTHS)
+        raise PromoCodeError(f"The trial length must be {lengths} days.", field="trial_days")
+    description = (description or "").strip()
+    if len(description) > PromoCode._meta.get_field("description").max_length:
+        raise PromoCodeError("The description is too long (200 characters at most).", field="description")
+    # Lock the partner row: two requests of one partner count the open ones one after the other.
+    Partner.objects.select_for_update().filter(pk=partner.pk).first()
+    open_requests = PromoCode.objects.filter(partner=partner, is_active=False, requested_at__isnull=False).count()
+    if open_requests >= PROMO_CODE_OPEN_REQUESTS_MAX:
+        raise PromoCodeError(
+            f"You have {open_requests} code requests waiting for review; wait for them before asking for more."
+        )
+    if PromoCode.objects.filter(code__iexact=code).exists():
+        raise PromoCodeError("This code is already taken. Choose another one.", field="code")
+    try:
+        with transaction.atomic():
+            return PromoCode.objects.create(
+                partner=partner,
+                code=code,
+                trial_days=trial_days,
+                description=description,
+                is_active=False,
+                requested_at=timezone.now(),
+            )
+    except IntegrityError:  # taken between the check and the insert
+        raise PromoCodeError("This code is already taken. Choose another one.", field="code") from None

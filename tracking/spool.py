@@ -74,7 +74,9 @@ def spool_dir() -> Path:
 
 
 def encode(click) -> bytes:
-    """One line: ``[id hex, link, partner, visitor, µs since the epoch, ip hash, UA, referer]``."""
+    """One line: ``[id hex, link, partner, visitor, µs since the epoch, ip hash, UA, referer]``,
+    followed by ``sub1, sub2, sub3, country`` when any of them is set (lines without them, written
+    before they existed or by a click without them, read as empty)."""
     micros = (click.created_at - _EPOCH) // timedelta(microseconds=1)
     row = [
         click.id.hex,
@@ -86,6 +88,8 @@ def encode(click) -> bytes:
         click.user_agent,
         click.referer,
     ]
+    if click.sub1 or click.sub2 or click.sub3 or click.country:
+        row += [click.sub1, click.sub2, click.sub3, click.country]
     return (json.dumps(row, separators=(",", ":")) + "\n").encode()
 
 
@@ -123,7 +127,12 @@ def decode_many(lines: list[bytes]) -> list:
 
 
 def _click(row, click_class):
-    click_id, link_id, partner_id, visitor_id, micros, ip_hash, user_agent, referer = row
+    if len(row) == 12:
+        click_id, link_id, partner_id, visitor_id, micros, ip_hash, user_agent, referer, *extra = row
+    else:
+        click_id, link_id, partner_id, visitor_id, micros, ip_hash, user_agent, referer = row
+        extra = ("", "", "", "")
+    sub1, sub2, sub3, country = (str(value) for value in extra)
     if not isinstance(visitor_id, str) or not visitor_id or len(visitor_id) > 64:
         raise ValueError("bad visitor id")
     return click_class(
@@ -135,6 +144,10 @@ def _click(row, click_class):
         ip_hash=str(ip_hash)[:64],
         user_agent=str(user_agent)[:512],
         referer=str(referer)[:1024],
+        sub1=sub1[:100],
+        sub2=sub2[:100],
+        sub3=sub3[:100],
+        country=country[:2],
     )
 
 

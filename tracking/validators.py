@@ -21,6 +21,13 @@ from django.core.exceptions import ValidationError
 
 MAX_DESTINATION_LENGTH = 2000
 TRACKING_PARAMETER = "aff_click"
+# Sub-IDs: where the partner placed the link (``/r/<code>?sub1=youtube&sub2=video-12``).
+SUB_ID_PARAMETERS = ("sub1", "sub2", "sub3")
+SUB_ID_MAX_LENGTH = 100
+# What a partner may type as a sub-ID in the panel (a QR code's sub1). Values arriving on a
+# click are kept whatever they are, cleaned by ``clean_sub_id``.
+SUB_ID_RE = re.compile(r"^[A-Za-z0-9._~-]{0,100}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # ASCII letters, digits and hyphens in dot-separated labels: no "%", no "[", no empty label.
 _HOST_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
@@ -86,3 +93,10 @@ def is_allowed_destination(value: str) -> bool:
     except ValidationError:
         return False
     return True
+
+
+def clean_sub_id(value: str) -> str:
+    """A sub-ID from a click URL as stored: control characters dropped, surrounding spaces
+    stripped, at most ``SUB_ID_MAX_LENGTH`` characters (longer values are cut, not refused: the
+    visitor is redirected whatever the partner wrote)."""
+    return _CONTROL_RE.sub("", value).strip()[:SUB_ID_MAX_LENGTH]

@@ -32,10 +32,13 @@ from tracking.forms import LinkBuilderForm
 from tracking.ids import new_click_id
 from tracking.models import Creative, Link
 from tracking.performance import column_titles, row_numbers
+from tracking.promo_views import promo_codes_context
+from tracking.qr import QR_SUB1, qr_png, qr_svg
 from tracking.reports import DateRangeError, LinkSeries, link_series, parse_date_range
 from tracking.selectors import creative_get, creative_list, default_link_get, link_get, link_list
 from tracking.services import LinkError, link_create, link_delete, link_set_active
-from tracking.validators import TRACKING_PARAMETER
+from tracking.sources import request_country
+from tracking.validators import SUB_ID_PARAMETERS, SUB_ID_RE, TRACKING_PARAMETER, clean_sub_id
 from tracking.visitors import (
     VISITOR_COOKIE,
     VISITOR_COOKIE_MAX_AGE,
@@ -58,16 +61,36 @@ LINKS_PER_PAGE = 20
 # --- GET /r/<code> ---------------------------------------------------------------------------
 
 
-def _location(link: linkcache.CachedLink, query_string: str, click_id: str | None) -> str:
+_NO_SUB_IDS = ("", "", "")
+
+
+def _query_pairs(query_string: str) -> list[tuple[str, str]]:
+    """The click URL's query parameters, or none when it is too long or has too many fields."""
+    if not query_string or len(query_string) > _MAX_PASSTHROUGH_CHARS:
+        return []
+    try:
+        return parse_qsl(query_string, keep_blank_values=True, max_num_fields=_MAX_PASSTHROUGH_FIELDS)
+    except ValueError:
+        return []
+
+
+def _sub_ids(pairs: list[tuple[str, str]]) -> tuple[str, str, str]:
+    """sub1, sub2, sub3 of the click URL (the first of each), cleaned; empty when absent."""
+    found = dict.fromkeys(SUB_ID_PARAMETERS, "")
+    for name, value in pairs:
+        if name in found and not found[name]:
+            found[name] = clean_sub_id(value)
+    return found["sub1"], found["sub2"], found["sub3"]
+
+
+def _location(link: linkcache.CachedLink, pairs: list[tuple[str, str]], click_id: str | None) -> str:
     """The link's destination with the click URL's own query parameters (passed on as ordinary
-    parameters, never followed) and ``aff_click`` appended; its query and fragment kept."""
+    parameters, never followed; sub-IDs only when the link passes them on) and ``aff_click``
+    appended; its query and fragment kept."""
     extra = ""
-    if query_string and len(query_string) <= _MAX_PASSTHROUGH_CHARS:
-        try:
-            pairs = parse_qsl(query_string, keep_blank_values=True, max_num_fields=_MAX_PASSTHROUGH_FIELDS)
-        except ValueError:
-            pairs = []
-        extra = urlencode([(name, value) for name, value in pairs if name != TRACKING_PARAMETER])
+    if pairs:
+        dropped = (TRACKING_PARAMETER,) if link.pass_sub_ids else (TRACKING_PARAMETER, *SUB_ID_PARAMETERS)
+        extra = urlencode([(name, value) for name, value in pairs if name not in dropped])
     if click_id is not None:
         # A UUID: nothing in it to encode.
         extra = f"{extra}&{TRACKING_PARAMETER}={click_id}" if extra else f"{TRACKING_PARAMETER}={click_id}"
@@ -167,10 +190,10 @@ def click_redirect_view(request: HttpRequest, code: str) -> HttpResponse:
     if link.destination_refused:
         logger.warning("Link %s has a destination outside the allowed hosts; using the default landing page.", code)
 
-    query_string = request.META.get("QUERY_STRING", "")
+    pairs = _query_pairs(request.META.get("QUERY_STRING", ""))
     user_agent = request.META.get("HTTP_USER_AGENT", "").replace("\x00", "")
     if request.method == "HEAD" or is_bot(user_agent[:1024]):
-        return _ClickRedirect(_location(link, query_string, None))
+        return _ClickRedirect(_location(link, pairs, None))
 
     ip = client_ip(request)  # behind a proxy REMOTE_ADDR is the proxy: every visitor would share it
     visitor_cookie = request.COOKIES.get(VISITOR_COOKIE)
@@ -179,6 +202,7 @@ def click_redirect_view(request: HttpRequest, code: str) -> HttpResponse:
         visitor_id = visitor_from_request(ip, user_agent)
         visitor_cookie = visitor_cookie_value(visitor_id)
     # else the incoming cookie is exactly the signed value: sent back as it is (a longer life).
+    sub1, sub2, sub3 = _sub_ids(pairs) if pairs else _NO_SUB_IDS
     click = ClickData(
         id=new_click_id(),
         link_id=link.id,
@@ -188,6 +212,10 @@ def click_redirect_view(request: HttpRequest, code: str) -> HttpResponse:
         ip_hash=hash_ip(ip),
         user_agent=user_agent[:512],
         referer=request.META.get("HTTP_REFERER", "").replace("\x00", "")[:1024],
+        sub1=sub1,
+        sub2=sub2,
+        sub3=sub3,
+        country=request_country(request),
     )
     try:
         record_click(click)
@@ -195,10 +223,10 @@ def click_redirect_view(request: HttpRequest, code: str) -> HttpResponse:
         # Neither Redis nor the database took the click: still redirect, without a click id
         # that names nothing (an older aff_click cookie keeps attributing).
         logger.exception("Click on /r/%s could not be recorded.", code)
-        return _ClickRedirect(_location(link, query_string, None))
+        return _ClickRedirect(_location(link, pairs, None))
 
     click_id = str(click.id)
-    response = _ClickRedirect(_location(link, query_string, click_id))
+    response = _ClickRedirect(_location(link, pairs, click_id))
     _cookie(response, CLICK_COOKIE, click_id, settings.ATTRIBUTION_WINDOW_DAYS * 86400)
     _cookie(response, VISITOR_COOKIE, visitor_cookie, VISITOR_COOKIE_MAX_AGE)
     return response
@@ -242,6 +270,7 @@ def resources_view(request: HttpRequest) -> HttpResponse:
                     description=data["description"],
                     creative=data["creative"],
                     code=data["code"],
+                    pass_sub_ids=data["pass_sub_ids"],
                 )
             except LinkError as exc:
                 form.add_error(exc.field if exc.field in form.fields else None, exc.message)
@@ -278,6 +307,7 @@ def resources_view(request: HttpRequest) -> HttpResponse:
             "creatives_data": _creatives_data(all_creatives),
             "site_url": settings.SITE_URL,
             "default_landing_url": settings.DEFAULT_LANDING_URL,
+            **promo_codes_context(request, partner),
         },
     )
 
@@ -390,4 +420,29 @@ def creative_image_view(request: HttpRequest, creative_id: int) -> FileResponse:
     creative = _creative_file(creative_id)
     response = FileResponse(creative.image.open("rb"))
     response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
+# --- QR codes --------------------------------------------------------------------------------
+
+_QR_KINDS = {"svg": ("image/svg+xml", qr_svg), "png": ("image/png", qr_png)}
+
+
+@partner_required
+def link_qr_view(request: HttpRequest, link_id: int, kind: str) -> HttpResponse:
+    """The QR code of one of the partner's own links, as an SVG or PNG download (``?inline=1``:
+    shown in the page instead). ``sub1`` defaults to ``qr``; ``?sub1=`` names another placement."""
+    link = link_get(partner=request.partner, link_id=link_id)
+    if link is None or kind not in _QR_KINDS:
+        raise Http404("No such link.")
+    sub1 = request.GET.get("sub1", QR_SUB1).strip()
+    if not SUB_ID_RE.match(sub1):
+        return HttpResponse(
+            "sub1 is at most 100 letters, digits, and . _ - characters.", status=400, content_type="text/plain"
+        )
+    content_type, render_qr = _QR_KINDS[kind]
+    response = HttpResponse(render_qr(link, sub1=sub1), content_type=content_type)
+    if not request.GET.get("inline"):
+        response["Content-Disposition"] = f'attachment; filename="{link.code}-qr.{kind}"'
+    response["Cache-Control"] = "private, max-age=3600"
     return response

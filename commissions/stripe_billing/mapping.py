@@ -98,6 +98,10 @@ class SignUp:
     customer_id: str | None
     click_id: str | None
     email: str | None
+    # The promotion code the customer entered at checkout: its text when the object is expanded,
+    # else only its id (``promo_…``), which the connector looks up through Stripe's API.
+    promo_code: str | None = None
+    promotion_code_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -163,14 +167,34 @@ def _aff_click(metadata: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def _promotion_code(session: dict) -> tuple[str | None, str | None]:
+    """(the code's text, its id) of the first promotion code a checkout session applied: under
+    ``discounts[].promotion_code`` (an id, or the object when expanded), or under
+    ``total_details.breakdown.discounts[].discount.promotion_code`` (when the breakdown is expanded)."""
+    candidates = [_dict(entry).get("promotion_code") for entry in session.get("discounts") or [] if entry]
+    breakdown = _dict(_dict(session.get("total_details")).get("breakdown")).get("discounts")
+    if isinstance(breakdown, list):
+        candidates += [_dict(_dict(item).get("discount")).get("promotion_code") for item in breakdown]
+    for promo in candidates:
+        code = _dict(promo).get("code")
+        if isinstance(code, str) and code.strip():
+            return code.strip(), _id(promo)
+        if _id(promo):
+            return None, _id(promo)
+    return None, None
+
+
 def _checkout(session: dict) -> SignUp:
     reference = session.get("client_reference_id")
     click = reference.strip() or None if isinstance(reference, str) else None
     email = _dict(session.get("customer_details")).get("email") or session.get("customer_email")
+    promo_code, promotion_code_id = _promotion_code(session)
     return SignUp(
         customer_id=_id(session.get("customer")),
         click_id=click or _aff_click(session.get("metadata")),
         email=email if isinstance(email, str) else None,
+        promo_code=promo_code,
+        promotion_code_id=promotion_code_id,
     )
 
 

@@ -28,6 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import stripe
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
@@ -215,15 +216,38 @@ def _sign_up(action: mapping.SignUp, row: StripeEvent) -> _Result:
         return _Result(Status.IGNORED, "No customer on this event (a guest checkout): nothing to attribute.")
     StripeCustomer.objects.filter(customer_id=action.customer_id).update(signup_seen=True)
     releases = [f"customer:{action.customer_id}"]
-    if not action.click_id:
-        return _Result(Status.IGNORED, "No aff_click (client_reference_id or metadata.aff_click).", releases=releases)
+    promo_code = action.promo_code
+    if promo_code is None and action.promotion_code_id:
+        try:
+            promo_code = _promotion_code_text(action.promotion_code_id)
+        except stripe.StripeError as exc:
+            # Not applied without its code (that would lose the partner's customer for good):
+            # held, and handled again from the admin once Stripe answers.
+            return _Result(
+                Status.HELD,
+                f"The promotion code {action.promotion_code_id} could not be looked up in Stripe "
+                f"({type(exc).__name__}: {exc.user_message or exc}); handle this event again once Stripe answers.",
+                f"promotion_code:{action.promotion_code_id}",
+            )
+    if not action.click_id and not promo_code:
+        return _Result(
+            Status.IGNORED,
+            "No aff_click (client_reference_id or metadata.aff_click) and no promotion code.",
+            releases=releases,
+        )
     email = action.email
     if email:
         try:
             validate_email(email)
         except DjangoValidationError:
             email = None
-    data = {"customer_id": action.customer_id, "click_id": action.click_id[:255], "email": email}
+    data = {
+        "customer_id": action.customer_id,
+        "click_id": action.click_id[:255] if action.click_id else None,
+        "email": email,
+    }
+    if promo_code:
+        data["promo_code"] = promo_code[:255]
     try:
         response = _apply(row, "customer.signed_up", data, at=row.created)
     except (EventBodyError, EventRejected, EventConflict) as exc:
@@ -232,8 +256,21 @@ def _sign_up(action: mapping.SignUp, row: StripeEvent) -> _Result:
     result.releases = releases
     if response.body.get("referral") is None:
         result.status = Status.NOT_REFERRED
-        result.note = "The aff_click names no click of an active link inside the attribution window."
+        result.note = (
+            "Neither the aff_click (a click of an active link inside the attribution window) "
+            "nor a promotion code names a partner."
+        )
     return result
+
+
+def _promotion_code_text(promotion_code_id: str) -> str | None:
+    """The customer-facing code of a Stripe promotion code, read through the API client (its base
+    from STRIPE_API_BASE). Raises ``stripe.StripeError`` when Stripe cannot answer."""
+    from commissions.stripe_billing.sync import stripe_client
+
+    promo = stripe_client().v1.promotion_codes.retrieve(promotion_code_id).to_dict()
+    code = promo.get("code")
+    return code.strip() or None if isinstance(code, str) else None
 
 
 def _subscription(action: mapping.SubscriptionState, row: StripeEvent) -> _Result:

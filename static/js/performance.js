@@ -32,7 +32,7 @@
       var labels = shown.map(function (i) { return data.labels[i]; });
       var shownValues = shown.map(function (i) { return values[i]; });
       note.textContent = order.length > LIMIT
-        ? "Your " + LIMIT + " best links by " + LABELS[metric].toLowerCase() + ", out of " + order.length + "."
+        ? "Your " + LIMIT + " best " + (data.noun || "links") + " by " + LABELS[metric].toLowerCase() + ", out of " + order.length + "."
         : "";
       if (chart) { chart.destroy(); chart = null; }
       var isEmpty = charts.allZero(shownValues);

@@ -134,3 +134,16 @@ def test_every_reference_written_points_at_an_existing_row():
                 **{f"{field.attname}__in": field.related_model.objects.values("pk")}
             )
             assert not dangling.exists(), f"{model.__name__}.{field.name}"
+
+
+def test_clicks_carry_realistic_sub_ids_referrers_devices_and_countries_in_their_rollups():
+    from tracking.models import DailyDimensionStats
+
+    _run("--seed", "5")
+    clicks = Click.objects.all()
+    assert clicks.exclude(sub1="").exists() and clicks.filter(sub1="").exists()
+    assert set(clicks.values_list("device", flat=True)) >= {"desktop", "mobile"}
+    assert clicks.exclude(referrer_host="").exists() and clicks.exclude(country="").exists()
+    for dimension in ("sub1", "referrer", "device", "country"):
+        assert DailyDimensionStats.objects.filter(dimension=dimension).exists()
+    assert _whole_history_rebuild(dry_run=True).differences == []

@@ -30,7 +30,8 @@ class FakeStripe:
         self._server: ThreadingHTTPServer | None = None
 
     def add(self, kind: str, obj: dict) -> None:
-        self.objects[kind].append(obj)
+        # Kinds beyond the lists (e.g. "promotion_codes") are answered by retrieve only.
+        self.objects.setdefault(kind, []).append(obj)
 
     def start(self) -> str:
         fake = self

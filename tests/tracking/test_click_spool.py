@@ -166,7 +166,8 @@ settings.configure(CLICK_SPOOL_DIR={str(spool_dir)!r})
 from tracking import spool
 for i in range(25):
     spool.append(SimpleNamespace(id=uuid.uuid4(), link_id={link.pk}, partner_id={link.partner_id},
-        visitor_id=f"visitor-{{i % 5}}", created_at=datetime.now(UTC), ip_hash="", user_agent="ua", referer=""))
+        visitor_id=f"visitor-{{i % 5}}", created_at=datetime.now(UTC), ip_hash="", user_agent="ua", referer="",
+        sub1="", sub2="", sub3="", country=""))
 print(len(os.listdir({str(spool_dir)!r})), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """

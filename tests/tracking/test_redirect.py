@@ -276,18 +276,22 @@ def _data_statements(queries: list[dict]) -> list[str]:
 
 def test_the_redirect_makes_three_statements_with_the_link_cached_and_four_without(visit, django_assert_num_queries):
     link = LinkFactory()
+    # PostgreSQL writes the link rollup and the dimension rollups (the click's device here, per
+    # link and partner-wide) in one statement; SQLite, without writable CTEs, in three.
+    extra = 0 if connection.vendor == "postgresql" else 2
     # Cold: link lookup + savepoint + 3 inserts + release (inside the test's transaction).
-    with django_assert_num_queries(6) as cold:
+    with django_assert_num_queries(6 + extra) as cold:
         visit(link.code)
-    with django_assert_num_queries(5) as warm:
+    with django_assert_num_queries(5 + extra) as warm:
         visit(link.code)
     cold_sql, warm_sql = _data_statements(cold.captured_queries), _data_statements(warm.captured_queries)
-    assert len(cold_sql) == 4 and cold_sql[0].startswith("SELECT")
-    assert [s.split(" (")[0] for s in warm_sql] == [
+    assert len(cold_sql) == 4 + extra and cold_sql[0].startswith("SELECT")
+    assert [s.split(" (")[0] for s in warm_sql[:2]] == [
         'INSERT INTO "tracking_uniquevisitor"',
         'INSERT INTO "tracking_click"',
-        'INSERT INTO "tracking_dailylinkstats"',
     ]
+    rollups = " ".join(warm_sql[2:])
+    assert '"tracking_dailylinkstats"' in rollups and '"tracking_dailydimensionstats"' in rollups
 
 
 def test_unknown_codes_and_bots_cost_at_most_one_query(visit, django_assert_max_num_queries):

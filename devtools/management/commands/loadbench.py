@@ -46,7 +46,8 @@ from commissions.money import ZERO, cents, commission_for, reversal_for
 from partners.models import Partner, User, new_referral_code
 from payouts.models import Payout
 from tracking.models import ROLLUP_COUNTERS, Click, Creative, DailyLinkStats, Link, UniqueVisitor
-from tracking.rollups import day_start, program_today, program_tz
+from tracking.rollups import DIMENSION_COLUMNS, day_start, program_today, program_tz, rebuild_dimension_rollups
+from tracking.sources import device_type, referrer_host
 
 BENCH_EMAIL = "bench@example.com"
 BENCH_PASSWORD = "bench"
@@ -113,6 +114,10 @@ REFERERS = (
     "https://www.linkedin.com/",
     "https://news.ycombinator.com/",
 )
+# Sub-IDs partners put on their links, and the countries a CDN header reports ("" = none).
+SUB1S = ("", "", "", "youtube", "blog", "newsletter", "qr", "twitter", "podcast-notes")
+SUB2S = ("", "", "", "", "video-1", "video-2", "sidebar", "footer")
+COUNTRIES = ("US", "US", "US", "GB", "DE", "FR", "CA", "IN", "BR", "AU", "", "NL")
 CAMPAIGNS = (
     "Blog sidebar",
     "Newsletter",
@@ -376,6 +381,11 @@ class _Generator:
         random_float, random_bits, salt, id_salt = rng.random, rng.getrandbits, self.salt, self.id_salt
         agents, referers = USER_AGENTS, REFERERS
         n_agents, n_referers = len(agents), len(referers)
+        # What the click writer derives from each (tracking.sources), computed once per string.
+        devices = [device_type(agent) for agent in agents]
+        hosts = [referrer_host(referer) for referer in referers]
+        sub1s, sub2s, countries = SUB1S, SUB2S, COUNTRIES
+        n_sub1, n_sub2, n_countries = len(sub1s), len(sub2s), len(countries)
         home = array("H")  # each visitor's usual link (position in ``links``)
         first_visitor = self.next_visitor
         seen: set[int] = set()
@@ -427,11 +437,15 @@ class _Generator:
                             reservoir[slot] = entry
                 # A stand-in for the keyed hash of the visitor's IP: 64 hex digits, stable per visitor.
                 ip_hash = f"{((visitor + salt) * _HASH_MULTIPLIER) & _MASK_256:064x}"
+                agent, referer = visitor % n_agents, (visitor + position) % n_referers
+                # A placement per (link, visitor): the same visitor keeps clicking the same spot.
+                sub1, sub2 = sub1s[(visitor * 7 + position) % n_sub1], sub2s[(visitor * 3 + position) % n_sub2]
+                country = countries[visitor % n_countries]
                 if as_text:
                     yield (
                         f"{click_hex}\t{link_id}\t{run}v{visitor}\t{_text_time(stamp)}\t{ip_hash}\t"
-                        f"{agents[visitor % n_agents]}\t{referers[(visitor + position) % n_referers]}\t"
-                        f"{'t' if unique else 'f'}\n"
+                        f"{agents[agent]}\t{referers[referer]}\t{'t' if unique else 'f'}\t"
+                        f"{sub1}\t{sub2}\t{country}\t{hosts[referer]}\t{devices[agent]}\n"
                     )
                 else:
                     yield (
@@ -440,9 +454,14 @@ class _Generator:
                         f"{run}v{visitor}",
                         _instant(stamp),
                         ip_hash,
-                        agents[visitor % n_agents],
-                        referers[(visitor + position) % n_referers],
+                        agents[agent],
+                        referers[referer],
                         unique,
+                        sub1,
+                        sub2,
+                        country,
+                        hosts[referer],
+                        devices[agent],
                     )
             for link_id, n in day_clicks.items():
                 self.rollups.add(link_id, day, 0, n)
@@ -805,6 +824,43 @@ class _Generator:
 # --- the command ----------------------------------------------------------------------------
 
 
+def _add_dimension_rollups(run: str, days: list[date], partner_ids: list[int]) -> None:
+    """Add this run's clicks to ``DailyDimensionStats``, so ``rebuild_rollups`` finds no
+    difference. PostgreSQL: one additive INSERT … SELECT per dimension over exactly the rows
+    inserted (their visitor ids start with the run's hex token), then the partner-wide rows of
+    the run's partners summed again from their links' rows; elsewhere the rebuild of the run's
+    days computes them from the raw clicks."""
+    from tracking.models import DailyDimensionStats, PartnerDailyDimensionStats
+
+    if connection.vendor != "postgresql":
+        rebuild_dimension_rollups(days[0], days[-1])
+        return
+    table = connection.ops.quote_name(DailyDimensionStats._meta.db_table)
+    clicks = connection.ops.quote_name(Click._meta.db_table)
+    links = connection.ops.quote_name(Link._meta.db_table)
+    for dimension, column in DIMENSION_COLUMNS.items():
+        sql = (
+            f"INSERT INTO {table} (link_id, partner_id, day, dimension, value, clicks, unique_clicks) "
+            "SELECT c.link_id, l.partner_id, (c.created_at AT TIME ZONE %s)::date, %s, "
+            f"c.{column}, COUNT(*), COUNT(*) FILTER (WHERE c.is_unique) "
+            f"FROM {clicks} c JOIN {links} l ON l.id = c.link_id "
+            f"WHERE c.visitor_id LIKE %s AND c.{column} <> '' GROUP BY 1, 2, 3, 5 "
+            f"ON CONFLICT (link_id, dimension, day, value) DO UPDATE SET clicks = {table}.clicks + excluded.clicks, "
+            f"unique_clicks = {table}.unique_clicks + excluded.unique_clicks"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [settings.TIME_ZONE, dimension, f"{run}v%"])
+    partners = connection.ops.quote_name(PartnerDailyDimensionStats._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {partners} (partner_id, dimension, day, value, clicks, unique_clicks) "
+            f"SELECT d.partner_id, d.dimension, d.day, d.value, SUM(d.clicks), SUM(d.unique_clicks) FROM {table} d "
+            "WHERE d.partner_id = ANY(%s) GROUP BY 1, 2, 3, 4 ON CONFLICT (partner_id, dimension, day, value) "
+            "DO UPDATE SET clicks = excluded.clicks, unique_clicks = excluded.unique_clicks",
+            [partner_ids],
+        )
+
+
 def _bench_partner(password_hash: str) -> tuple[Partner, bool]:
     user = User.objects.filter(email__iexact=BENCH_EMAIL).first()
     if user is None:
@@ -1064,6 +1120,11 @@ class Command(BaseCommand):
                 "user_agent",
                 "referer",
                 "is_unique",
+                "sub1",
+                "sub2",
+                "country",
+                "referrer_host",
+                "device",
             ]
             text = writer.postgres
             click_rows = (row for plan in plans for row in generator.click_rows(plan, as_text=text))
@@ -1087,6 +1148,7 @@ class Command(BaseCommand):
                 _bench_payouts(writer, bench, options["payouts"], generator.days, rng)
             partner_of = {link.id: plan.partner_id for plan in plans for link in plan.links}
             rollup_rows = generator.rollups.write(partner_of)
+            _add_dimension_rollups(run, generator.days, partner_ids)
             partner_balances_refresh(partner_ids=partner_ids)
             # The ledger's day sums: their triggers did not fire while the rows were copied in.
             ledgerdays.recompute(partner_ids=partner_ids)
@@ -1100,7 +1162,18 @@ class Command(BaseCommand):
             # transaction (a caller's, or a test's): then statistics only.
             command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
             with connection.cursor() as cursor:
-                for model in (Link, Referral, Payment, CommissionEntry, DailyLinkStats, Partner):
+                from tracking.models import DailyDimensionStats, PartnerDailyDimensionStats
+
+                for model in (
+                    Link,
+                    Referral,
+                    Payment,
+                    CommissionEntry,
+                    DailyLinkStats,
+                    Partner,
+                    DailyDimensionStats,
+                    PartnerDailyDimensionStats,
+                ):
                     cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")
             phase("vacuum and analyze")
 
