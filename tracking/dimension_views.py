@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from commissions.money import money_str
+from commissions.display import format_money
 from config.exports import bad_date_range_message, csv_response
 from partners.decorators import partner_required
 from tracking.dimensions import NONE, SOURCE_DIMENSIONS, SUB_ID_DIMENSIONS, source_breakdown, sub_id_breakdown
@@ -89,17 +89,19 @@ def link_sub_ids_view(request: HttpRequest, link_id: int) -> HttpResponse:
     )
 
 
-SUB_ID_CSV_HEADER = (
-    "link_code",
-    "sub_id",
-    "value",
-    "clicks",
-    "unique_clicks",
-    "trials",
-    "subscriptions",
-    "commission",
-    "currency",
-)
+def sub_id_csv_header() -> tuple[str, ...]:
+    """The page's column titles (the sub-ID's name and the link first, one CSV for any of them)."""
+    currency = settings.PROGRAM_CURRENCY
+    return (
+        "Link",
+        "Sub-ID",
+        "Value",
+        "Clicks",
+        "Unique clicks",
+        "Trials",
+        "Subscriptions",
+        f"Commission ({currency})",
+    )
 
 
 @partner_required
@@ -113,7 +115,6 @@ def link_sub_ids_export_view(request: HttpRequest, link_id: int) -> HttpResponse
     if by not in SUB_ID_DIMENSIONS:
         by = "sub1"
     rows = sub_id_breakdown(link=link, dimension=by, start=start, end=end)
-    currency = settings.PROGRAM_CURRENCY
     body = (
         (
             link.code,
@@ -123,12 +124,11 @@ def link_sub_ids_export_view(request: HttpRequest, link_id: int) -> HttpResponse
             row.unique_clicks,
             row.trials,
             row.subscriptions,
-            money_str(row.commission),
-            currency,
+            format_money(row.commission, for_csv=True),
         )
         for row in rows
     )
-    return csv_response(f"{link.code}-{by}-{start.isoformat()}-{end.isoformat()}.csv", SUB_ID_CSV_HEADER, body)
+    return csv_response(f"{link.code}-{by}-{start.isoformat()}-{end.isoformat()}.csv", sub_id_csv_header(), body)
 
 
 @partner_required

@@ -92,8 +92,17 @@ def test_the_sub_id_breakdown_adds_up_to_the_links_totals(partner_client, link_w
 def test_the_sub_id_csv_has_every_value(partner_client, link_with_traffic):
     response = partner_client.get(f"/performance/links/{link_with_traffic.pk}/export.csv?by=sub1")
     assert response.status_code == 200
-    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert lines[0][:3] == ["link_code", "sub_id", "value"]
+    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert lines[0] == [
+        "Link",
+        "Sub-ID",
+        "Value",
+        "Clicks",
+        "Unique clicks",
+        "Trials",
+        "Subscriptions",
+        "Commission (USD)",
+    ]
     by_value = {line[2]: line for line in lines[1:]}
     assert by_value["yt"][3:8] == ["3", "2", "1", "1", "10.00"]
     assert set(by_value) == {"yt", "qr", ""}
