@@ -530,3 +530,32 @@ def base_url() -> None:
     deprecates (PytestRemovedIn10Warning); the pages get the live server's URL through
     ``browser_context_args`` instead."""
     return None
+
+
+def current_totp(email: str) -> str:
+    """The code an authenticator app would show now for the user's TOTP device."""
+    from django_otp.oath import totp
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user__email=email).latest("pk")
+    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
+
+
+def follow_confirmation_link(page) -> None:
+    """Open the link of the newest sign-up confirmation email, as its reader would (issue 17:
+    sign-up answers alike for every email; the emailed link opens the panel)."""
+    from urllib.parse import urlsplit
+
+    from django.core import mail
+
+    link = next(line for line in mail.outbox[-1].body.splitlines() if "/accounts/confirm/" in line)
+    page.goto(urlsplit(link.strip()).path)
+
+
+def enrol_totp(admin, email: str) -> None:
+    """Staff who approve payouts enrol an authenticator app first (issue 22)."""
+    admin.wait_for_load_state("networkidle")  # the page's own scripts finish loading first
+    admin.goto("/admin/2fa/setup/")
+    admin.get_by_label("6-digit code from your authenticator app").fill(current_totp(email))
+    admin.get_by_role("button", name="Confirm and continue").click()
+    admin.wait_for_load_state("networkidle")

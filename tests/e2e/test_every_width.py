@@ -19,7 +19,17 @@ from playwright.sync_api import expect
 from partners.models import ApiToken
 from partners.services import api_token_create
 from payouts.models import Payout
-from tests.e2e.conftest import DASHBOARD, DESKTOP, MERCHANT_HOST, PASSWORD, PHONE, arrive, log_in
+from tests.e2e.conftest import (
+    DASHBOARD,
+    DESKTOP,
+    MERCHANT_HOST,
+    PASSWORD,
+    PHONE,
+    arrive,
+    enrol_totp,
+    follow_confirmation_link,
+    log_in,
+)
 from tests.e2e.test_panel_pages import busy_partner  # noqa: F401 - a fixture shared with the page test
 from tests.factories import PartnerFactory, PayoutFactory
 from tests.payouts.conftest import add_commission
@@ -329,6 +339,8 @@ def test_sign_up_build_a_link_set_paypal_and_withdraw_with_the_keyboard_only(
     tab_to(page, "button[type=submit]")
     shots.take(page, "signup-by-keyboard")
     page.keyboard.press("Enter")
+    arrive(page, "**/accounts/signup/done/")
+    follow_confirmation_link(page)
     arrive(page, DASHBOARD)
     assert page.evaluate("window.scrollY") == 0
 
@@ -364,9 +376,10 @@ def test_sign_up_build_a_link_set_paypal_and_withdraw_with_the_keyboard_only(
     assert problems.all() == []
 
 
-def test_the_payout_approver_works_at_1366_px_by_keyboard(open_page, shots, fake_paypal):
+def test_the_payout_approver_works_at_1366_px_by_keyboard(open_page, shots, fake_paypal, settings):
     from django.contrib.auth import get_user_model
 
+    settings.PAYOUT_SECOND_APPROVAL_ABOVE = Decimal("5000.00")  # one approver here (four eyes: tests/program)
     waiting = PayoutFactory(partner=PartnerFactory(paypal_email="waiting@paypal.example"), amount=Decimal("1493.67"))
     add_commission(waiting.partner, "1493.67")  # the ledger owes what the payout asks
     refused = PayoutFactory(partner=PartnerFactory(paypal_email="refused@paypal.example"), amount=Decimal("75.00"))
@@ -385,6 +398,7 @@ def test_the_payout_approver_works_at_1366_px_by_keyboard(open_page, shots, fake
     arrive(admin, "**/admin/")
     expect(admin.locator("#content-main")).to_contain_text("Daily link stats")
     expect(admin.locator("#content-main")).not_to_contain_text("statss")
+    enrol_totp(admin, "approver@example.org")
 
     admin.goto("/admin/payouts/payout/")
     # The list opens on what needs a decision, not on every payout ever made.

@@ -10,7 +10,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -25,6 +24,8 @@ from tests.e2e.conftest import (
     SERIES_RGB,
     arrive,
     chart_state,
+    current_totp,
+    follow_confirmation_link,
     log_in,
     wait_for_chart,
 )
@@ -33,15 +34,6 @@ from tracking.models import Click, DailyLinkStats, Link
 from tracking.services import link_create
 
 pytestmark = pytest.mark.e2e
-
-
-def current_totp(email: str) -> str:
-    """The code an authenticator app would show now for the user's TOTP device."""
-    from django_otp.oath import totp
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    device = TOTPDevice.objects.filter(user__email=email).latest("pk")
-    return f"{totp(device.bin_key, device.step, device.t0, device.digits, device.drift):06d}"
 
 
 def dashboard_charts(page) -> dict[str, dict]:
@@ -79,8 +71,7 @@ def test_a_new_partner_signs_up_copies_the_default_link_and_builds_a_30_day_deep
     # The same answer for a new and a taken email (issue 17): the emailed link opens the panel.
     arrive(page, "**/accounts/signup/done/")
     expect(page.locator("h1")).to_have_text("Check your inbox")
-    link = next(line for line in mail.outbox[-1].body.splitlines() if "/accounts/confirm/" in line)
-    page.goto(urlsplit(link.strip()).path)
+    follow_confirmation_link(page)
     arrive(page, DASHBOARD)
     expect(page.locator(".messages")).to_contain_text("Welcome aboard")
     shots.take(page, "dashboard-after-signup")

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from partners.models import Partner, TermsAcceptance
 from partners.services import terms_publish
-from tests.e2e.conftest import DASHBOARD, MERCHANT_HOST, PASSWORD, arrive
+from tests.e2e.conftest import DASHBOARD, MERCHANT_HOST, PASSWORD, arrive, follow_confirmation_link
 from tests.factories import PartnerFactory
 from tracking.models import Click
 
@@ -40,6 +40,8 @@ def test_an_application_waits_for_review_its_link_counts_nothing_then_staff_appr
     page.get_by_label("Website").fill("https://avery.example.org")
     page.get_by_label("I accept the partner program terms").check()
     page.get_by_role("button", name="Create my partner account").click()
+    arrive(page, "**/accounts/signup/done/")
+    follow_confirmation_link(page)
     arrive(page, "**/application/")
     expect(page.locator("h1")).to_have_text("Your application is under review")
     expect(page.locator("#application")).to_contain_text("What happens next")
