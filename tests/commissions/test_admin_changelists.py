@@ -89,6 +89,6 @@ def test_the_ledger_search_finds_a_partners_entries_by_email(admin_client):
 
 def test_a_filter_matching_few_rows_is_counted_exactly(admin_client):
     _more(3)
-    since = (timezone.now() - timedelta(days=400)).isoformat()  # aware, as the date filter's own links
+    since = (timezone.now() - timedelta(days=400)).isoformat()  # aware, as the filter's own links send
     response = admin_client.get("/admin/commissions/commissionentry/", {"earned_at__gte": since})
     assert response.context["cl"].result_count == CommissionEntry.objects.count()
