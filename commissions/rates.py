@@ -1,4 +1,4 @@
-"""Which commission rate a partner's payment earns at (CONTRACT.md "Per-partner rates").
+"""Which commission rate a partner's payment earns at (docs/reference.md, "Merchant events API": each partner's rate).
 
 Staff give a partner its own rate from a moment on (``PartnerRate``, edited inline on the
 partner in the admin); without one the program's ``COMMISSION_RATE`` applies. The general path

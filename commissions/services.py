@@ -356,7 +356,7 @@ def _signed_up(event: Any, record: MerchantEvent, click: Click | AwaitedClick | 
         promo_code, link = promo
         trial_days = promo_code.trial_days
     else:
-        # A click inside the window wins over any promo code (CONTRACT.md "Promo codes").
+        # A click inside the window wins over any promo code (docs/reference.md, `customer.signed_up`).
         link = click.link  # with its partner and the partner's user (click_for_attribution)
         trial_days = link.trial_days
     partner_code, partner_email = link.partner.referral_code, link.partner.user.email

@@ -36,7 +36,7 @@ class ApiTokenInline(admin.TabularInline):
 
 
 class PartnerRateInline(admin.TabularInline):
-    """The partner's own commission rates (CONTRACT.md "Per-partner rates"). A change is a new
+    """The partner's own commission rates (docs/reference.md, "Merchant events API": each partner's rate). A change is a new
     row from a moment on; rows already saved are history and cannot be edited or deleted
     (commissions computed at a rate keep it). Without any row the program's COMMISSION_RATE applies."""
 

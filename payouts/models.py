@@ -30,7 +30,7 @@ class Payout(models.Model):
         FAILED = "failed", "Failed"  # PayPal did not pay it: the amount is back in the balance
         RETURNED = "returned", "Returned"  # paid or sent, then returned/reversed/refunded/blocked
 
-    # Statuses that hold the money: they count against the balance (CONTRACT.md's "pending,
+    # Statuses that hold the money: they count against the balance (docs/reference.md's "pending,
     # approved, processing": sending, unknown, attention and sent are the stages of processing).
     OPEN_STATUSES = (
         Status.PENDING,

@@ -80,7 +80,7 @@ class Link(models.Model):
 class PromoCode(models.Model):
     """A code a partner gives out where nobody clicks (a podcast, a video). A sign-up carrying it
     is referred to the code's partner when no click inside the window names another partner
-    (CONTRACT.md "Promo codes"). Codes match case-insensitively; staff create them in the admin,
+    (docs/reference.md, `customer.signed_up`). Codes match case-insensitively; staff create them in the admin,
     or approve one a partner asked for (``is_active`` stays off until then)."""
 
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="promo_codes")

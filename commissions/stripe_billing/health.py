@@ -1,7 +1,7 @@
 """The integration's health for the admin: the last event received, the events held waiting for a
 prerequisite, and the webhook's verification failures.
 
-A request that fails verification writes nothing to the database (CONTRACT.md): its failure is
+A request that fails verification writes nothing to the database (docs/reference.md): its failure is
 counted in the cache instead (per day, kept a week) with the last one's time and reason, and
 logged as a warning. Without Redis the count is per process."""
 

@@ -1,4 +1,4 @@
-"""Per-partner commission rates (CONTRACT.md "Per-partner rates", issue 22 item 4) and issue 16,
+"""Per-partner commission rates (docs/reference.md, "Merchant events API": each partner's rate, issue 22 item 4) and issue 16,
 Found 8 (last item): every ledger entry records the rate it used, a payment earns at the rate in
 force for its partner when it happened, and a refund reverses at its payment's rate, not today's;
 on the SQL fast path and the general path alike."""

@@ -1,4 +1,4 @@
-"""customer.signed_up with a promo code (CONTRACT.md, second round, "Promo codes")."""
+"""customer.signed_up with a promo code (docs/reference.md, "Merchant events API")."""
 
 from __future__ import annotations
 

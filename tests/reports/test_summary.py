@@ -79,7 +79,7 @@ def test_summary_endpoint_returns_the_same_numbers_as_strings_for_money(scenario
         "active_subscriptions": 1,
         "balance": "15.00",
         "can_withdraw": False,
-        "pending_commission": "0.00",  # CONTRACT.md, second round
+        "pending_commission": "0.00",  # docs/reference.md, the partner JSON API
     }
 
 
