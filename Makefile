@@ -28,6 +28,7 @@ BEAT_SCHEDULE ?= var/celerybeat-schedule
 help:
 	@echo "Developing"
 	@echo "  make demo            - install, migrate SQLite, load the demo data, serve http://$(HOST):$(PORT) with a fake PayPal"
+	@echo "  make demo-stripe     - on top of make demo's data, 45 days of traffic sent as Stripe Billing webhooks"
 	@echo "  make test            - install the locked test set, lint, check migrations, run the whole test suite"
 	@echo "  make test-e2e        - only the browser tests"
 	@echo "  make lint            - ruff check + ruff format --check"
