@@ -475,16 +475,20 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return HttpResponseRedirect(self._change_url(payout_id))
 
     def reject_view(self, request: HttpRequest, payout_id: int) -> HttpResponse:
+        return self._reason_view(request, payout_id, RejectForm, self._reject_one, "reject")
+
+    def _reason_view(self, request: HttpRequest, payout_id: int, form_class, act, action: str) -> HttpResponse:
+        """A decision that needs a reason, on its own page: reject, or mark failed."""
         self._require(request)
         if (verify := two_factor_gate(request)) is not None:
             return verify
         payout = get_object_or_404(Payout.objects.select_related("partner__user"), pk=payout_id)
-        form = RejectForm(request.POST if request.method == "POST" else None)
+        form = form_class(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
-            self._reject_one(request, payout.pk, form.cleaned_data["reason"])
+            act(request, payout.pk, form.cleaned_data["reason"])
             return HttpResponseRedirect(self._change_url(payout.pk))
-        action_url = reverse("admin:payouts_payout_reject", args=[payout.pk])
-        response = self._reject_page(request, [payout], form, action_url=action_url)
+        action_url = reverse(f"admin:payouts_payout_{action}", args=[payout.pk])
+        response = self._reject_page(request, [payout], form, action_url=action_url, action=action)
         if request.method == "POST":
             response.status_code = 400
         return response
@@ -499,19 +503,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return HttpResponseRedirect(self._change_url(payout_id))
 
     def mark_failed_view(self, request: HttpRequest, payout_id: int) -> HttpResponse:
-        self._require(request)
-        if (verify := two_factor_gate(request)) is not None:
-            return verify
-        payout = get_object_or_404(Payout.objects.select_related("partner__user"), pk=payout_id)
-        form = MarkFailedForm(request.POST if request.method == "POST" else None)
-        if request.method == "POST" and form.is_valid():
-            self._mark_failed_one(request, payout.pk, form.cleaned_data["reason"])
-            return HttpResponseRedirect(self._change_url(payout.pk))
-        action_url = reverse("admin:payouts_payout_mark_failed", args=[payout.pk])
-        response = self._reject_page(request, [payout], form, action_url=action_url, action="mark_failed")
-        if request.method == "POST":
-            response.status_code = 400
-        return response
+        return self._reason_view(request, payout_id, MarkFailedForm, self._mark_failed_one, "mark_failed")
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_decide_payouts"] = can_decide_payouts(request.user)

@@ -70,7 +70,6 @@ ITEM_FAILED = frozenset({"FAILED", "DENIED"})
 # Paid or on its way, then brought back: returned (unclaimed for 30 days), reversed, refunded
 # or blocked. These can follow SUCCESS.
 ITEM_RETURNED = frozenset({"RETURNED", "REVERSED", "REFUNDED", "BLOCKED"})
-ITEM_UNCLAIMED = frozenset({"UNCLAIMED"})
 BATCH_FAILED = frozenset({"DENIED", "CANCELED"})
 # Zero-decimal currencies of the Payouts API: amounts are whole numbers.
 ZERO_DECIMAL_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})

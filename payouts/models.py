@@ -165,7 +165,7 @@ class PayoutAudit(models.Model):
         FAILED = "failed", "Failed"
         RETURNED = "returned", "Returned"
         ATTEMPT = "attempt", "Attempt"
-        SEND_RETRY = "send_retry", "Send retried"
+        SEND_RETRY = "send_retry", "Send retried"  # written before the state machine; old rows only
         CHECKED = "checked", "Checked with PayPal"
         STAFF_CHECK = "staff_check", "Staff asked to check with PayPal"
         # Four eyes (payouts/approval.py): the first of two approvals; the payout stays pending.

@@ -541,11 +541,11 @@ def payout_poll(*, payout_id: int, gateway: PayoutGateway | None = None) -> str:
         with transaction.atomic():
             _, payout = _lock(payout_id)
             if payout.paypal_batch_id == batch_id and payout.status in (S.SENT, S.PAID, S.ATTENTION):
+                # Not audited: nothing changed, and a PayPal outage would write a row per poll.
                 now = timezone.now()
                 payout.checked_at = now
                 payout.next_action_at = now + max(_poll_delay(payout, now), timedelta(seconds=_backoff(2)))
                 payout.save(update_fields=["checked_at", "next_action_at"])
-                states.audit(payout, PayoutAudit.Action.CHECKED, batch_id=batch_id, error=exc.as_dict())
         return "error"
     return _settle(payout_id, batch)
 
@@ -636,10 +636,10 @@ def payout_check_now(*, payout_id: int, actor: User) -> Payout:
         raise PayoutError(f"Payout #{payout.pk} is {payout.get_status_display().lower()}: nothing to check.")
     if payout.status == S.SENDING and payout.attempt_started_at:
         raise PayoutError(f"Payout #{payout.pk} is being sent right now.", code="in_flight")
-    states.audit(payout, PayoutAudit.Action.STAFF_CHECK, actor=actor, status=payout.status)
     if payout.status == S.ATTENTION and payout.next_action_at is None and not payout.paypal_batch_id:
         # The 30-day window has passed: sending again could pay twice.
         raise PayoutError(payout.attention_reason, code="window_passed")
+    states.audit(payout, PayoutAudit.Action.STAFF_CHECK, actor=actor, status=payout.status)
 
     from payouts import tasks
 

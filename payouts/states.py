@@ -48,10 +48,6 @@ class InvalidTransition(Exception):
     """A status change the state machine does not allow (a bug or a race lost: nothing is written)."""
 
 
-def can_move(payout: Payout, to: str) -> bool:
-    return to in TRANSITIONS[payout.status]
-
-
 def audit(payout: Payout, action: str, *, actor: User | None = None, **detail) -> PayoutAudit:
     """An audit entry for something that happened without a status change (an attempt, a check)."""
     return PayoutAudit.objects.create(payout=payout, action=action, actor=actor, detail=detail)

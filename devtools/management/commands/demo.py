@@ -543,7 +543,8 @@ def backdate_payout(payout_id: int, *, requested_at: datetime, decided_at: datet
     payout = Payout.objects.select_for_update().get(pk=payout_id)
     sent_at = decided_at + timedelta(minutes=2) if decided_at else None
     settled_at = decided_at + timedelta(minutes=7) if decided_at else None
-    updates: dict[str, datetime] = {"requested_at": requested_at}
+    # A past payout is settled history: the periodic job has nothing to look at again.
+    updates: dict[str, datetime | None] = {"requested_at": requested_at, "next_action_at": None}
     if payout.decided_at and decided_at:
         updates["decided_at"] = decided_at
     if payout.sent_at and sent_at:
@@ -555,8 +556,8 @@ def backdate_payout(payout_id: int, *, requested_at: datetime, decided_at: datet
         PayoutAudit.Action.REQUESTED: requested_at,
         PayoutAudit.Action.APPROVED: decided_at,
         PayoutAudit.Action.REJECTED: decided_at,
+        PayoutAudit.Action.SENDING: sent_at,
         PayoutAudit.Action.SENT: sent_at,
-        PayoutAudit.Action.SEND_RETRY: sent_at,
         PayoutAudit.Action.PAID: settled_at,
         PayoutAudit.Action.FAILED: settled_at,
     }
