@@ -376,3 +376,41 @@ def test_a_later_invoice_delivered_first_leaves_the_first_invoice_as_the_new_sub
         )
     )
     assert counted == {at(T0 + 14 * DAY).date(): 1}
+
+
+def test_the_openapi_document_lists_the_stripe_webhook_with_its_answers(client):
+    document = client.get("/api/v1/openapi.json").json()
+
+    operation = document["paths"]["/api/v1/integrations/stripe"]["post"]
+    assert set(operation["responses"]) == {"200", "400"}
+    assert any(p["name"] == "Stripe-Signature" and p["in"] == "header" for p in operation["parameters"])
+    assert set(operation["requestBody"]["content"]["application/json"]["schema"]["required"]) == {
+        "id",
+        "type",
+        "created",
+        "data",
+    }
+    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(document["components"]["schemas"][ok]["properties"]) == {
+        "received",
+        "id",
+        "status",
+        "note",
+        "applied_as",
+    }
+
+
+def test_the_webhook_still_verifies_the_raw_body_behind_the_published_operation(client, click):
+    life = customer_life(str(click.id))
+    event = life.by_name["checkout"]
+    body = json.dumps(event).encode()
+    spaced = json.dumps(event, indent=2).encode()  # the same JSON, other bytes: its signature fails
+    from tests.stripe_billing.stripe_world import WEBHOOK_PATH, sign
+
+    refused = client.post(
+        WEBHOOK_PATH, data=spaced, content_type="application/json", HTTP_STRIPE_SIGNATURE=sign(body, secret=SECRET)
+    )
+    accepted = post(client, event, secret=SECRET, body=body)
+
+    assert refused.status_code == 400 and accepted.status_code == 200
+    assert json.loads(accepted.content)["status"] == "applied"
