@@ -325,9 +325,10 @@ def test_a_checkout_with_the_click_in_metadata_refers_the_customer(client, click
     assert Referral.objects.get(customer_id="cus_meta").click_id == click.id
 
 
-def test_a_customer_created_with_aff_click_metadata_refers_the_customer(client, click):
+@pytest.mark.parametrize("type_", ["customer.created", "customer.updated"])
+def test_a_customer_created_with_aff_click_metadata_refers_the_customer(client, click, type_):
     w = StripeWorld(prefix="c")
-    _post_all(client, [w.customer_created(customer="cus_created", click_id=str(click.id), at=T0)])
+    _post_all(client, [w.customer_created(customer="cus_created", click_id=str(click.id), at=T0, type_=type_)])
     assert Referral.objects.get(customer_id="cus_created").link_id == click.link_id
 
 
