@@ -3,7 +3,7 @@ else, in the current API's shapes and, where they differ, the older ones.
 
 ``action_for(event_type, obj)`` turns the ``data.object`` of a Stripe event into one of the
 small actions below, which say what the event means for the partner program and nothing about
-how it is applied (commissions/stripe_billing/services.py applies them through the commissions services).
+how it is applied (commissions/stripe_billing/services.py and its handlers apply them through the commissions services).
 
 Shapes that moved between API versions (docs/stripe.md lists them):
 
