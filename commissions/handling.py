@@ -73,7 +73,7 @@ def referral_json(
 ) -> dict[str, Any]:
     """``partner_code``: the partner's referral code when the caller has it (no partner load).
     Reads ``pk``, ``status``, ``trial_days`` and ``trial_ends_at`` only: the one-statement path
-    (commissions/fastpath.py) passes a namespace with those before the row exists."""
+    (commissions/fastpath/) passes a namespace with those before the row exists."""
     return {
         "id": referral.pk,
         "partner": partner_code if partner_code is not None else referral.partner.referral_code,
