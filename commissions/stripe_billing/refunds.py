@@ -113,9 +113,10 @@ def _refund_document(refund: StripeRefund, *, invoice_id: str, amount: Decimal) 
     return ParsedEvent(event=EVENT_ADAPTER.validate_python(document), text=text, body_sha256=canonical_sha256(document))
 
 
-def _refunds_settle(*, charge_id: str, invoice_id: str, currency: str) -> _Refunds:
-    """Apply the charge's refunds that can be applied now, oldest first. Caller holds the lock of
-    the payment's customer."""
+def _refunds_settle(*, charge_id: str, invoice_id: str, currency: str, through: datetime | None = None) -> _Refunds:
+    """Apply the charge's refunds that can be applied now, oldest first. ``through``: also those
+    created until then, reported or not (a refund event that waited in vain for its charge's
+    charge.refunded). Caller holds the lock of the payment's customer."""
     refunds = list(
         StripeRefund.objects.select_for_update()
         .filter(charge_id=charge_id)
@@ -127,8 +128,9 @@ def _refunds_settle(*, charge_id: str, invoice_id: str, currency: str) -> _Refun
     for n, refund in enumerate(refunds, start=1):
         running += refund.amount
         # No refund created before this one can be missing: a charge.refunded sent after it
-        # reported exactly this sum.
-        if any(total == running and at >= refund.created for total, at in reported):
+        # reported exactly this sum (or the caller gave up waiting for one: ``through``).
+        reported_here = any(total == running and at >= refund.created for total, at in reported)
+        if reported_here or (through is not None and refund.created <= through):
             upto = n
     result = _Refunds()
     for refund in refunds[:upto]:
@@ -282,6 +284,15 @@ def _refunds_of_charge(
     waited = now - row.received_at >= timedelta(seconds=settings.STRIPE_REFUND_WAIT_SECONDS)
     if cumulative is not None and waited:
         return _refund_growth(row, invoice_id=invoice_id, cumulative=cumulative, currency=currency, releases=releases)
+    if refund_id is not None and waited:
+        # No charge.refunded came (the merchant does not send it): the refund on its own, with
+        # the charge's refunds known from before it.
+        created = StripeRefund.objects.filter(refund_id=refund_id).values_list("created", flat=True).first()
+        more = _refunds_settle(charge_id=charge_id, invoice_id=invoice_id, currency=currency, through=created)
+        if done(more):
+            ids = [f"stripe:{refund_id}"]
+            note = " ".join([*state.notes, *more.notes, "No charge.refunded reported this refund."])
+            return _Result(Status.APPLIED, note, merchant_event_ids=ids, releases=[key])
     what = "its refund.created" if refund_id is None else "the charge's charge.refunded"
     return _Result(
         Status.HELD,

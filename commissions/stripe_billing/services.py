@@ -144,7 +144,8 @@ def _handle(pk: int) -> list[str]:
 
 def stripe_refunds_waited(*, now: datetime | None = None) -> int:
     """Handle again the ``charge.refunded`` events that waited STRIPE_REFUND_WAIT_SECONDS for
-    their refunds (beat). Returns how many were."""
+    their refunds, and the refund events that waited as long for their ``charge.refunded``
+    (beat). Returns how many were."""
     now = now or timezone.now()
     token = _clock.set(now)
     try:
@@ -157,7 +158,7 @@ def _refunds_waited(now: datetime) -> int:
     pks = list(
         StripeEvent.objects.filter(
             status=Status.HELD,
-            type="charge.refunded",
+            type__in=("charge.refunded", *mapping.REFUND_TYPES),
             waiting_for__startswith="refunds:",
             received_at__lte=now - timedelta(seconds=settings.STRIPE_REFUND_WAIT_SECONDS),
         ).values_list("pk", flat=True)

@@ -153,3 +153,15 @@ def test_a_refund_also_reported_through_the_events_api_reverses_once(client, cli
 
     assert Payment.objects.get(payment_id="in_tfirst").refunded_amount == Decimal("0.13")
     assert _reversals() == IN_ORDER[:1]
+
+
+def test_a_refund_event_whose_charge_refunded_never_comes_is_applied_after_the_wait(click, settings):
+    settings.STRIPE_REFUND_WAIT_SECONDS = 3600
+    life = customer_life(str(click.id))
+    _deliver(life, [*BEFORE_REFUNDS, "small_refund_object", "second_small_refund_object"])
+    assert set(StripeEvent.objects.filter(type="refund.created").values_list("status", flat=True)) == {Status.HELD}
+
+    assert stripe_refunds_waited(now=timezone.now() + timedelta(minutes=61)) == 2
+
+    assert _reversals() == IN_ORDER[:2]
+    assert set(StripeEvent.objects.filter(type="refund.created").values_list("status", flat=True)) == {Status.APPLIED}
