@@ -3,7 +3,7 @@
 Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` for every cache call, and
 redis-py's constructor registers ~170 response callbacks each time: about half a millisecond of
 CPU per ``cache.add`` on this project's bench machine, paid by every money event (the balance
-refresh dedupe key, commissions/services.py). The client object holds no connection of its own
+refresh dedupe key, commissions/handling.py). The client object holds no connection of its own
 (the pool does, and it is reused either way), so building it once per pool changes nothing
 else. Django gives each thread its own backend instance.
 """

@@ -211,6 +211,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "commissions.tasks.resolve_awaiting_clicks_task",
         "schedule": timedelta(seconds=60),
     },
+    "stripe-refunds-waited": {
+        "task": "commissions.stripe_billing.tasks.stripe_refunds_waited_task",
+        "schedule": timedelta(minutes=5),
+    },
     # Issue 22: partners' chosen emails.
     "notify-new-activity": {
         "task": "partners.tasks.notify_new_activity_task",
@@ -401,6 +405,9 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_demo_stripe_
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 STRIPE_API_KEY = env("STRIPE_API_KEY", default="")  # manage.py stripe_sync (a restricted read-only key)
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")  # empty: Stripe's own; tests point it at a fake
+# How long a charge.refunded waits for its refund events (refund.created) before it is applied by
+# the growth of the charge's cumulative amount_refunded on its own day (docs/stripe.md).
+STRIPE_REFUND_WAIT_SECONDS = env.int("STRIPE_REFUND_WAIT_SECONDS", default=3600)
 # Where a price names its plan (A, B or C): its lookup_key, or metadata.plan.
 STRIPE_PLAN_FROM = env("STRIPE_PLAN_FROM", default="lookup_key").strip().lower()
 if STRIPE_PLAN_FROM not in ("lookup_key", "metadata"):
@@ -423,7 +430,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(
 )
 
 # On PostgreSQL, the plain payment and sign-up events run as one prepared statement each
-# (commissions/fastpath.py). Off: every event takes the general ORM path; needed behind a
+# (commissions/fastpath/). Off: every event takes the general ORM path; needed behind a
 # connection pooler in transaction mode, which does not keep SQL PREPAREd statements.
 EVENTS_SQL_FAST_PATH = env.bool("EVENTS_SQL_FAST_PATH", default=True)
 

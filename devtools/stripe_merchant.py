@@ -7,7 +7,8 @@ visitor's ``aff_click`` in ``client_reference_id``; a payment is the subscriptio
 ``customer.subscription.updated`` (its price's ``lookup_key`` names the plan, its quantity the
 seats), the ``invoice.paid`` (the invoice id is the plan's payment id, so both paths record the
 same payments) and the ``invoice_payment.paid`` linking the invoice to its payment intent; a
-refund is ``charge.refunded`` with the charge's cumulative ``amount_refunded``; a cancellation is
+refund is ``refund.created`` (the refund itself) and ``charge.refunded`` (the charge's cumulative
+``amount_refunded``), as Stripe sends them; a cancellation is
 ``customer.subscription.deleted``. Objects are in the current API's shapes, amounts in the
 currency's minor unit.
 """
@@ -97,7 +98,21 @@ class StripeMerchant:
                 "refunded": self.refunded[payment_id] == self.amounts.get(payment_id),
                 "created": at,
             }
-            return [self._event(event_id, "charge.refunded", charge, at)]
+            refund = {
+                "id": f"re_{event_id}",
+                "object": "refund",
+                "amount": self._minor(data["amount"]),
+                "charge": charge["id"],
+                "payment_intent": charge["payment_intent"],
+                "currency": self.currency,
+                "status": "succeeded",
+                "created": at,
+            }
+            # Stripe sends both: the refund itself, and the charge with its cumulative amount.
+            return [
+                self._event(f"{event_id}_re", "refund.created", refund, at),
+                self._event(event_id, "charge.refunded", charge, at),
+            ]
         if type_ == "subscription.cancelled":
             customer = data["customer_id"]
             subscription = self._subscription(customer, status="canceled", plan=None, seats=None, at=at)

@@ -3,7 +3,7 @@ else, in the current API's shapes and, where they differ, the older ones.
 
 ``action_for(event_type, obj)`` turns the ``data.object`` of a Stripe event into one of the
 small actions below, which say what the event means for the partner program and nothing about
-how it is applied (commissions/stripe_billing/services.py applies them through the commissions services).
+how it is applied (commissions/stripe_billing/services.py and its handlers apply them through the commissions services).
 
 Shapes that moved between API versions (docs/stripe.md lists them):
 
@@ -12,6 +12,8 @@ Shapes that moved between API versions (docs/stripe.md lists them):
 * an invoice line's price: ``pricing.price_details.price`` (an id; Basil and later) or ``price``
   (an object with its ``lookup_key`` and ``metadata``; before); its subscription and proration
   under ``parent.subscription_item_details`` or at the top level;
+* a charge's refunds: listed on the charge (``refunds.data``) before 2022-11-15, not any more
+  (refund events carry them one by one; the API lists them);
 * which invoice a charge paid: an ``invoice_payment`` object (``invoice_payment.paid`` events,
   the invoice's ``payments`` list) names the invoice and its payment intent or charge (Basil and
   later); before, ``charge.invoice`` and ``invoice.charge`` / ``invoice.payment_intent`` did.
@@ -140,6 +142,19 @@ class PaymentLink:
 
 
 @dataclass(frozen=True)
+class RefundInfo:
+    """One Stripe refund (``re_…``) of a charge."""
+
+    refund_id: str
+    charge_id: str | None
+    payment_intent: str | None
+    amount: int  # minor units
+    currency: str
+    status: str  # pending, requires_action, succeeded, failed, canceled
+    created: datetime | None
+
+
+@dataclass(frozen=True)
 class ChargeRefunded:
     charge_id: str
     customer_id: str | None
@@ -147,6 +162,17 @@ class ChargeRefunded:
     currency: str
     invoice_id: str | None  # older shapes only
     payment_refs: tuple[str, ...]  # its payment intent (first, when it has one) and the charge itself
+    # The charge's refunds when the object carries their whole list (older API versions, or an
+    # endpoint that expands ``refunds``); empty otherwise (the current API's default).
+    refunds: tuple[RefundInfo, ...] = ()
+
+
+@dataclass(frozen=True)
+class RefundSeen:
+    """``refund.created`` / ``refund.updated`` / ``refund.failed`` / ``charge.refund.updated``."""
+
+    refund: RefundInfo
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,12 +180,20 @@ class Unused:
     reason: str
 
 
-Action = SignUp | SubscriptionState | InvoicePaid | PaymentLink | ChargeRefunded | Unused
+Action = SignUp | SubscriptionState | InvoicePaid | PaymentLink | ChargeRefunded | RefundSeen | Unused
 
 SIGNUP_TYPES = ("checkout.session.completed", "customer.created", "customer.updated")
 SUBSCRIPTION_TYPES = ("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted")
 INVOICE_TYPES = ("invoice.paid", "invoice.payment_succeeded")
-USED_TYPES = (*SIGNUP_TYPES, *SUBSCRIPTION_TYPES, *INVOICE_TYPES, "invoice_payment.paid", "charge.refunded")
+REFUND_TYPES = ("refund.created", "refund.updated", "refund.failed", "charge.refund.updated")
+USED_TYPES = (
+    *SIGNUP_TYPES,
+    *SUBSCRIPTION_TYPES,
+    *INVOICE_TYPES,
+    "invoice_payment.paid",
+    "charge.refunded",
+    *REFUND_TYPES,
+)
 
 
 def _aff_click(metadata: Any) -> str | None:
@@ -315,18 +349,49 @@ def _invoice_payment(invoice_payment: dict) -> PaymentLink | Unused:
     return PaymentLink(invoice_id=invoice, payment_refs=refs)
 
 
+def _minor(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def refund_info(refund: Any) -> RefundInfo | None:
+    """A refund object (its charge and payment intent may be expanded), or None without an id."""
+    refund = _dict(refund)
+    if not _id(refund):
+        return None
+    currency, status = refund.get("currency"), refund.get("status")
+    return RefundInfo(
+        refund_id=_id(refund) or "",
+        charge_id=_id(refund.get("charge")),
+        payment_intent=_id(refund.get("payment_intent")),
+        amount=_minor(refund.get("amount")),
+        currency=currency.upper() if isinstance(currency, str) else "",
+        status=status if isinstance(status, str) else "",
+        created=moment(refund.get("created")),
+    )
+
+
 def _charge(charge: dict) -> ChargeRefunded:
-    refunded = charge.get("amount_refunded")
     currency = charge.get("currency")
     refs = [_id(charge.get("payment_intent")), _id(charge)]
+    # The list counts only when it is whole (``has_more`` false) and not empty.
+    listed = _dict(charge.get("refunds"))
+    infos = [refund_info(item) for item in _list(listed)] if listed.get("has_more") is False else []
     return ChargeRefunded(
         charge_id=_id(charge) or "",
         customer_id=_id(charge.get("customer")),
-        amount_refunded=refunded if isinstance(refunded, int) and not isinstance(refunded, bool) else 0,
+        amount_refunded=_minor(charge.get("amount_refunded")),
         currency=currency.upper() if isinstance(currency, str) else "",
         invoice_id=_id(charge.get("invoice")),
         payment_refs=tuple(ref for ref in refs if ref),
+        refunds=tuple(info for info in infos if info is not None),
     )
+
+
+def _refund(refund: dict) -> RefundSeen | Unused:
+    info = refund_info(refund)
+    if info is None or not info.charge_id:
+        return Unused("The refund names no charge (not a card or bank payment's refund): nothing to reverse.")
+    return RefundSeen(refund=info, customer_id=_id(refund.get("customer")))
 
 
 def action_for(event_type: str, obj: Any) -> Action:
@@ -346,4 +411,6 @@ def action_for(event_type: str, obj: Any) -> Action:
         return _invoice_payment(obj)
     if event_type == "charge.refunded":
         return _charge(obj)
+    if event_type in REFUND_TYPES:
+        return _refund(obj)
     return Unused(f"{event_type} is not used by the partner program (logged only).")

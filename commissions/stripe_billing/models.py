@@ -113,3 +113,30 @@ class StripePaymentLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment_ref} -> {self.invoice_id}"
+
+
+class StripeRefund(models.Model):
+    """One Stripe refund of a charge, as the refund events, the charge's ``refunds`` list (older
+    API versions) or the API told it. Each is applied once, as its own ``payment.refunded`` dated
+    at its own creation, in the order Stripe created them, whatever order they were heard of in."""
+
+    refund_id = models.CharField(max_length=255, unique=True)
+    charge_id = models.CharField(max_length=255, db_index=True)
+    payment_intent = models.CharField(max_length=255, blank=True)
+    amount = models.BigIntegerField(help_text="Minor units of the currency.")
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, blank=True)
+    created = models.DateTimeField(help_text="When Stripe created the refund.")
+    # The Stripe time of the state kept here (an older state arriving late never overwrites it).
+    state_at = models.DateTimeField()
+    # Applied to the ledger (or found already refunded through the events API): never again.
+    applied = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            # Refunds are positive amounts: the last line of defence against a bad object.
+            models.CheckConstraint(condition=Q(amount__gt=0), name="stripe_refund_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.refund_id} ({self.charge_id})"

@@ -16,44 +16,30 @@ final value depends on order (the referral's plan and seats "now", its trial end
 that a late payment would undo) are not applied event by event but *reconciled* after each event
 from the latest subscription state and the latest payment, so any order ends where the in-order
 delivery ends.
+
+Where the parts live: the handlers of sign-ups, subscriptions and payments in handlers.py, of
+refunds in refunds.py, the reconciling in reconcile.py, and what they share (a handler's result,
+the derived events, the customer's lock) in derived.py.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from collections import deque
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any
 
-import stripe
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from commissions.events import EventBodyError, ParsedEvent, canonical_sha256
-from commissions.models import Payment, Referral
-from commissions.schemas import EVENT_ADAPTER
-from commissions.services import EventConflict, EventRejected, EventResponse, event_receive
 from commissions.stripe_billing import mapping
-from commissions.stripe_billing.models import (
-    StripeCustomer,
-    StripeEvent,
-    StripePaymentLink,
-    StripePrice,
-    StripeSubscription,
-)
-from tracking.models import DailyLinkStats
-from tracking.rollups import program_day, rollup_add
+from commissions.stripe_billing.derived import Status, _lock_customer
+from commissions.stripe_billing.handlers import _invoice_paid, _payment_link, _sign_up, _subscription, _unused
+from commissions.stripe_billing.models import StripeEvent
+from commissions.stripe_billing.reconcile import _reconcile
+from commissions.stripe_billing.refunds import _charge_refunded, _clock, _refund_seen
 
-logger = logging.getLogger(__name__)
-
-Status = StripeEvent.Status
 # Events waiting on a key are handled again when it is satisfied: held ones, and not-referred
 # ones (a customer referred later by another checkout or customer event).
 _REHANDLED = (Status.HELD, Status.NOT_REFERRED)
@@ -63,15 +49,6 @@ _MAX_HANDLED_PER_DELIVERY = 10_000
 
 class StripePayloadError(ValueError):
     """A verified body that is not a Stripe event (no id, type, created or data.object)."""
-
-
-@dataclass
-class _Result:
-    status: str
-    note: str = ""
-    waiting_for: str = ""
-    merchant_event_ids: list[str] = field(default_factory=list)
-    releases: list[str] = field(default_factory=list)  # keys now satisfied
 
 
 # --- receiving ------------------------------------------------------------------------------
@@ -165,286 +142,28 @@ def _handle(pk: int) -> list[str]:
     return result.releases
 
 
-def _lock_customer(customer_id: str) -> StripeCustomer:
-    StripeCustomer.objects.get_or_create(customer_id=customer_id)
-    return StripeCustomer.objects.select_for_update().get(customer_id=customer_id)
-
-
-# --- the derived events ---------------------------------------------------------------------
-
-
-def _derived(row: StripeEvent, event_type: str, data: dict[str, Any], *, at: datetime, suffix: str = "") -> ParsedEvent:
-    document = {
-        "id": f"stripe:{row.stripe_id}{suffix}",
-        "type": event_type,
-        "created": at.isoformat().replace("+00:00", "Z"),
-        "data": data,
-    }
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return ParsedEvent(event=EVENT_ADAPTER.validate_python(document), text=text, body_sha256=canonical_sha256(document))
-
-
-def _apply(row: StripeEvent, event_type: str, data: dict[str, Any], *, at: datetime, suffix: str = "") -> EventResponse:
-    """One derived event through the events API's service. Raises ``EventBodyError``,
-    ``EventRejected`` or ``EventConflict`` as the events API would answer 400 / 409."""
-    return event_receive(parsed=_derived(row, event_type, data, at=at, suffix=suffix))
-
-
-def _outcome(response: EventResponse, row: StripeEvent, suffix: str = "") -> _Result:
-    status = Status.APPLIED if response.status == 201 else Status.DUPLICATE
-    return _Result(status, merchant_event_ids=[f"stripe:{row.stripe_id}{suffix}"])
-
-
-def _waiting(customer_id: str, *, what: str) -> _Result:
-    """A payment, refund or cancellation of a customer who is not a referral: held until a
-    checkout or customer event of the customer has been handled, then logged only."""
-    seen = StripeCustomer.objects.filter(customer_id=customer_id, signup_seen=True).exists()
-    if seen:
-        return _Result(Status.NOT_REFERRED, f"{what}: the customer is not a referral.", f"customer:{customer_id}")
-    return _Result(
-        Status.HELD,
-        f"{what}: waiting for the customer's checkout.session.completed or customer.created.",
-        f"customer:{customer_id}",
-    )
-
-
-# --- handlers --------------------------------------------------------------------------------
-
-
-def _sign_up(action: mapping.SignUp, row: StripeEvent) -> _Result:
-    if not action.customer_id:
-        return _Result(Status.IGNORED, "No customer on this event (a guest checkout): nothing to attribute.")
-    StripeCustomer.objects.filter(customer_id=action.customer_id).update(signup_seen=True)
-    releases = [f"customer:{action.customer_id}"]
-    promo_code = action.promo_code
-    if promo_code is None and action.promotion_code_id:
-        try:
-            promo_code = _promotion_code_text(action.promotion_code_id)
-        except stripe.StripeError as exc:
-            # Not applied without its code (that would lose the partner's customer for good):
-            # held, and handled again from the admin once Stripe answers.
-            return _Result(
-                Status.HELD,
-                f"The promotion code {action.promotion_code_id} could not be looked up in Stripe "
-                f"({type(exc).__name__}: {exc.user_message or exc}); handle this event again once Stripe answers.",
-                f"promotion_code:{action.promotion_code_id}",
-            )
-    if not action.click_id and not promo_code:
-        return _Result(
-            Status.IGNORED,
-            "No aff_click (client_reference_id or metadata.aff_click) and no promotion code.",
-            releases=releases,
-        )
-    email = action.email
-    if email:
-        try:
-            validate_email(email)
-        except DjangoValidationError:
-            email = None
-    data = {
-        "customer_id": action.customer_id,
-        "click_id": action.click_id[:255] if action.click_id else None,
-        "email": email,
-    }
-    if promo_code:
-        data["promo_code"] = promo_code[:255]
+def stripe_refunds_waited(*, now: datetime | None = None) -> int:
+    """Handle again the ``charge.refunded`` events that waited STRIPE_REFUND_WAIT_SECONDS for
+    their refunds, and the refund events that waited as long for their ``charge.refunded``
+    (beat). Returns how many were."""
+    now = now or timezone.now()
+    token = _clock.set(now)
     try:
-        response = _apply(row, "customer.signed_up", data, at=row.created)
-    except (EventBodyError, EventRejected, EventConflict) as exc:
-        return _Result(Status.REJECTED, f"Sign-up not applied: {exc.message}", releases=releases)
-    result = _outcome(response, row)
-    result.releases = releases
-    if response.body.get("referral") is None:
-        result.status = Status.NOT_REFERRED
-        result.note = (
-            "Neither the aff_click (a click of an active link inside the attribution window) "
-            "nor a promotion code names a partner."
-        )
-    return result
+        return _refunds_waited(now)
+    finally:
+        _clock.reset(token)
 
 
-def _promotion_code_text(promotion_code_id: str) -> str | None:
-    """The customer-facing code of a Stripe promotion code, read through the API client (its base
-    from STRIPE_API_BASE). Raises ``stripe.StripeError`` when Stripe cannot answer."""
-    from commissions.stripe_billing.sync import stripe_client
-
-    promo = stripe_client().v1.promotion_codes.retrieve(promotion_code_id).to_dict()
-    code = promo.get("code")
-    return code.strip() or None if isinstance(code, str) else None
-
-
-def _subscription(action: mapping.SubscriptionState, row: StripeEvent) -> _Result:
-    if not action.subscription_id or not action.customer_id:
-        return _Result(Status.IGNORED, "The subscription names no customer.")
-    for price_id, plan in action.prices.items():
-        StripePrice.objects.update_or_create(price_id=price_id, defaults={"plan": plan})
-    state = StripeSubscription.objects.select_for_update().filter(subscription_id=action.subscription_id).first()
-    if state is None:
-        state = StripeSubscription(subscription_id=action.subscription_id, state_at=row.created)
-    newer = state.pk is None or row.created >= state.state_at
-    # An older state arriving late never overwrites a newer one; a deletion is final.
-    reopened = state.pk is not None and state.status == "canceled" and not action.ended
-    if newer and not reopened:
-        state.customer_id = action.customer_id
-        state.status = action.status
-        state.plan = action.plan or state.plan
-        state.seats = action.seats or state.seats
-        state.trial_end = action.trial_end or state.trial_end
-        state.state_at = row.created
-        state.save()
-    releases = [f"subscription:{action.subscription_id}"]
-    if not action.ended:
-        note = "" if action.plan else f"No item of the subscription names a plan ({settings.STRIPE_PLAN_FROM})."
-        return _Result(Status.APPLIED, note, releases=releases)
-    # A cancellation is applied by _reconcile (after this handler); held while not a referral.
-    if not Referral.objects.filter(customer_id=action.customer_id).exists():
-        result = _waiting(action.customer_id, what="Cancellation")
-        result.releases = releases
-        return result
-    return _Result(Status.APPLIED, releases=releases)
-
-
-def _plan_and_seats(action: mapping.InvoicePaid) -> tuple[str | None, int | None]:
-    plan = action.plan
-    if plan is None and action.price_id:
-        plan = StripePrice.objects.filter(price_id=action.price_id).values_list("plan", flat=True).first()
-    state = None
-    if action.subscription_id:
-        state = StripeSubscription.objects.filter(subscription_id=action.subscription_id).first()
-    if plan is None and state is not None:
-        plan = state.plan or None
-    seats = action.seats or (state.seats if state is not None else None)
-    return plan, seats
-
-
-def _record_links(invoice_id: str, refs: tuple[str, ...]) -> list[str]:
-    for ref in refs:
-        StripePaymentLink.objects.get_or_create(payment_ref=ref, defaults={"invoice_id": invoice_id})
-    return [f"payment:{ref}" for ref in refs]
-
-
-def _amount(minor: int, currency: str) -> Decimal | None:
-    """Major units with at most two decimals (the ledger's), or None when not representable."""
-    amount = mapping.major_units(minor, currency)
-    if amount != amount.quantize(Decimal("0.01")) or amount >= Decimal("1e10"):
-        return None
-    return amount
-
-
-def _other_currency(currency: str, what: str) -> _Result | None:
-    if currency == settings.PROGRAM_CURRENCY:
-        return None
-    return _Result(
-        Status.REJECTED,
-        f"{what} in {currency or 'an unknown currency'}: the program pays commission on "
-        f"{settings.PROGRAM_CURRENCY} payments only. Logged, no commission.",
+def _refunds_waited(now: datetime) -> int:
+    pks = list(
+        StripeEvent.objects.filter(
+            status=Status.HELD,
+            type__in=("charge.refunded", *mapping.REFUND_TYPES),
+            waiting_for__startswith="refunds:",
+            received_at__lte=now - timedelta(seconds=settings.STRIPE_REFUND_WAIT_SECONDS),
+        ).values_list("pk", flat=True)
     )
-
-
-def _invoice_paid(action: mapping.InvoicePaid, row: StripeEvent) -> _Result:
-    releases = _record_links(action.invoice_id, action.payment_refs)
-    if action.amount <= 0:
-        return _Result(
-            Status.IGNORED, "Nothing was paid (amount_paid is 0, e.g. a trial's invoice).", releases=releases
-        )
-    refused = _other_currency(action.currency, "Paid")
-    if refused is not None:
-        refused.releases = releases
-        return refused
-    amount = _amount(action.amount, action.currency)
-    if amount is None:
-        return _Result(Status.REJECTED, f"amount_paid {action.amount} {action.currency} is not a whole cent amount.")
-    if not action.customer_id:
-        return _Result(Status.IGNORED, "The invoice names no customer.", releases=releases)
-    plan, seats = _plan_and_seats(action)
-    if plan is None:
-        if action.subscription_id:
-            return _Result(
-                Status.HELD,
-                "Waiting for the subscription's customer.subscription.created/updated, whose price names the plan.",
-                f"subscription:{action.subscription_id}",
-                releases=releases,
-            )
-        return _Result(Status.REJECTED, f"The invoice's price names no plan A, B or C ({settings.STRIPE_PLAN_FROM}).")
-    if not Referral.objects.filter(customer_id=action.customer_id).exists():
-        result = _waiting(action.customer_id, what="Payment")
-        result.releases = releases
-        return result
-    data = {
-        "payment_id": action.invoice_id,
-        "customer_id": action.customer_id,
-        "amount": f"{amount:.2f}",
-        "currency": action.currency,
-        "plan": plan,
-        "seats": seats or 1,
-    }
-    try:
-        response = _apply(row, "payment.succeeded", data, at=action.paid_at or row.created)
-    except (EventBodyError, EventRejected, EventConflict) as exc:
-        return _Result(Status.REJECTED, f"Payment not applied: {exc.message}", releases=releases)
-    result = _outcome(response, row)
-    if result.status == Status.DUPLICATE:
-        result.note = "This invoice's payment is already recorded (earns once)."
-    result.releases = [*releases, f"invoice:{action.invoice_id}"]
-    return result
-
-
-def _payment_link(action: mapping.PaymentLink, row: StripeEvent) -> _Result:
-    releases = _record_links(action.invoice_id, action.payment_refs)
-    return _Result(Status.APPLIED, f"{', '.join(action.payment_refs)} paid {action.invoice_id}.", releases=releases)
-
-
-def _invoice_seen(invoice_id: str) -> bool:
-    """An invoice event of this invoice has been handled (so a missing payment is not late)."""
-    return (
-        StripeEvent.objects.filter(object_id=invoice_id, type__in=mapping.INVOICE_TYPES)
-        .exclude(status__in=(Status.RECEIVED, Status.HELD))
-        .exists()
-    )
-
-
-def _charge_refunded(action: mapping.ChargeRefunded, row: StripeEvent) -> _Result:
-    refused = _other_currency(action.currency, "Refunded")
-    if refused is not None:
-        return refused
-    invoice_id = action.invoice_id
-    if invoice_id is None:
-        invoice_id = (
-            StripePaymentLink.objects.filter(payment_ref__in=action.payment_refs)
-            .values_list("invoice_id", flat=True)
-            .first()
-        )
-    if invoice_id is None:
-        ref = action.payment_refs[0] if action.payment_refs else action.charge_id
-        return _Result(
-            Status.HELD, f"Waiting for the invoice_payment.paid that names the invoice {ref} paid.", f"payment:{ref}"
-        )
-    found = Payment.objects.filter(payment_id=invoice_id).values_list("referral__customer_id", flat=True).first()
-    if found is None:
-        if _invoice_seen(invoice_id):
-            return _Result(
-                Status.NOT_REFERRED, f"The refunded invoice {invoice_id} earned no commission.", f"invoice:{invoice_id}"
-            )
-        return _Result(Status.HELD, f"Waiting for invoice.paid of {invoice_id}.", f"invoice:{invoice_id}")
-    _lock_customer(found)  # two refunds of one charge, one after the other
-    refunded = Payment.objects.filter(payment_id=invoice_id).values_list("refunded_amount", flat=True).get()
-    cumulative = _amount(action.amount_refunded, action.currency)
-    if cumulative is None:
-        return _Result(Status.REJECTED, f"amount_refunded {action.amount_refunded} is not a whole cent amount.")
-    growth = cumulative - refunded
-    if growth <= 0:
-        return _Result(Status.DUPLICATE, f"{invoice_id} is already refunded up to {refunded} (this says {cumulative}).")
-    try:
-        response = _apply(
-            row, "payment.refunded", {"payment_id": invoice_id, "amount": f"{growth:.2f}"}, at=row.created
-        )
-    except (EventBodyError, EventRejected, EventConflict) as exc:
-        return _Result(Status.REJECTED, f"Refund not applied: {exc.message}")
-    return _outcome(response, row)
-
-
-def _unused(action: mapping.Unused, row: StripeEvent) -> _Result:
-    return _Result(Status.IGNORED, action.reason)
+    return stripe_events_handle_again(pks=pks)
 
 
 _HANDLERS = {
@@ -453,84 +172,6 @@ _HANDLERS = {
     mapping.InvoicePaid: _invoice_paid,
     mapping.PaymentLink: _payment_link,
     mapping.ChargeRefunded: _charge_refunded,
+    mapping.RefundSeen: _refund_seen,
     mapping.Unused: _unused,
 }
-
-
-# --- reconciling what depends on order ------------------------------------------------------
-
-
-def _reconcile(customer_id: str, row: StripeEvent) -> None:
-    """Bring the referral in line with the latest subscription state and the latest payment,
-    whatever order their events came in. Caller holds the customer's lock."""
-    referral = Referral.objects.select_for_update(of=("self",)).filter(customer_id=customer_id).first()
-    if referral is None:
-        return
-    states = list(StripeSubscription.objects.filter(customer_id=customer_id).order_by("-state_at", "-id"))
-    if not states:
-        return
-    latest = states[0]
-    last_payment = referral.payments.order_by("-paid_at", "-id").first()
-    state_is_newer = last_payment is None or latest.state_at >= last_payment.paid_at
-    changed: list[str] = []
-    if (
-        state_is_newer
-        and latest.plan
-        and (referral.plan, referral.seats) != (latest.plan, latest.seats or referral.seats)
-    ):
-        referral.plan, referral.seats = latest.plan, latest.seats or referral.seats
-        changed += ["plan", "seats"]
-    elif not state_is_newer and (referral.plan, referral.seats) != (last_payment.plan, last_payment.seats):
-        referral.plan, referral.seats = last_payment.plan, last_payment.seats
-        changed += ["plan", "seats"]
-    # "New subscription" is the first payment by time, not by arrival: a renewal delivered
-    # before the first invoice moves the referral's first payment (and its rollup count) back.
-    first_paid = referral.payments.order_by("paid_at", "id").values_list("paid_at", flat=True).first()
-    if first_paid is not None and referral.first_paid_at is not None and first_paid != referral.first_paid_at:
-        counted = {"link_id": referral.link_id, "partner_id": referral.partner_id}
-        # A decrement is an UPDATE: rollup_add's INSERT would check the -1 against the table.
-        DailyLinkStats.objects.filter(link_id=referral.link_id, day=program_day(referral.first_paid_at)).update(
-            new_subscriptions=F("new_subscriptions") - 1
-        )
-        rollup_add(**counted, day=program_day(first_paid), new_subscriptions=1)
-        referral.first_paid_at = first_paid
-        changed.append("first_paid_at")
-    # Stripe's trial end, whatever the referral's status now (so the order of events cannot
-    # decide whether it was recorded); a trial that ends before the sign-up keeps the link's.
-    if (
-        latest.trial_end is not None
-        and latest.trial_end > referral.signed_up_at
-        and latest.trial_end != referral.trial_ends_at
-    ):
-        referral.trial_ends_at = latest.trial_end
-        changed.append("trial_ends_at")
-    if changed:
-        referral.save(update_fields=changed)
-    ended = all(state.status in ("canceled", "incomplete_expired") for state in states)
-    if ended and referral.status != Referral.Status.CANCELLED and state_is_newer:
-        _cancel(referral, latest, row)
-
-
-def _cancel(referral: Referral, state: StripeSubscription, row: StripeEvent) -> None:
-    deletion = (
-        StripeEvent.objects.filter(object_id=state.subscription_id, type="customer.subscription.deleted")
-        .order_by("created", "id")
-        .first()
-    )
-    source = deletion or row
-    # A cancellation undone by a payment that was delivered after it is applied again: one
-    # derived event per payment count, so a replay of the same situation changes nothing.
-    suffix = f":cancel:{referral.payments.count()}"
-    try:
-        response = _apply(
-            source, "subscription.cancelled", {"customer_id": referral.customer_id}, at=state.state_at, suffix=suffix
-        )
-    except (EventBodyError, EventRejected, EventConflict) as exc:  # pragma: no cover - the data is ours
-        logger.error("Cancellation of %s not applied: %s", referral.customer_id, exc.message)
-        return
-    if response.status == 201 and source.pk != row.pk:
-        StripeEvent.objects.filter(pk=source.pk).update(
-            merchant_event_ids=[*source.merchant_event_ids, f"stripe:{source.stripe_id}{suffix}"]
-        )
-    elif response.status == 201:
-        row.merchant_event_ids = [*row.merchant_event_ids, f"stripe:{row.stripe_id}{suffix}"]

@@ -4,9 +4,10 @@ Lists, through the official library's client (its base URL from STRIPE_API_BASE,
 it at a local fake), the completed checkouts, the paid invoices and the refunds created since a
 day, and hands each object to the same path a webhook takes (``stripe_event_receive``) as a
 synthetic event with a deterministic id (``sync:<object>…``): what a webhook already applied
-answers as already known, what is missing is applied, and a second run changes nothing. A
-refund is applied as its charge's cumulative ``amount_refunded``, exactly as ``charge.refunded``;
-when neither the charge nor a stored link names its invoice, the charge's invoice payments are
+answers as already known, what is missing is applied, and a second run changes nothing. Each
+refund is handed on as ``refund.updated`` and its charge as ``charge.refunded`` (its cumulative
+``amount_refunded``, at the time of its latest refund), so refunds are applied one by one in
+Stripe's order, exactly as from webhooks (the charge's older refunds are listed when needed); when neither the charge nor a stored link names its invoice, the charge's invoice payments are
 listed and stored as ``invoice_payment.paid``.
 """
 
@@ -103,16 +104,26 @@ def stripe_sync(
             _receive(summary, _synthetic(f"sync:{invoice['id']}:paid", "invoice.paid", invoice, paid_at))
         refunds = client.v1.refunds.list(params={"created": created, "limit": 100, "expand": ["data.charge"]})
         charges: dict[str, dict[str, Any]] = {}
+        latest: dict[str, int] = {}  # charge id -> its latest refund's time
         for refund in each("refunds", refunds.auto_paging_iter()):
             charge = refund.get("charge")
             if isinstance(charge, str):
                 charge = _plain(client.v1.charges.retrieve(charge))
-            if isinstance(charge, dict) and charge.get("id"):
-                charges[charge["id"]] = charge
+            if not isinstance(charge, dict) or not charge.get("id"):
+                continue
+            charges[charge["id"]] = charge
+            refund = {**refund, "charge": charge["id"]}
+            if isinstance(refund.get("created"), int):
+                latest[charge["id"]] = max(latest.get(charge["id"], 0), refund["created"])
+            # Each refund on its own (applied in Stripe's order, at its own time), keyed by its
+            # state: a refund that failed since an earlier sync is heard again.
+            event_id = f"sync:{refund['id']}:{refund.get('status')}"
+            _receive(summary, _synthetic(event_id, "refund.updated", refund, refund.get("created")))
         for charge in charges.values():
             _link_charge(client, summary, charge)
             event_id = f"sync:{charge['id']}:refunded:{charge.get('amount_refunded')}"
-            _receive(summary, _synthetic(event_id, "charge.refunded", charge, charge.get("created")))
+            at = latest.get(charge["id"], charge.get("created"))
+            _receive(summary, _synthetic(event_id, "charge.refunded", charge, at))
     finally:
         bar.close()
     return summary

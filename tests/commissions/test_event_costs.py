@@ -28,7 +28,7 @@ def on_postgresql() -> bool:
 
 @pytest.fixture(autouse=True)
 def _statements_prepared(db):
-    """PostgreSQL prepares its event statements once per connection (commissions/fastpath.py):
+    """PostgreSQL prepares its event statements once per connection (commissions/fastpath/):
     done before counting, as a server's connection has done it on its first events."""
     if on_postgresql():
         for statement in (fastpath._PAYMENT, fastpath._SIGNED_UP, fastpath._UNATTRIBUTED):

@@ -1,4 +1,4 @@
-"""PostgreSQL's one-statement path for payments and sign-ups (commissions/fastpath.py) against
+"""PostgreSQL's one-statement path for payments and sign-ups (commissions/fastpath/) against
 the general ORM path: the same events through each give the same answers and the same rows."""
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
-from commissions.models import CommissionEntry, Payment, Referral
+from commissions.models import CommissionEntry, Payment, Referral, Refund
 from tests.factories import ClickFactory, LinkFactory
 from tests.stripe_billing.stripe_world import StripeWorld
 from tracking.models import DailyLinkStats
@@ -40,8 +40,9 @@ class Life:
 
 
 def customer_life(click_id: str, *, currency: str = "usd", unit: int = 2000, prefix: str = "t") -> Life:
-    """checkout -> trial -> first invoice -> seat upgrade with proration -> partial refund ->
-    full refund -> cancellation, with every event Stripe sends beside them, in Stripe's order."""
+    """checkout -> trial -> first invoice -> seat upgrade with proration -> three partial refunds
+    on three days -> full refund -> cancellation, with every event Stripe sends beside them, in
+    Stripe's order."""
     w = StripeWorld(currency=currency, prefix=prefix)
     cus, sub = f"cus_{prefix}life", f"sub_{prefix}life"
     price = w.price(plan="B", unit_amount=unit)
@@ -113,22 +114,34 @@ def customer_life(click_id: str, *, currency: str = "usd", unit: int = 2000, pre
             amount=(8 * unit) // 10,
             at=T0 + 20 * DAY + 6,
         ),
-        "partial_refund": w.charge_refunded(
+        # Four refunds of the first invoice's charge on four days: two tiny ones whose reversals
+        # round up (0.13 x 20 % = 0.026 -> 0.03 each, where their sum would round to 0.05), a
+        # partial one (cumulative 15.00), and the rest (a full refund: the reversals net to 0.00).
+        # Stripe sends refund.created and charge.refunded (with the cumulative) for each.
+    }
+    for name, (refund_id, amount, cumulative, day) in {
+        "small_refund": ("re_1", 13, 13, 23),
+        "second_small_refund": ("re_2", 13, 26, 24),
+        "partial_refund": ("re_3", unit // 2 * 3 // 2 - 26, unit // 2 * 3 // 2, 25),
+        "full_refund": ("re_4", 3 * unit - unit // 2 * 3 // 2, 3 * unit, 26),
+    }.items():
+        moment = T0 + day * DAY
+        named[f"{name}_object"] = w.refund(
+            refund=f"{refund_id}_{prefix}",
+            charge=f"ch_{prefix}first",
+            payment_intent=f"pi_{prefix}first",
+            amount=amount,
+            at=moment,
+        )
+        named[name] = w.charge_refunded(
             charge=f"ch_{prefix}first",
             customer=cus,
             payment_intent=f"pi_{prefix}first",
             amount=3 * unit,
-            amount_refunded=unit // 2 * 3 // 2,
-            at=T0 + 25 * DAY,
-        ),
-        "full_refund": w.charge_refunded(
-            charge=f"ch_{prefix}first",
-            customer=cus,
-            payment_intent=f"pi_{prefix}first",
-            amount=3 * unit,
-            amount_refunded=3 * unit,
-            at=T0 + 26 * DAY,
-        ),
+            amount_refunded=cumulative,
+            at=moment,
+        )
+    named |= {
         "sub_deleted": w.subscription(
             "customer.subscription.deleted",
             sub=sub,
@@ -159,6 +172,15 @@ def ledger_state(customer_id: str) -> dict:
         payment_id: CommissionEntry.objects.filter(payment__payment_id=payment_id).aggregate(s=Sum("amount"))["s"]
         for payment_id in payments
     }
+    # Every ledger row with the time reports date it by.
+    entries = sorted(
+        CommissionEntry.objects.filter(referral=referral).values_list(
+            "payment__payment_id", "kind", "amount", "earned_at"
+        )
+    )
+    refunds = sorted(
+        Refund.objects.filter(payment__referral=referral).values_list("payment__payment_id", "amount", "refunded_at")
+    )
     return {
         "referral": (
             referral.status,
@@ -172,13 +194,13 @@ def ledger_state(customer_id: str) -> dict:
         ),
         "payments": payments,
         "commission": commission,
-        # Trials and new subscriptions by day (reports read these); commission by day is left
-        # out: refunds apply the growth of the charge's cumulative amount_refunded, so a later
-        # refund delivered before an earlier one reverses the sum on the later day.
+        "entries": entries,
+        "refunds": refunds,
+        # Trials, new subscriptions and commission by day (the reports read these).
         "rollups": sorted(
             DailyLinkStats.objects.filter(link_id=referral.link_id)
-            .exclude(new_trials=0, new_subscriptions=0)
-            .values_list("day", "new_trials", "new_subscriptions")
+            .exclude(new_trials=0, new_subscriptions=0, commission=0)
+            .values_list("day", "new_trials", "new_subscriptions", "commission")
         ),
         "partner_total": CommissionEntry.objects.filter(partner_id=referral.partner_id).aggregate(s=Sum("amount"))["s"]
         or Decimal("0.00"),

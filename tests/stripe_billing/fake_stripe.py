@@ -9,7 +9,7 @@ list and retrieve calls ``manage.py stripe_sync`` makes, in Stripe's shapes, so 
     fake.stop()
 
 Lists honour ``created[gte]``, ``limit`` and ``starting_after`` (newest first, as Stripe lists),
-``invoice_payments`` also ``payment[payment_intent]``; a wrong key answers 401 as Stripe does.
+``invoice_payments`` also ``payment[payment_intent]``, ``refunds`` also ``charge``; a wrong key answers 401 as Stripe does.
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ class FakeStripe:
             items = [o for o in items if (o.get("created") or 0) >= int(query["created[gte]"])]
         if "payment[payment_intent]" in query:
             items = [o for o in items if o.get("payment", {}).get("payment_intent") == query["payment[payment_intent]"]]
+        if "charge" in query:  # refunds of one charge (its charge may be expanded)
+            charge = query["charge"]
+            items = [
+                o for o in items if (o["charge"] if isinstance(o["charge"], str) else o["charge"].get("id")) == charge
+            ]
         if "starting_after" in query:
             ids = [o["id"] for o in items]
             items = items[ids.index(query["starting_after"]) + 1 :]

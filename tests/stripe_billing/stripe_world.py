@@ -222,6 +222,7 @@ class StripeWorld:
         amount_refunded: int,
         at: int,
         invoice: str | None = None,
+        refunds: list[dict] | None = None,
     ) -> dict:
         obj = fixture("charge")
         obj.update(
@@ -238,4 +239,27 @@ class StripeWorld:
         )
         if invoice is not None:  # older versions
             obj["invoice"] = invoice
+        if refunds is None:  # the current API: a charge no longer lists its refunds
+            del obj["refunds"]
+        else:  # older versions list them (refund objects as ``refund`` builds them)
+            obj["refunds"] = {
+                "object": "list",
+                "data": refunds,
+                "has_more": False,
+                "url": f"/v1/charges/{charge}/refunds",
+            }
         return self.event("charge.refunded", obj, at=at)
+
+    def refund_object(
+        self, *, refund: str, charge: str, payment_intent: str | None, amount: int, at: int, status: str = "succeeded"
+    ) -> dict:
+        obj = fixture("refund")
+        obj.update(
+            id=refund, charge=charge, payment_intent=payment_intent, amount=amount, currency=self.currency, created=at
+        )
+        obj["status"] = status
+        return obj
+
+    def refund(self, type_: str = "refund.created", *, at: int, **kwargs) -> dict:
+        """A refund event (``refund.created``, ``refund.updated``, ``charge.refund.updated``)."""
+        return self.event(type_, self.refund_object(at=kwargs.pop("created", at), **kwargs), at=at)

@@ -72,3 +72,19 @@ def test_one_event_delivered_eight_times_at_once_earns_once():
 
     assert results == [200] * 8
     assert CommissionEntry.objects.get().amount == Decimal("12.00")
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_charges_refund_events_all_at_once_end_with_the_in_order_ledger(attempt):
+    click = ClickFactory(link=LinkFactory(), created_at=datetime.fromtimestamp(T0 - 3600, tz=UTC))
+    life = customer_life(str(click.id), prefix=f"f{attempt}")
+    for name in ("checkout", "sub_created", "sub_active", "first_invoice", "first_link"):
+        stripe_event_receive(payload=life.by_name[name])
+    refunds = ("small_refund", "second_small_refund", "partial_refund", "full_refund")
+
+    results = _post_concurrently([life.by_name[f"{name}{kind}"] for name in refunds for kind in ("", "_object")])
+
+    assert results == [200] * 8
+    assert not StripeEvent.objects.filter(status=StripeEvent.Status.HELD).exists()
+    reversals = CommissionEntry.objects.filter(kind="reversal").order_by("earned_at")
+    assert [e.amount for e in reversals] == [Decimal(x) for x in ("-0.03", "-0.03", "-2.95", "-8.99")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import date
 from decimal import Decimal
 from io import StringIO
 
@@ -13,9 +14,9 @@ from django.db.models import Sum
 from commissions.models import CommissionEntry, Payment
 from commissions.stripe_billing.models import StripeEvent
 from commissions.stripe_billing.services import stripe_event_receive
-from tests.stripe_billing.conftest import DAY, T0, customer_life
+from commissions.stripe_billing.sync import stripe_sync
+from tests.stripe_billing.conftest import customer_life
 from tests.stripe_billing.fake_stripe import FakeStripe
-from tests.stripe_billing.stripe_world import fixture
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def fake(settings):
 
 
 def _stripe_account(fake: FakeStripe, life) -> None:
-    """What Stripe's API holds for the life: its checkout, paid invoices and two refunds."""
+    """What Stripe's API holds for the life: its checkout, paid invoices and four refunds."""
     named = life.by_name
     fake.add("checkout/sessions", named["checkout"]["data"]["object"])
     for invoice, link in (("first_invoice", "first_link"), ("proration_invoice", "proration_link")):
@@ -40,10 +41,8 @@ def _stripe_account(fake: FakeStripe, life) -> None:
         fake.add("invoice_payments", copy.deepcopy(named[link]["data"]["object"]))
     charge = copy.deepcopy(named["full_refund"]["data"]["object"])
     fake.add("charges", charge)
-    for n, (amount, at) in enumerate(((1500, T0 + 25 * DAY), (4500, T0 + 26 * DAY))):
-        refund = fixture("refund")
-        refund.update(id=f"re_t{n}", amount=amount, charge=charge["id"], payment_intent="pi_tfirst", created=at)
-        fake.add("refunds", refund)
+    for name in ("small_refund", "second_small_refund", "partial_refund", "full_refund"):
+        fake.add("refunds", copy.deepcopy(named[f"{name}_object"]["data"]["object"]))
 
 
 def test_stripe_sync_applies_the_invoices_and_refunds_the_webhooks_missed(fake, click):
@@ -59,10 +58,18 @@ def test_stripe_sync_applies_the_invoices_and_refunds_the_webhooks_missed(fake, 
 
     first = Payment.objects.get(payment_id="in_tfirst")
     assert (first.amount, first.refunded_amount) == (Decimal("60.00"), Decimal("60.00"))
+    # Each refund on its own day, as from webhooks.
+    reversals = CommissionEntry.objects.filter(kind="reversal").order_by("earned_at")
+    assert [(e.amount, e.earned_at.date().day) for e in reversals] == [
+        (Decimal("-0.03"), 25),
+        (Decimal("-0.03"), 26),
+        (Decimal("-2.95"), 27),
+        (Decimal("-8.99"), 28),
+    ]
     assert Payment.objects.get(payment_id="in_tprorate").amount == Decimal("16.00")
     assert CommissionEntry.objects.aggregate(s=Sum("amount"))["s"] == Decimal("3.20")
     assert "Missing and now applied: 4" in out.getvalue()  # two invoices, the refund, and the refund's link
-    assert "2 invoices" in out.getvalue() and "2 refunds" in out.getvalue()
+    assert "2 invoices" in out.getvalue() and "4 refunds" in out.getvalue()
 
     # A second run finds everything known.
     before = (StripeEvent.objects.count(), CommissionEntry.objects.count())
@@ -88,3 +95,21 @@ def test_stripe_sync_with_a_wrong_key_is_a_clear_error(fake, settings, click):
     settings.STRIPE_API_KEY = "sk_test_wrong"
     with pytest.raises(CommandError, match="Invalid API Key"):
         call_command("stripe_sync", "--since", "2026-03-01", "--no-progress", stdout=StringIO())
+
+
+class _Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_stripe_sync_shows_its_progress_on_a_terminal(fake, click):
+    life = customer_life(str(click.id))
+    stripe_event_receive(payload=life.by_name["checkout"])
+    _stripe_account(fake, life)
+    terminal = _Terminal()
+
+    summary = stripe_sync(since=date(2026, 3, 1), progress=True, progress_file=terminal)
+
+    assert "Syncing Stripe" in terminal.getvalue()
+    assert "7object" in terminal.getvalue().replace(" ", "")  # 1 checkout + 2 invoices + 4 refunds
+    assert summary.seen == {"checkouts": 1, "invoices": 2, "refunds": 4}

@@ -41,8 +41,11 @@ def test_a_whole_customer_life_signed_as_stripe_signs_it(client, click):
         "sub_seats": Status.APPLIED,
         "proration_invoice": Status.APPLIED,
         "proration_link": Status.APPLIED,
-        "partial_refund": Status.APPLIED,
-        "full_refund": Status.APPLIED,
+        **{
+            f"{name}{kind}": Status.APPLIED
+            for name in ("small_refund", "second_small_refund", "partial_refund", "full_refund")
+            for kind in ("", "_object")
+        },
         "sub_deleted": Status.APPLIED,
     }
     assert json.loads(answers[0].content)["status"] == "applied"
@@ -62,16 +65,21 @@ def test_a_whole_customer_life_signed_as_stripe_signs_it(client, click):
     assert first.paid_at == at(T0 + 14 * DAY + 10)
     prorated = Payment.objects.get(payment_id="in_tprorate")
     assert (prorated.amount, prorated.seats) == (Decimal("16.00"), 5)
-    entries = list(CommissionEntry.objects.order_by("earned_at", "id").values_list("payment__payment_id", "amount"))
+    entries = list(
+        CommissionEntry.objects.order_by("earned_at", "id").values_list("payment__payment_id", "amount", "earned_at")
+    )
+    # Each refund reverses its own part, half-up, on its own day; the last one what is left.
     assert entries == [
-        ("in_tfirst", Decimal("12.00")),
-        ("in_tprorate", Decimal("3.20")),
-        ("in_tfirst", Decimal("-3.00")),
-        ("in_tfirst", Decimal("-9.00")),
+        ("in_tfirst", Decimal("12.00"), at(T0 + 14 * DAY + 10)),
+        ("in_tprorate", Decimal("3.20"), at(T0 + 20 * DAY + 5)),
+        ("in_tfirst", Decimal("-0.03"), at(T0 + 23 * DAY)),
+        ("in_tfirst", Decimal("-0.03"), at(T0 + 24 * DAY)),
+        ("in_tfirst", Decimal("-2.95"), at(T0 + 25 * DAY)),
+        ("in_tfirst", Decimal("-8.99"), at(T0 + 26 * DAY)),
     ]
     assert (referral.total_paid, referral.total_commission) == (Decimal("16.00"), Decimal("3.20"))
     # The merchant event log shows what each Stripe event was applied as.
-    assert MerchantEvent.objects.filter(event_id__startswith="stripe:").count() == 7
+    assert MerchantEvent.objects.filter(event_id__startswith="stripe:").count() == 9
 
 
 def test_an_event_redelivered_changes_nothing(client, click):
@@ -116,11 +124,11 @@ def test_an_invoice_naming_its_price_by_id_waits_for_the_subscription_that_names
     assert Payment.objects.get(payment_id="in_tfirst").plan == "B"
 
 
-def test_a_refund_before_its_payment_is_held_until_the_payment_and_its_link_arrive(client, click):
+def test_a_refund_before_its_payment_is_held_until_the_payment_its_link_and_its_refund_arrive(client, click):
     life = customer_life(str(click.id))
     named = life.by_name
-    _post_all(client, [named["checkout"], named["sub_created"], named["partial_refund"]])
-    refund = StripeEvent.objects.get(stripe_id=named["partial_refund"]["id"])
+    _post_all(client, [named["checkout"], named["sub_created"], named["small_refund"]])
+    refund = StripeEvent.objects.get(stripe_id=named["small_refund"]["id"])
     assert (refund.status, refund.waiting_for) == (Status.HELD, "payment:pi_tfirst")
 
     _post_all(client, [named["first_link"]])
@@ -129,8 +137,14 @@ def test_a_refund_before_its_payment_is_held_until_the_payment_and_its_link_arri
 
     _post_all(client, [named["first_invoice"]])
     refund.refresh_from_db()
+    # The charge says 0.13 is refunded, but not by which refund (of when): it waits for it.
+    assert (refund.status, refund.waiting_for) == (Status.HELD, "refunds:ch_tfirst")
+    assert Payment.objects.get(payment_id="in_tfirst").refunded_amount == Decimal("0.00")
+
+    _post_all(client, [named["small_refund_object"]])
+    refund.refresh_from_db()
     assert refund.status == Status.APPLIED
-    assert Payment.objects.get(payment_id="in_tfirst").refunded_amount == Decimal("15.00")
+    assert Payment.objects.get(payment_id="in_tfirst").refunded_amount == Decimal("0.13")
 
 
 def test_a_cancellation_delivered_before_a_payment_still_ends_cancelled(client, click):
@@ -165,6 +179,7 @@ def test_older_api_shapes_top_level_subscription_expanded_price_and_charge_invoi
         amount_refunded=900,
         at=T0 + 20,
         invoice="in_old",
+        refunds=[w.refund_object(refund="re_old", charge="ch_old", payment_intent=None, amount=900, at=T0 + 20)],
     )
 
     _post_all(client, [invoice, refund])
@@ -310,9 +325,10 @@ def test_a_checkout_with_the_click_in_metadata_refers_the_customer(client, click
     assert Referral.objects.get(customer_id="cus_meta").click_id == click.id
 
 
-def test_a_customer_created_with_aff_click_metadata_refers_the_customer(client, click):
+@pytest.mark.parametrize("type_", ["customer.created", "customer.updated"])
+def test_a_customer_created_with_aff_click_metadata_refers_the_customer(client, click, type_):
     w = StripeWorld(prefix="c")
-    _post_all(client, [w.customer_created(customer="cus_created", click_id=str(click.id), at=T0)])
+    _post_all(client, [w.customer_created(customer="cus_created", click_id=str(click.id), at=T0, type_=type_)])
     assert Referral.objects.get(customer_id="cus_created").link_id == click.link_id
 
 
@@ -361,3 +377,41 @@ def test_a_later_invoice_delivered_first_leaves_the_first_invoice_as_the_new_sub
         )
     )
     assert counted == {at(T0 + 14 * DAY).date(): 1}
+
+
+def test_the_openapi_document_lists_the_stripe_webhook_with_its_answers(client):
+    document = client.get("/api/v1/openapi.json").json()
+
+    operation = document["paths"]["/api/v1/integrations/stripe"]["post"]
+    assert set(operation["responses"]) == {"200", "400"}
+    assert any(p["name"] == "Stripe-Signature" and p["in"] == "header" for p in operation["parameters"])
+    assert set(operation["requestBody"]["content"]["application/json"]["schema"]["required"]) == {
+        "id",
+        "type",
+        "created",
+        "data",
+    }
+    ok = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(document["components"]["schemas"][ok]["properties"]) == {
+        "received",
+        "id",
+        "status",
+        "note",
+        "applied_as",
+    }
+
+
+def test_the_webhook_still_verifies_the_raw_body_behind_the_published_operation(client, click):
+    life = customer_life(str(click.id))
+    event = life.by_name["checkout"]
+    body = json.dumps(event).encode()
+    spaced = json.dumps(event, indent=2).encode()  # the same JSON, other bytes: its signature fails
+    from tests.stripe_billing.stripe_world import WEBHOOK_PATH, sign
+
+    refused = client.post(
+        WEBHOOK_PATH, data=spaced, content_type="application/json", HTTP_STRIPE_SIGNATURE=sign(body, secret=SECRET)
+    )
+    accepted = post(client, event, secret=SECRET, body=body)
+
+    assert refused.status_code == 400 and accepted.status_code == 200
+    assert json.loads(accepted.content)["status"] == "applied"
