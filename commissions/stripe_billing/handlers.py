@@ -1,5 +1,5 @@
 """Handlers of the Stripe events that sign up, describe subscriptions and pay (refunds:
-refunds.py): each maps one action (mapping.py) to a result, through the events API's service."""
+refunds.py): each maps one action (actions.py) to a result, through the events API's service."""
 
 from __future__ import annotations
 
