@@ -88,6 +88,15 @@ def _list(value: Any) -> list:
     return data if isinstance(data, list) else []
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _minor(value: Any) -> int:
+    """An amount in minor units, 0 when it is none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def plan_of_price(price: Any) -> str | None:
     """The plan (A, B or C) a price object names in its ``lookup_key`` or ``metadata.plan``
     (the STRIPE_PLAN_FROM setting), or None."""
@@ -180,7 +189,7 @@ def _subscription(subscription: dict, event_type: str) -> SubscriptionState:
                 plan, seats = item_plan, _quantity(item.get("quantity"))
     if seats is None and items:
         seats = _quantity(items[0].get("quantity"))
-    status = subscription.get("status") if isinstance(subscription.get("status"), str) else ""
+    status = _text(subscription.get("status"))
     if event_type == "customer.subscription.deleted":
         status = "canceled"
     return SubscriptionState(
@@ -240,13 +249,11 @@ def _invoice(invoice: dict) -> InvoicePaid:
     refs = [_id(invoice.get("payment_intent")), _id(invoice.get("charge"))]
     for payment in _list(invoice.get("payments")):  # expanded (stripe_sync asks for it)
         refs.extend(_payment_refs(_dict(payment).get("payment")))
-    amount = invoice.get("amount_paid")
-    currency = invoice.get("currency")
     return InvoicePaid(
         invoice_id=_id(invoice) or "",
         customer_id=_id(invoice.get("customer")),
-        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else 0,
-        currency=currency.upper() if isinstance(currency, str) else "",
+        amount=_minor(invoice.get("amount_paid")),
+        currency=_text(invoice.get("currency")).upper(),
         subscription_id=subscription,
         price_id=price_id,
         plan=plan,
@@ -269,29 +276,23 @@ def _invoice_payment(invoice_payment: dict) -> PaymentLink | Unused:
     return PaymentLink(invoice_id=invoice, payment_refs=refs)
 
 
-def _minor(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def refund_info(refund: Any) -> RefundInfo | None:
     """A refund object (its charge and payment intent may be expanded), or None without an id."""
     refund = _dict(refund)
     if not _id(refund):
         return None
-    currency, status = refund.get("currency"), refund.get("status")
     return RefundInfo(
         refund_id=_id(refund) or "",
         charge_id=_id(refund.get("charge")),
         payment_intent=_id(refund.get("payment_intent")),
         amount=_minor(refund.get("amount")),
-        currency=currency.upper() if isinstance(currency, str) else "",
-        status=status if isinstance(status, str) else "",
+        currency=_text(refund.get("currency")).upper(),
+        status=_text(refund.get("status")),
         created=moment(refund.get("created")),
     )
 
 
 def _charge(charge: dict) -> ChargeRefunded:
-    currency = charge.get("currency")
     refs = [_id(charge.get("payment_intent")), _id(charge)]
     # The list counts only when it is whole (``has_more`` false) and not empty.
     listed = _dict(charge.get("refunds"))
@@ -300,7 +301,7 @@ def _charge(charge: dict) -> ChargeRefunded:
         charge_id=_id(charge) or "",
         customer_id=_id(charge.get("customer")),
         amount_refunded=_minor(charge.get("amount_refunded")),
-        currency=currency.upper() if isinstance(currency, str) else "",
+        currency=_text(charge.get("currency")).upper(),
         invoice_id=_id(charge.get("invoice")),
         payment_refs=tuple(ref for ref in refs if ref),
         refunds=tuple(info for info in infos if info is not None),
