@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
@@ -148,6 +149,11 @@ def _state_filter(request: HttpRequest) -> str:
     return state if state in lifecycle.STATE_LABELS else ""
 
 
+def _in_state(entries: QuerySet, states: lifecycle.Lifecycle, state: str) -> QuerySet:
+    """The entries in ``state`` (the list's filter; its CSV download applies the same)."""
+    return entries.filter(pk__in=sorted(lifecycle.entry_ids_in_state(states, state)))
+
+
 @partner_required
 def commission_list_view(request: HttpRequest) -> HttpResponse:
     dates = DateRangeForm(request.GET)
@@ -159,7 +165,7 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     # Every entry's state comes from replaying the partner's ledger and payouts (two queries).
     states = lifecycle.partner_lifecycle(partner=request.partner)
     if state:
-        entries = entries.filter(pk__in=sorted(lifecycle.entry_ids_in_state(states, state)))
+        entries = _in_state(entries, states, state)
         totals = commission_totals_of(entries)
     else:
         totals = commission_totals(partner=request.partner, start=start, end=end)
@@ -199,7 +205,12 @@ def commission_export_view(request: HttpRequest) -> HttpResponse:
         return bad_date_range(dates)
     start, end = dates.range()
     entries = commission_list(partner=request.partner, start=start, end=end)
-    states = lifecycle.state_texts(lifecycle.partner_lifecycle(partner=request.partner))
+    life = lifecycle.partner_lifecycle(partner=request.partner)
+    state = _state_filter(request)
+    if state:  # the page's "Download CSV" carries its state filter
+        entries = _in_state(entries, life, state)
     return csv_response(
-        _filename("commissions", start, end), commission_csv_header(), commission_csv_rows(entries, states=states)
+        _filename("commissions", start, end),
+        commission_csv_header(),
+        commission_csv_rows(entries, states=lifecycle.state_texts(life)),
     )

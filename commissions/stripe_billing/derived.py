@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import stripe
 from django.conf import settings
 
 from commissions.events import ParsedEvent, canonical_sha256
@@ -63,16 +64,28 @@ def _outcome(response: EventResponse, row: StripeEvent, suffix: str = "") -> _Re
     return _Result(status, merchant_event_ids=[f"stripe:{row.stripe_id}{suffix}"])
 
 
-def _waiting(customer_id: str, *, what: str) -> _Result:
+def _waiting(customer_id: str, *, what: str, releases: list[str] | None = None) -> _Result:
     """A payment, refund or cancellation of a customer who is not a referral: held until a
     checkout or customer event of the customer has been handled, then logged only."""
     seen = StripeCustomer.objects.filter(customer_id=customer_id, signup_seen=True).exists()
     if seen:
-        return _Result(Status.NOT_REFERRED, f"{what}: the customer is not a referral.", f"customer:{customer_id}")
+        note = f"{what}: the customer is not a referral."
+        return _Result(Status.NOT_REFERRED, note, f"customer:{customer_id}", releases=releases or [])
     return _Result(
         Status.HELD,
         f"{what}: waiting for the customer's checkout.session.completed or customer.created.",
         f"customer:{customer_id}",
+        releases=releases or [],
+    )
+
+
+def _stripe_unreachable(what: str, exc: stripe.StripeError, key: str) -> _Result:
+    """Held on ``key`` while Stripe's API does not answer (applying the event without what it
+    was asked could lose a partner's money for good): handled again from the admin."""
+    return _Result(
+        Status.HELD,
+        f"{what} ({type(exc).__name__}: {exc.user_message or exc}); handle this event again once Stripe answers.",
+        key,
     )
 
 

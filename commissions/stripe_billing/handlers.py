@@ -1,5 +1,5 @@
 """Handlers of the Stripe events that sign up, describe subscriptions and pay (refunds:
-refunds.py): each maps one action (mapping.py) to a result, through the events API's service."""
+refunds.py): each maps one action (actions.py) to a result, through the events API's service."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from commissions.stripe_billing.derived import (
     _other_currency,
     _outcome,
     _Result,
+    _stripe_unreachable,
     _waiting,
 )
 from commissions.stripe_billing.models import (
@@ -42,14 +43,9 @@ def _sign_up(action: mapping.SignUp, row: StripeEvent) -> _Result:
         try:
             promo_code = _promotion_code_text(action.promotion_code_id)
         except stripe.StripeError as exc:
-            # Not applied without its code (that would lose the partner's customer for good):
-            # held, and handled again from the admin once Stripe answers.
-            return _Result(
-                Status.HELD,
-                f"The promotion code {action.promotion_code_id} could not be looked up in Stripe "
-                f"({type(exc).__name__}: {exc.user_message or exc}); handle this event again once Stripe answers.",
-                f"promotion_code:{action.promotion_code_id}",
-            )
+            # Not applied without its code (that would lose the partner's customer for good).
+            what = f"The promotion code {action.promotion_code_id} could not be looked up in Stripe"
+            return _stripe_unreachable(what, exc, f"promotion_code:{action.promotion_code_id}")
     if not action.click_id and not promo_code:
         return _Result(
             Status.IGNORED,
@@ -119,9 +115,7 @@ def _subscription(action: mapping.SubscriptionState, row: StripeEvent) -> _Resul
         return _Result(Status.APPLIED, note, releases=releases)
     # A cancellation is applied by _reconcile (after this handler); held while not a referral.
     if not Referral.objects.filter(customer_id=action.customer_id).exists():
-        result = _waiting(action.customer_id, what="Cancellation")
-        result.releases = releases
-        return result
+        return _waiting(action.customer_id, what="Cancellation", releases=releases)
     return _Result(Status.APPLIED, releases=releases)
 
 
@@ -170,9 +164,7 @@ def _invoice_paid(action: mapping.InvoicePaid, row: StripeEvent) -> _Result:
             )
         return _Result(Status.REJECTED, f"The invoice's price names no plan A, B or C ({settings.STRIPE_PLAN_FROM}).")
     if not Referral.objects.filter(customer_id=action.customer_id).exists():
-        result = _waiting(action.customer_id, what="Payment")
-        result.releases = releases
-        return result
+        return _waiting(action.customer_id, what="Payment", releases=releases)
     data = {
         "payment_id": action.invoice_id,
         "customer_id": action.customer_id,

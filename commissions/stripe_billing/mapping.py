@@ -2,8 +2,9 @@
 else, in the current API's shapes and, where they differ, the older ones.
 
 ``action_for(event_type, obj)`` turns the ``data.object`` of a Stripe event into one of the
-small actions below, which say what the event means for the partner program and nothing about
-how it is applied (commissions/stripe_billing/services.py and its handlers apply them through the commissions services).
+small actions of commissions/stripe_billing/actions.py, which say what the event means for the
+partner program and nothing about how it is applied (commissions/stripe_billing/services.py and
+its handlers apply them through the commissions services).
 
 Shapes that moved between API versions (docs/stripe.md lists them):
 
@@ -24,12 +25,23 @@ Amounts are integers in the currency's minor unit: ``major_units`` divides by 10
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+
+from commissions.stripe_billing.actions import (
+    Action,
+    ChargeRefunded,
+    InvoicePaid,
+    PaymentLink,
+    RefundInfo,
+    RefundSeen,
+    SignUp,
+    SubscriptionState,
+    Unused,
+)
 
 # https://docs.stripe.com/currencies#zero-decimal (ISK, HUF and TWD are two-decimal in the API).
 ZERO_DECIMAL_CURRENCIES = frozenset(
@@ -76,6 +88,15 @@ def _list(value: Any) -> list:
     return data if isinstance(data, list) else []
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _minor(value: Any) -> int:
+    """An amount in minor units, 0 when it is none."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def plan_of_price(price: Any) -> str | None:
     """The plan (A, B or C) a price object names in its ``lookup_key`` or ``metadata.plan``
     (the STRIPE_PLAN_FROM setting), or None."""
@@ -89,98 +110,6 @@ def plan_of_price(price: Any) -> str | None:
     value = value.strip().upper()
     return value if value in PLANS else None
 
-
-# --- actions -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SignUp:
-    """A customer who may have come through a partner's link."""
-
-    customer_id: str | None
-    click_id: str | None
-    email: str | None
-    # The promotion code the customer entered at checkout: its text when the object is expanded,
-    # else only its id (``promo_…``), which the connector looks up through Stripe's API.
-    promo_code: str | None = None
-    promotion_code_id: str | None = None
-
-
-@dataclass(frozen=True)
-class SubscriptionState:
-    subscription_id: str
-    customer_id: str | None
-    status: str
-    plan: str | None
-    seats: int | None
-    trial_end: datetime | None
-    prices: dict[str, str]  # price id -> plan, for the prices whose plan the item names
-
-    @property
-    def ended(self) -> bool:
-        return self.status in ("canceled", "incomplete_expired")
-
-
-@dataclass(frozen=True)
-class InvoicePaid:
-    invoice_id: str
-    customer_id: str | None
-    amount: int  # minor units
-    currency: str
-    subscription_id: str | None
-    price_id: str | None
-    plan: str | None  # when the line's price is an expanded object naming it
-    seats: int | None
-    paid_at: datetime | None
-    payment_refs: tuple[str, ...]  # payment intents / charges the invoice names (older shapes, or expanded payments)
-
-
-@dataclass(frozen=True)
-class PaymentLink:
-    invoice_id: str
-    payment_refs: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RefundInfo:
-    """One Stripe refund (``re_…``) of a charge."""
-
-    refund_id: str
-    charge_id: str | None
-    payment_intent: str | None
-    amount: int  # minor units
-    currency: str
-    status: str  # pending, requires_action, succeeded, failed, canceled
-    created: datetime | None
-
-
-@dataclass(frozen=True)
-class ChargeRefunded:
-    charge_id: str
-    customer_id: str | None
-    amount_refunded: int  # cumulative, minor units
-    currency: str
-    invoice_id: str | None  # older shapes only
-    payment_refs: tuple[str, ...]  # its payment intent (first, when it has one) and the charge itself
-    # The charge's refunds when the object carries their whole list (older API versions, or an
-    # endpoint that expands ``refunds``); empty otherwise (the current API's default).
-    refunds: tuple[RefundInfo, ...] = ()
-
-
-@dataclass(frozen=True)
-class RefundSeen:
-    """``refund.created`` / ``refund.updated`` / ``refund.failed`` / ``charge.refund.updated``."""
-
-    refund: RefundInfo
-    customer_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Unused:
-    reason: str
-
-
-Action = SignUp | SubscriptionState | InvoicePaid | PaymentLink | ChargeRefunded | RefundSeen | Unused
 
 SIGNUP_TYPES = ("checkout.session.completed", "customer.created", "customer.updated")
 SUBSCRIPTION_TYPES = ("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted")
@@ -260,7 +189,7 @@ def _subscription(subscription: dict, event_type: str) -> SubscriptionState:
                 plan, seats = item_plan, _quantity(item.get("quantity"))
     if seats is None and items:
         seats = _quantity(items[0].get("quantity"))
-    status = subscription.get("status") if isinstance(subscription.get("status"), str) else ""
+    status = _text(subscription.get("status"))
     if event_type == "customer.subscription.deleted":
         status = "canceled"
     return SubscriptionState(
@@ -320,13 +249,11 @@ def _invoice(invoice: dict) -> InvoicePaid:
     refs = [_id(invoice.get("payment_intent")), _id(invoice.get("charge"))]
     for payment in _list(invoice.get("payments")):  # expanded (stripe_sync asks for it)
         refs.extend(_payment_refs(_dict(payment).get("payment")))
-    amount = invoice.get("amount_paid")
-    currency = invoice.get("currency")
     return InvoicePaid(
         invoice_id=_id(invoice) or "",
         customer_id=_id(invoice.get("customer")),
-        amount=amount if isinstance(amount, int) and not isinstance(amount, bool) else 0,
-        currency=currency.upper() if isinstance(currency, str) else "",
+        amount=_minor(invoice.get("amount_paid")),
+        currency=_text(invoice.get("currency")).upper(),
         subscription_id=subscription,
         price_id=price_id,
         plan=plan,
@@ -349,29 +276,23 @@ def _invoice_payment(invoice_payment: dict) -> PaymentLink | Unused:
     return PaymentLink(invoice_id=invoice, payment_refs=refs)
 
 
-def _minor(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
 def refund_info(refund: Any) -> RefundInfo | None:
     """A refund object (its charge and payment intent may be expanded), or None without an id."""
     refund = _dict(refund)
     if not _id(refund):
         return None
-    currency, status = refund.get("currency"), refund.get("status")
     return RefundInfo(
         refund_id=_id(refund) or "",
         charge_id=_id(refund.get("charge")),
         payment_intent=_id(refund.get("payment_intent")),
         amount=_minor(refund.get("amount")),
-        currency=currency.upper() if isinstance(currency, str) else "",
-        status=status if isinstance(status, str) else "",
+        currency=_text(refund.get("currency")).upper(),
+        status=_text(refund.get("status")),
         created=moment(refund.get("created")),
     )
 
 
 def _charge(charge: dict) -> ChargeRefunded:
-    currency = charge.get("currency")
     refs = [_id(charge.get("payment_intent")), _id(charge)]
     # The list counts only when it is whole (``has_more`` false) and not empty.
     listed = _dict(charge.get("refunds"))
@@ -380,7 +301,7 @@ def _charge(charge: dict) -> ChargeRefunded:
         charge_id=_id(charge) or "",
         customer_id=_id(charge.get("customer")),
         amount_refunded=_minor(charge.get("amount_refunded")),
-        currency=currency.upper() if isinstance(currency, str) else "",
+        currency=_text(charge.get("currency")).upper(),
         invoice_id=_id(charge.get("invoice")),
         payment_refs=tuple(ref for ref in refs if ref),
         refunds=tuple(info for info in infos if info is not None),

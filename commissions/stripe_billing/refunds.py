@@ -26,6 +26,7 @@ from commissions.stripe_billing.derived import (
     _other_currency,
     _outcome,
     _Result,
+    _stripe_unreachable,
 )
 from commissions.stripe_billing.models import (
     StripeEvent,
@@ -263,12 +264,7 @@ def _refunds_of_charge(
         try:
             learned |= _refunds_list(charge_id)
         except stripe.StripeError as exc:
-            return _Result(
-                Status.HELD,
-                f"The refunds of {charge_id} could not be listed in Stripe "
-                f"({type(exc).__name__}: {exc.user_message or exc}); handle this event again once Stripe answers.",
-                key,
-            )
+            return _stripe_unreachable(f"The refunds of {charge_id} could not be listed in Stripe", exc, key)
         more = _refunds_settle(charge_id=charge_id, invoice_id=invoice_id, currency=currency)
         more.applied = [*state.applied, *more.applied]
         more.notes = [*state.notes, *more.notes]

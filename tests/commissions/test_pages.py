@@ -390,6 +390,29 @@ def test_the_commissions_csv_has_payments_and_reversals_for_the_range(partner_cl
     assert f"commissions-{today}-to-{today}.csv" in response["Content-Disposition"]
 
 
+def test_the_commissions_csv_keeps_the_state_filter_of_the_page_it_is_downloaded_from(partner_client, refer, send):
+    refer("cus_1")
+    send(paid("pay_1", "cus_1", "49.00"))
+    send(refunded("pay_1", "10.00"))
+    refer("cus_2")
+    send(paid("pay_2", "cus_2", "29.00"))
+    page = partner_client.get(reverse("commissions:commission_list"), {"state": "reversed"}).content.decode()
+    download = re.search(r'href="([^"]*/commissions/export\.csv[^"]*)"', page).group(1).replace("&amp;", "&")
+    assert "state=reversed" in download
+    reversed_rows = _csv(partner_client.get(download))[1:]
+    # The refund's reversal and the payment it partly reversed; not the other payment.
+    assert sorted((r[1], r[6], r[8]) for r in reversed_rows) == [
+        ("Payment", "49.00", "Reversed 2.00; Available 7.80"),
+        ("Refund", "-10.00", "Reversed"),
+    ]
+    export = reverse("commissions:commission_export")
+    available = _csv(partner_client.get(export, {"state": "available"}))[1:]
+    assert sorted(r[6] for r in available) == ["29.00", "49.00"]
+    assert _csv(partner_client.get(export, {"state": "paid"}))[1:] == []
+    # No state, or one that is not a state: every row, as on the page.
+    assert len(_csv(partner_client.get(export))) == len(_csv(partner_client.get(export, {"state": "bogus"}))) == 4
+
+
 def test_the_csv_exports_never_include_another_partners_rows(partner_client, refer, send):
     refer("cus_mine")
     other_click = ClickFactory(created_at=timezone.now() - timedelta(minutes=1))

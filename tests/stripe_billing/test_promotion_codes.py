@@ -77,6 +77,8 @@ def test_a_promotion_code_stripe_cannot_find_holds_the_sign_up_with_a_note(clien
     answer = _post(client, _checkout_with("promo_missing", customer="cus_x4"))
     assert answer["status"] == StripeEvent.Status.HELD
     assert "promo_missing" in answer["note"]
+    assert answer["note"].endswith("handle this event again once Stripe answers.")
+    assert StripeEvent.objects.get(stripe_id=answer["id"]).waiting_for == "promotion_code:promo_missing"
     assert not Referral.objects.exists()
 
 

@@ -135,6 +135,22 @@ def test_with_an_api_key_the_charges_refunds_are_listed(click, settings):
         fake.stop()
 
 
+def test_refunds_stripe_will_not_list_hold_the_charge_refunded_with_a_note(click, settings):
+    fake = FakeStripe(api_key="sk_test_fake")
+    settings.STRIPE_API_BASE = fake.start()
+    settings.STRIPE_API_KEY = "sk_test_revoked"  # Stripe answers 401
+    try:
+        life = customer_life(str(click.id))
+        _deliver(life, [*BEFORE_REFUNDS, "small_refund"])
+    finally:
+        fake.stop()
+    held = StripeEvent.objects.get(stripe_id=life.by_name["small_refund"]["id"])
+    assert (held.status, held.waiting_for) == (Status.HELD, "refunds:ch_tfirst")
+    assert held.note.startswith("The refunds of ch_tfirst could not be listed in Stripe (AuthenticationError: ")
+    assert held.note.endswith("handle this event again once Stripe answers.")
+    assert _reversals() == []
+
+
 def test_a_refund_also_reported_through_the_events_api_reverses_once(client, click):
     life = customer_life(str(click.id))
     _deliver(life, BEFORE_REFUNDS)
