@@ -137,79 +137,122 @@ def write_clicks(clicks: Sequence[ClickData]) -> WriteResult:
         # stored (same transaction), so a replayed click can never win a second unique click.
         new_pairs = _insert_unique_visitors([first_of_pair[pair] for pair in sorted(first_of_pair)])
         candidate_ids = {first_of_pair[pair].id for pair in new_pairs}
-        inserted_ids = _insert_clicks(sorted(by_id.values(), key=lambda c: c.id), candidate_ids)
+        ordered = sorted(by_id.values(), key=lambda c: c.id)
+        if connection.vendor == "postgresql":
+            # The clicks and every rollup in one statement, the counts summed by PostgreSQL.
+            inserted_ids = _insert_clicks_counted(ordered, candidate_ids)
+        else:
+            inserted_ids = _insert_clicks(ordered, candidate_ids)
         inserted = [by_id[click_id] for click_id in inserted_ids]
         unique_ids = frozenset(candidate_ids.intersection(inserted_ids))
-
-        totals: Counter[tuple[int, int, date]] = Counter()
-        uniques: Counter[tuple[int, int, date]] = Counter()
-        for click in inserted:
-            key = (click.link_id, click.partner_id, program_day(click.created_at))
-            totals[key] += 1
-            uniques[key] += int(click.id in unique_ids)
-        keys = sorted(totals, key=lambda k: (k[0], k[2]))
-        dimensions = dimension_counts(inserted, unique_ids)
-        if connection.vendor == "postgresql" and (len(keys) > 1 or dimensions):
-            # One statement for both rollups (a writable CTE): a click of the direct path stays
-            # at three statements.
-            _rollup_add_many([(*key, totals[key], uniques[key]) for key in keys], dimensions)
-        else:
-            for key in keys:
-                link_id, partner_id, day = key
-                rollup_add(
-                    link_id=link_id, partner_id=partner_id, day=day, clicks=totals[key], unique_clicks=uniques[key]
-                )
-            dimension_rollup_add(dimensions)
+        if connection.vendor != "postgresql":
+            _count_in_python(inserted, unique_ids)
     return WriteResult(inserted=inserted, unique_ids=unique_ids)
 
 
-# PostgreSQL: each batch is one statement per table whatever its size, the rows passed as arrays
-# (in binary: config/binary.py) and expanded by unnest() (in array order, so the lock order above
-# holds). A multi-row VALUES list instead has eight placeholders per row, and the driver parses
-# that whole query text again for every batch size (the consumer spent most of its time there).
+# PostgreSQL: a batch is two statements whatever its size, the rows passed as arrays (in binary:
+# config/binary.py) and expanded by unnest() (in array order, so the lock order above holds). A
+# multi-row VALUES list instead has a dozen placeholders per row, and the driver parses that whole
+# query text again for every batch size (the consumer spent most of its time there).
+
+# The clicks inserted, then every rollup they move summed from the rows the INSERT returned (the
+# ones actually stored: a replayed click is counted nowhere) and upserted in key order (the lock
+# order of every writer): per (link, day), per (link, dimension, day, value) and per (partner,
+# dimension, day, value). The day is the program's (``AT TIME ZONE``, as the rebuild reads the
+# raw clicks); a click's empty dimension values have no row.
+_INSERT_COUNTED_SQL = """
+WITH src AS (
+  SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::bigint[], %b::varchar[], %b::timestamptz[], %b::varchar[],
+    %b::varchar[], %b::varchar[], %b::boolean[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[],
+    %b::varchar[], %b::varchar[])
+  AS s (id, link_id, partner_id, visitor_id, created_at, ip_hash, user_agent, referer, is_unique, sub1, sub2, sub3,
+    country, referrer_host, device)
+), ins AS (
+  INSERT INTO {click} (id, link_id, visitor_id, created_at, ip_hash, user_agent, referer, is_unique, sub1, sub2,
+    sub3, country, referrer_host, device)
+  SELECT id, link_id, visitor_id, created_at, ip_hash, user_agent, referer, is_unique, sub1, sub2, sub3, country,
+    referrer_host, device FROM src
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id, link_id, created_at, is_unique, sub1, sub2, sub3, referrer_host, device, country
+), counted AS (
+  SELECT ins.*, src.partner_id, (ins.created_at AT TIME ZONE %b)::date AS day FROM ins JOIN src USING (id)
+), daily AS (
+  INSERT INTO {daily} AS t (link_id, partner_id, day, clicks, unique_clicks, new_trials, new_subscriptions,
+    commission)
+  SELECT link_id, partner_id, day, count(*), count(*) FILTER (WHERE is_unique), 0, 0, 0 FROM counted
+  GROUP BY link_id, partner_id, day ORDER BY link_id, day
+  ON CONFLICT (link_id, day) DO UPDATE
+  SET clicks = t.clicks + excluded.clicks, unique_clicks = t.unique_clicks + excluded.unique_clicks
+), dims AS (
+  SELECT c.link_id, c.partner_id, c.day, d.dimension, d.value, c.is_unique FROM counted c
+  CROSS JOIN LATERAL (VALUES ('sub1', c.sub1), ('sub2', c.sub2), ('sub3', c.sub3), ('referrer', c.referrer_host),
+    ('device', c.device), ('country', c.country)) AS d (dimension, value)
+  WHERE d.value <> ''
+), links AS (
+  INSERT INTO {dims} AS t (link_id, dimension, day, value, partner_id, clicks, unique_clicks)
+  SELECT link_id, dimension, day, value, partner_id, count(*), count(*) FILTER (WHERE is_unique) FROM dims
+  GROUP BY link_id, dimension, day, value, partner_id ORDER BY link_id, dimension, day, value
+  ON CONFLICT (link_id, dimension, day, value) DO UPDATE
+  SET clicks = t.clicks + excluded.clicks, unique_clicks = t.unique_clicks + excluded.unique_clicks
+), partners AS (
+  INSERT INTO {partner_dims} AS t (partner_id, dimension, day, value, clicks, unique_clicks)
+  SELECT partner_id, dimension, day, value, count(*), count(*) FILTER (WHERE is_unique) FROM dims
+  GROUP BY partner_id, dimension, day, value ORDER BY partner_id, dimension, day, value
+  ON CONFLICT (partner_id, dimension, day, value) DO UPDATE
+  SET clicks = t.clicks + excluded.clicks, unique_clicks = t.unique_clicks + excluded.unique_clicks
+)
+SELECT id FROM ins
+"""
 
 
-def _rollup_add_many(
-    rows: Sequence[tuple[int, int, date, int, int]], dimensions: dict[_DimensionKey, tuple[int, int]] | None = None
-) -> None:
-    """``rollup_add(clicks=…, unique_clicks=…)`` for many (link, day) counters in one upsert:
-    rows are (link_id, partner_id, day, clicks, unique_clicks), one per (link, day), sorted.
-    With ``dimensions``, their ``DailyDimensionStats`` upsert runs in the same statement (after
-    the link rows: the lock order of every writer)."""
+def _insert_clicks_counted(clicks: Sequence[ClickData], unique_ids: set[uuid.UUID]) -> list[uuid.UUID]:
+    """PostgreSQL: insert the clicks whose id is not stored yet and add the ones inserted to the
+    link and dimension rollups, in one statement; return the ids inserted. Python derives only
+    what SQL cannot (the referring host, the device type: tracking.sources, cached per string)."""
     from tracking.models import DailyDimensionStats, DailyLinkStats, PartnerDailyDimensionStats
 
-    table = _table(DailyLinkStats)
-    daily = (
-        f"INSERT INTO {table} (link_id, partner_id, day, clicks, unique_clicks, new_trials, new_subscriptions, "
-        "commission) SELECT link_id, partner_id, day, clicks, unique_clicks, 0, 0, 0 FROM unnest("
-        "%b::bigint[], %b::bigint[], %b::date[], %b::integer[], %b::integer[]) "
-        "AS t (link_id, partner_id, day, clicks, unique_clicks) "
-        f"ON CONFLICT (link_id, day) DO UPDATE SET clicks = {table}.clicks + excluded.clicks, "
-        f"unique_clicks = {table}.unique_clicks + excluded.unique_clicks"
+    sql = _INSERT_COUNTED_SQL.format(
+        click=_table(Click),
+        daily=_table(DailyLinkStats),
+        dims=_table(DailyDimensionStats),
+        partner_dims=_table(PartnerDailyDimensionStats),
     )
-    params = [list(column) for column in zip(*rows, strict=True)]
-    if dimensions:
-        dim_table, partner_table = _table(DailyDimensionStats), _table(PartnerDailyDimensionStats)
-        keys = sorted(dimensions)
-        partner_counts = partner_dimension_counts(dimensions)
-        partner_keys = sorted(partner_counts)
-        sql = (
-            f"WITH daily AS ({daily} RETURNING 1), "
-            f"links AS (INSERT INTO {dim_table} (link_id, dimension, day, value, partner_id, clicks, unique_clicks) "
-            "SELECT * FROM unnest(%b::bigint[], %b::varchar[], %b::date[], %b::varchar[], %b::bigint[], "
-            "%b::integer[], %b::integer[]) ON CONFLICT (link_id, dimension, day, value) DO UPDATE SET "
-            f"clicks = {dim_table}.clicks + excluded.clicks, "
-            f"unique_clicks = {dim_table}.unique_clicks + excluded.unique_clicks RETURNING 1) "
-            f"INSERT INTO {partner_table} (partner_id, dimension, day, value, clicks, unique_clicks) "
-            "SELECT * FROM unnest(%b::bigint[], %b::varchar[], %b::date[], %b::varchar[], %b::integer[], "
-            "%b::integer[]) " + _PARTNER_DIMENSION_CONFLICT.format(table=partner_table)
-        )
-        params += [list(column) for column in zip(*[(*key, *dimensions[key]) for key in keys], strict=True)]
-        params += [list(column) for column in zip(*[(*key, *partner_counts[key]) for key in partner_keys], strict=True)]
-    else:
-        sql = daily
+    params = [
+        [c.id for c in clicks],
+        [c.link_id for c in clicks],
+        [c.partner_id for c in clicks],
+        [c.visitor_id for c in clicks],
+        [c.created_at for c in clicks],
+        [c.ip_hash for c in clicks],
+        [c.user_agent for c in clicks],
+        [c.referer for c in clicks],
+        [c.id in unique_ids for c in clicks],
+        [c.sub1 for c in clicks],
+        [c.sub2 for c in clicks],
+        [c.sub3 for c in clicks],
+        [c.country for c in clicks],
+        [referrer_host(c.referer) for c in clicks],
+        [device_type(c.user_agent) for c in clicks],
+        settings.TIME_ZONE,
+    ]
     with binary_cursor() as cursor:
         cursor.execute(sql, params)
+        return [_as_uuid(row[0]) for row in cursor.fetchall()]
+
+
+def _count_in_python(inserted: Sequence[ClickData], unique_ids: frozenset[uuid.UUID]) -> None:
+    """Other databases (SQLite): the rollups of the inserted clicks, summed here and upserted
+    in key order."""
+    totals: Counter[tuple[int, int, date]] = Counter()
+    uniques: Counter[tuple[int, int, date]] = Counter()
+    for click in inserted:
+        key = (click.link_id, click.partner_id, program_day(click.created_at))
+        totals[key] += 1
+        uniques[key] += int(click.id in unique_ids)
+    for key in sorted(totals, key=lambda k: (k[0], k[2])):
+        link_id, partner_id, day = key
+        rollup_add(link_id=link_id, partner_id=partner_id, day=day, clicks=totals[key], unique_clicks=uniques[key])
+    dimension_rollup_add(dimension_counts(inserted, unique_ids))
 
 
 DIMENSIONS = ("sub1", "sub2", "sub3", "referrer", "device", "country")
@@ -265,8 +308,9 @@ _PARTNER_DIMENSION_CONFLICT = (
 
 
 def dimension_rollup_add(counts: dict[_DimensionKey, tuple[int, int]]) -> None:
-    """Add these counts to ``DailyDimensionStats`` in one upsert (rows in key order: the same
-    lock order for every writer)."""
+    """Add these counts to ``DailyDimensionStats`` and ``PartnerDailyDimensionStats`` (rows in
+    key order: the same lock order for every writer). Databases other than PostgreSQL, whose
+    flush sums the counts in SQL (``_insert_clicks_counted``)."""
     if not counts:
         return
     from tracking.models import DailyDimensionStats
@@ -277,17 +321,6 @@ def dimension_rollup_add(counts: dict[_DimensionKey, tuple[int, int]]) -> None:
         f"ON CONFLICT (link_id, dimension, day, value) DO UPDATE SET clicks = {table}.clicks + excluded.clicks, "
         f"unique_clicks = {table}.unique_clicks + excluded.unique_clicks"
     )
-    if connection.vendor == "postgresql":
-        sql = (
-            f"INSERT INTO {table} (link_id, dimension, day, value, partner_id, clicks, unique_clicks) "
-            "SELECT * FROM unnest(%b::bigint[], %b::varchar[], %b::date[], %b::varchar[], %b::bigint[], "
-            f"%b::integer[], %b::integer[]) {conflict}"
-        )
-        rows = [(*key, *counts[key]) for key in keys]
-        with binary_cursor() as cursor:
-            cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
-        _partner_dimension_rollup_add(partner_dimension_counts(counts))
-        return
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
         params: list = []
@@ -355,38 +388,13 @@ def _insert_unique_visitors(firsts: Sequence[ClickData]) -> set[tuple[int, str]]
 
 
 def _insert_clicks(clicks: Sequence[ClickData], unique_ids: set[uuid.UUID]) -> list[uuid.UUID]:
-    """Insert the clicks whose id is not stored yet; return the ids actually inserted."""
+    """Insert the clicks whose id is not stored yet; return the ids actually inserted (databases
+    other than PostgreSQL: there ``_insert_clicks_counted``)."""
     table = _table(Click)
     columns = (
         "id, link_id, visitor_id, created_at, ip_hash, user_agent, referer, is_unique, "
         "sub1, sub2, sub3, country, referrer_host, device"
     )
-    if connection.vendor == "postgresql":
-        sql = (
-            f"INSERT INTO {table} ({columns}) SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::varchar[], "
-            "%b::timestamptz[], %b::varchar[], %b::varchar[], %b::varchar[], %b::boolean[], "
-            "%b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[], %b::varchar[]) "
-            "ON CONFLICT (id) DO NOTHING RETURNING id"
-        )
-        params = [
-            [c.id for c in clicks],
-            [c.link_id for c in clicks],
-            [c.visitor_id for c in clicks],
-            [c.created_at for c in clicks],
-            [c.ip_hash for c in clicks],
-            [c.user_agent for c in clicks],
-            [c.referer for c in clicks],
-            [c.id in unique_ids for c in clicks],
-            [c.sub1 for c in clicks],
-            [c.sub2 for c in clicks],
-            [c.sub3 for c in clicks],
-            [c.country for c in clicks],
-            [referrer_host(c.referer) for c in clicks],
-            [device_type(c.user_agent) for c in clicks],
-        ]
-        with binary_cursor() as cursor:
-            cursor.execute(sql, params)
-            return [_as_uuid(row[0]) for row in cursor.fetchall()]
     inserted: list[uuid.UUID] = []
     for start in range(0, len(clicks), _CHUNK):
         chunk = clicks[start : start + _CHUNK]
@@ -750,12 +758,64 @@ def consume_click_buffer(
                 next_reclaim = time.monotonic() + RECLAIM_IDLE_MS / 2000
             total += handled
             if handled < batch and linger_ms > 0 and (handled or spool_mode):
-                time.sleep(linger_ms / 1000)
+                _pause(linger_ms / 1000, stop)
         except (RedisError, DatabaseError, OSError) as exc:
             errors(f"Flush failed ({exc.__class__.__name__}: {exc}); retrying in 1 s.")
             close_old_connections()
-            time.sleep(1)
+            _pause(1.0, stop)
     return total
+
+
+def _pause(seconds: float, stop: Callable[[], bool]) -> None:
+    """Sleep, but wake within 50 ms of ``stop()`` turning true (a long linger must not hold up a
+    SIGTERM: ``time.sleep`` resumes after a signal handler returns)."""
+    deadline = time.monotonic() + seconds
+    while not stop():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.05))
+
+
+def drain_click_buffer(
+    *,
+    batch: int = DEFAULT_BATCH,
+    seconds: float,
+    abort: Callable[[], bool] = lambda: False,
+    errors: Callable[[str], object] = logger.warning,
+) -> tuple[int, bool]:
+    """The daemon's last act on SIGTERM: flush until the buffer is empty, for at most ``seconds``
+    (or until ``abort()``: a second signal). With the spool, "empty" means no file left: a file
+    whose writer is still alive (a web process not stopped yet) is read as it grows and deleted
+    once its writer has gone, so a host stopping all its processes at once leaves nothing on
+    disk. Returns (clicks flushed, whether the buffer was emptied). What is left when time runs
+    out is not lost: the next flusher reads it."""
+    from django.db import DatabaseError, close_old_connections
+    from redis.exceptions import RedisError
+
+    deadline = time.monotonic() + seconds
+    spool_mode = buffer_mode() == "spool"
+    total = 0
+
+    def out_of_time() -> bool:
+        return abort() or time.monotonic() >= deadline
+
+    while not out_of_time():
+        close_old_connections()
+        try:
+            # No blocking read (block_ms None), no reclaiming: only what is there now.
+            handled = flush_click_buffer(batch, block_ms=None, reclaim=False)
+        except (RedisError, DatabaseError, OSError) as exc:
+            errors(f"Flush failed while draining ({exc.__class__.__name__}: {exc}); retrying.")
+            _pause(0.2, out_of_time)
+            continue
+        total += handled
+        if handled:
+            continue
+        if not spool_mode or not spool.files_left():
+            return total, True
+        _pause(0.05, out_of_time)  # a writer still has its file: wait for its lines or its exit
+    return total, False
 
 
 def drop_clicks_of_deleted_links(clicks: list[ClickData]) -> list[ClickData]:

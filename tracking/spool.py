@@ -386,6 +386,11 @@ def _finish(directory: Path, taken: list[_Taken]) -> None:
     _save_offsets(directory, {name: end for name, end in offsets.items() if name in present})
 
 
+def files_left() -> bool:
+    """Whether any spool file is left (being written, or not flushed and deleted yet)."""
+    return bool(_spool_files(spool_dir()))
+
+
 def pending_bytes() -> int:
     """Bytes in the spool not yet flushed (the bench's drain check, monitoring)."""
     directory = spool_dir()

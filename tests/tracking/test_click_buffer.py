@@ -276,7 +276,8 @@ def test_the_consumer_daemon_lingers_after_a_small_batch_and_reclaims_only_now_a
     autoclaims, sleeps, batches = [], [], []
     real_autoclaim, real_flush = client.xautoclaim, clicks.flush_click_buffer
     monkeypatch.setattr(client, "xautoclaim", lambda *a, **k: autoclaims.append(1) or real_autoclaim(*a, **k))
-    monkeypatch.setattr(clicks.time, "sleep", sleeps.append)
+    # The daemon's pauses (a sleep that a stop request cuts short).
+    monkeypatch.setattr(clicks, "_pause", lambda seconds, stop: sleeps.append(seconds))
     # The daemon recycles its connection between batches; this test's connection holds its transaction.
     monkeypatch.setattr("django.db.close_old_connections", lambda: None)
 
@@ -292,3 +293,15 @@ def test_the_consumer_daemon_lingers_after_a_small_batch_and_reclaims_only_now_a
     assert autoclaims == [1]  # the first batch looked for a dead consumer's entries; the next 30 s do not
     assert Click.objects.filter(link=link).count() == 3
     assert stream.xlen(clicks.STREAM_KEY) == 0
+
+
+def test_the_daemons_pause_ends_soon_after_a_stop_request():
+    import time
+
+    stop_at = time.monotonic() + 0.1
+    started = time.monotonic()
+    clicks._pause(30.0, lambda: time.monotonic() >= stop_at)
+    assert time.monotonic() - started < 5  # not the 30 s asked for
+    started = time.monotonic()
+    clicks._pause(0.2, lambda: False)
+    assert time.monotonic() - started >= 0.2
