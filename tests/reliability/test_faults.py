@@ -46,7 +46,8 @@ from tests.reliability.conftest import (
 )
 from tracking import clicks
 from tracking.models import Click, DailyLinkStats, UniqueVisitor
-from tracking.rollups import program_today, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_today
 from tracking.visitors import VISITOR_COOKIE, visitor_cookie_value
 
 pytestmark = pytest.mark.django_db

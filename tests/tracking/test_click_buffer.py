@@ -16,7 +16,8 @@ from tests.tracking.conftest import OTHER_BROWSER_UA, rollup_totals
 from tracking import clicks
 from tracking.clicks import ClickData, click_for_attribution, flush_click_buffer
 from tracking.models import Click, Link
-from tracking.rollups import program_day, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_day
 from tracking.tasks import flush_click_buffer_task
 
 pytestmark = pytest.mark.django_db

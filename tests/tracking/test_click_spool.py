@@ -18,7 +18,8 @@ from tracking import clicks, spool
 from tracking.clicks import ClickData, click_for_attribution, consume_click_buffer, flush_click_buffer, record_click
 from tracking.ids import new_click_id
 from tracking.models import Click
-from tracking.rollups import program_day, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_day
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,8 @@ from tracking import clicks, spool
 from tracking.clicks import ClickData, write_clicks
 from tracking.ids import new_click_id
 from tracking.models import Click, DailyDimensionStats
-from tracking.rollups import DIMENSION_COLUMNS, program_day, rebuild_dimension_rollups, rebuild_rollups
+from tracking.rebuild import DIMENSION_COLUMNS, rebuild_dimension_rollups, rebuild_rollups
+from tracking.rollups import program_day
 from tracking.sources import device_type, referrer_host
 
 pytestmark = pytest.mark.django_db
