@@ -1,4 +1,4 @@
-"""The click flusher's cost per 1,000 clicks: ``tracking.clicks.write_clicks`` (what the spool
+"""The click flusher's cost per 1,000 clicks: ``tracking.click_writes.write_clicks`` (what the spool
 and stream flushers call for every batch) on batches of 1,000 realistic clicks (sub-IDs,
 referrers, user agents of every device type, countries; a third of them repeat visitors), in
 this process, on the database of DATABASE_URL. Prints the median CPU time of this process
@@ -67,7 +67,7 @@ def main() -> int:
     settings.DEBUG = False  # as in production: no query log (DEBUG=true may be needed to start)
 
     from partners.models import Partner
-    from tracking.clicks import ClickData, write_clicks
+    from tracking.click_writes import ClickData, write_clicks
     from tracking.models import Link
 
     partner = Partner.objects.filter(user__email="flusher-bench@example.com").first()

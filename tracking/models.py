@@ -240,7 +240,7 @@ class DailyDimensionStats(models.Model):
     """Clicks and unique clicks per link, day and value of one dimension of the click: a sub-ID,
     the referring host, the device type or the country. Only non-empty values have rows; a
     link-day's clicks without a value are its ``DailyLinkStats`` clicks minus these rows' sum.
-    Written in the transaction that writes the clicks (``tracking.clicks.write_clicks``) and
+    Written in the transaction that writes the clicks (``tracking.click_writes.write_clicks``) and
     rebuildable from the raw clicks (``tracking.rebuild.rebuild_dimension_rollups``)."""
 
     class Dimension(models.TextChoices):

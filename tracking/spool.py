@@ -5,7 +5,7 @@ spool file with a single ``write`` and answers once the kernel has it: a web pro
 next moment loses nothing (the line is in the file), and no other service is on the hot path —
 Redis may be down, and there is no network round trip. ``manage.py flush_clicks --loop`` (one
 per host, beside the web servers) moves the lines into the database with the same idempotent
-batch write as every other path (``tracking.clicks.write_clicks``), uniqueness still decided by
+batch write as every other path (``tracking.click_writes.write_clicks``), uniqueness still decided by
 the database.
 
 Files, in ``CLICK_SPOOL_DIR`` (names sort by creation time)::
@@ -95,7 +95,7 @@ def encode(click) -> bytes:
 
 def decode(line: bytes):
     """One line back into a click. Raises ValueError (or TypeError) for a malformed line."""
-    from tracking.clicks import ClickData
+    from tracking.click_writes import ClickData
 
     return _click(json.loads(line), ClickData)
 
@@ -104,7 +104,7 @@ def decode_many(lines: list[bytes]) -> list:
     """The clicks of these lines, the malformed ones logged and dropped. The lines are parsed
     as one JSON array (a third of the cost of parsing them one by one); if that fails or does
     not give one row per line, one by one."""
-    from tracking.clicks import ClickData
+    from tracking.click_writes import ClickData
 
     try:
         rows = json.loads(b"[" + b",".join(lines) + b"]")
@@ -322,7 +322,8 @@ def flush_spool(max_lines: int, *, wait_seconds: float | None = LOCK_WAIT_SECOND
     """Move up to ``max_lines`` spooled clicks into the database; return how many lines were
     handled (0: nothing waiting, or the lock not had within ``wait_seconds``, None: no limit).
     The limit keeps a sign-up from waiting on a flusher that is stuck (on a database lock, say)."""
-    from tracking.clicks import drop_clicks_of_deleted_links, write_buffered_clicks
+    from tracking.click_writes import write_buffered_clicks
+    from tracking.clicks import drop_clicks_of_deleted_links
 
     directory = spool_dir()
     with _flush_lock(directory, wait_seconds=wait_seconds) as locked:

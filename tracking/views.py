@@ -26,7 +26,8 @@ from config.clientip import client_ip
 from partners.decorators import partner_required
 from tracking import linkcache
 from tracking.bots import is_bot
-from tracking.clicks import ClickData, record_click
+from tracking.click_writes import ClickData
+from tracking.clicks import record_click
 from tracking.embed import creative_image_url, embed_html, link_url
 from tracking.forms import LinkBuilderForm
 from tracking.ids import new_click_id

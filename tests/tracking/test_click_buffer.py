@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from tests.factories import LinkFactory
 from tests.tracking.conftest import OTHER_BROWSER_UA, rollup_totals
-from tracking import clicks
-from tracking.clicks import ClickData, click_for_attribution, flush_click_buffer
+from tracking import click_stream, clicks
+from tracking.click_writes import ClickData
+from tracking.clicks import click_for_attribution, flush_click_buffer
 from tracking.models import Click, Link
 from tracking.rebuild import rebuild_rollups
 from tracking.rollups import program_day
@@ -207,9 +208,9 @@ def test_a_large_backlog_is_flushed_in_batches(stream, django_capture_on_commit_
     link = LinkFactory()
     now = timezone.now()
     for n in range(25):
-        clicks._redis("redirect").xadd(
+        click_stream._redis("redirect").xadd(
             clicks.STREAM_KEY,
-            clicks._encode(ClickData(uuid.uuid4(), link.pk, link.partner_id, f"v{n % 10}", now)),
+            click_stream._encode(ClickData(uuid.uuid4(), link.pk, link.partner_id, f"v{n % 10}", now)),
         )
     with django_capture_on_commit_callbacks(execute=True):
         assert clicks.flush_click_buffer_all(max_batch=10) == 25
@@ -273,7 +274,7 @@ def test_the_consumer_daemon_lingers_after_a_small_batch_and_reclaims_only_now_a
     link = LinkFactory()
     for _ in range(3):
         _buffered_click(link)
-    client = clicks._redis("consumer")
+    client = click_stream._redis("consumer")
     autoclaims, sleeps, batches = [], [], []
     real_autoclaim, real_flush = client.xautoclaim, clicks.flush_click_buffer
     monkeypatch.setattr(client, "xautoclaim", lambda *a, **k: autoclaims.append(1) or real_autoclaim(*a, **k))

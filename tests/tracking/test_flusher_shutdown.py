@@ -19,7 +19,7 @@ from django.utils import timezone
 from tests.factories import LinkFactory
 from tests.tracking.conftest import rollup_totals
 from tracking import spool
-from tracking.clicks import ClickData
+from tracking.click_writes import ClickData
 from tracking.ids import new_click_id
 from tracking.models import Click
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from tests.factories import LinkFactory
 from tests.tracking.conftest import BROWSER_UA
-from tracking import clicks, spool
-from tracking.clicks import ClickData, write_clicks
+from tracking import click_stream, clicks, spool
+from tracking.click_writes import ClickData, write_clicks
 from tracking.ids import new_click_id
 from tracking.models import Click, DailyDimensionStats
 from tracking.rebuild import DIMENSION_COLUMNS, rebuild_dimension_rollups, rebuild_rollups
@@ -190,9 +190,9 @@ def test_a_spool_line_written_before_sub_ids_existed_still_reads():
 def test_the_stream_entry_carries_sub_ids_and_country():
     link = LinkFactory()
     click = _data(link, sub1="qr", country="FR")
-    assert clicks._decode(clicks._encode(click)) == click
+    assert click_stream._decode(click_stream._encode(click)) == click
     plain = _data(link)
-    assert "s1" not in clicks._encode(plain) and clicks._decode(clicks._encode(plain)) == plain
+    assert "s1" not in click_stream._encode(plain) and click_stream._decode(click_stream._encode(plain)) == plain
 
 
 def test_a_spooled_click_reaches_the_database_with_its_sources(
