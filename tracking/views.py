@@ -31,11 +31,12 @@ from tracking.clicks import record_click
 from tracking.embed import creative_image_url, embed_html, link_url
 from tracking.forms import LinkBuilderForm
 from tracking.ids import new_click_id
+from tracking.link_performance import LinkSeries, link_series
 from tracking.models import Creative, Link
 from tracking.performance import column_titles, row_numbers
 from tracking.promo_views import promo_codes_context
 from tracking.qr import QR_SUB1, qr_png, qr_svg
-from tracking.reports import DateRangeError, LinkSeries, link_series, parse_date_range
+from tracking.reports import DateRangeError, parse_date_range
 from tracking.selectors import creative_get, creative_list, default_link_get, link_get, link_list
 from tracking.services import LinkError, link_create, link_delete, link_set_active
 from tracking.sources import request_country
