@@ -71,7 +71,7 @@ def main() -> int:
     def call(kind: str) -> None:
         env = environ(kind)
         env["wsgi.input"] = io.BytesIO(b"")
-        response = handler(env, lambda status, headers: None)
+        response = handler(env, lambda status, headers, exc_info=None: None)
         for _ in response:
             pass
         response.close()

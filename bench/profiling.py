@@ -21,10 +21,10 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bot check (crawler list regex)", ("tracking/bots.py",)),
     ("visitor id, cookie signature and IP hashing (HMAC)", ("tracking/visitors.py",)),
     ("link cache lookup", ("tracking/linkcache.py",)),
-    ("click record (building the entry, choosing the buffer)", ("tracking/clicks.py",)),
+    ("click record (building the entry, choosing the buffer)", ("tracking/clicks.py", "tracking/click_stream.py")),
     ("Location URL (query pass-through, aff_click)", ("_location (", "_ClickRedirect")),
     ("cookies (Set-Cookie headers)", ("set_cookie", "http/cookie", "http/cookies.py", "_cookie (", "_cookie_template")),
-    ("the click view itself", ("tracking/views.py",)),
+    ("the click view itself", ("tracking/redirect.py",)),
     ("bare view", ("bench/urls.py",)),
     (
         "middleware (security, WhiteNoise, sessions, CSRF, auth, messages, CSP, axes)",

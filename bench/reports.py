@@ -20,8 +20,9 @@ from django.test.utils import CaptureQueriesContext
 
 from commissions.models import CommissionEntry, Referral
 from partners.models import Partner
+from tracking.link_performance import link_performance
 from tracking.models import Click, DailyLinkStats, Link
-from tracking.reports import link_performance, partner_summary, partner_trends
+from tracking.reports import partner_summary, partner_trends
 from tracking.rollups import day_start, program_today
 
 

@@ -466,7 +466,8 @@ def check_clicks(runner: Runner, clicks_before: int, since: datetime, partner_id
     from django.db import connection, transaction
 
     from tracking.models import Click, Link
-    from tracking.rollups import program_day, rebuild_rollups
+    from tracking.rebuild import rebuild_rollups
+    from tracking.rollups import program_day
 
     wait_for_drain()
     stored = Click.objects.count() - clicks_before

@@ -7,6 +7,6 @@ class CommissionsConfig(AppConfig):
 
     def ready(self) -> None:
         from commissions.receivers import resolve_sign_ups_awaiting
-        from tracking.clicks import clicks_stored
+        from tracking.click_writes import clicks_stored
 
         clicks_stored.connect(resolve_sign_ups_awaiting, dispatch_uid="commissions_resolve_sign_ups_awaiting")

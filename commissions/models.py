@@ -224,7 +224,7 @@ class AwaitingClick(models.Model):
     """A sign-up naming a click this server issued (``tracking.ids.issued_here``) that is not in
     the database yet: it waits in a spool file or the Redis stream behind a backlog, or the
     flusher holding it is slow. The sign-up is stored as waiting instead of "not referred"; the
-    moment the click lands (the flusher's ``tracking.clicks.clicks_stored``, a beat sweep as
+    moment the click lands (the flusher's ``tracking.click_writes.clicks_stored``, a beat sweep as
     the safety net) the referral is made as the sign-up would have made it, and the customer's
     payments, refunds and cancellations that arrived meanwhile (``MerchantEvent.awaiting``) are
     applied in order. The stored answers of all of them are updated, so a replay answers with

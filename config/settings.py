@@ -189,7 +189,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 1}
 CELERY_TIMEZONE = "UTC"
 # Modules with tasks beyond the apps' tasks.py (autodiscovered).
-CELERY_IMPORTS = ["tracking.rollups"]
+CELERY_IMPORTS = ["tracking.rebuild"]
 CELERY_BEAT_SCHEDULE = {
     "expire-trials": {
         "task": "commissions.tasks.expire_trials_task",

@@ -10,7 +10,7 @@ from config.health import healthz
 from config.metrics import metrics_view
 from partners.otp import otp_setup_view, otp_verify_view
 from partners.views import terms_view
-from tracking.views import click_redirect_view
+from tracking.redirect import click_redirect_view
 
 admin.site.site_header = "Partner Panel administration"
 admin.site.site_title = "Partner Panel admin"

@@ -932,9 +932,10 @@ class MerchantSimulator:
         and redo increments by hand, the reports' own rebuild recomputes the whole range from
         the raw rows (exact by construction). It logs the differences it repairs as a warning;
         here they are expected, so that one log line is kept quiet."""
-        from tracking.rollups import program_day, rebuild_rollups
+        from tracking.rebuild import rebuild_rollups
+        from tracking.rollups import program_day
 
-        with quiet_logger("tracking.rollups"):
+        with quiet_logger("tracking.rebuild"):
             report = rebuild_rollups(program_day(plan.start), program_day(timezone.now()))
         return report.rows_written
 

@@ -17,11 +17,11 @@ from ninja.security import HttpBearer, SessionAuth
 from commissions.money import money_str
 from partners.models import Partner
 from partners.services import api_token_authenticate
+from tracking.link_performance import link_performance
 from tracking.reports import (
     MAX_RANGE_DAYS,
     DateRangeError,
     link_destination,
-    link_performance,
     link_url,
     parse_date_range,
     partner_summary,

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 
 from tracking import spool
-from tracking.clicks import STREAM_KEY, _redis, buffer_mode
+from tracking.click_stream import _redis
+from tracking.clicks import STREAM_KEY, buffer_mode
 
 
 @dataclass(frozen=True)

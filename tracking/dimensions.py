@@ -18,8 +18,8 @@ from django.db.models.functions import Coalesce
 from commissions.models import CommissionEntry, Referral
 from commissions.money import ZERO
 from partners.models import Partner
+from tracking.link_performance import _ratio
 from tracking.models import DailyDimensionStats, DailyLinkStats, Link, PartnerDailyDimensionStats
-from tracking.reports import _ratio
 from tracking.rollups import program_tz
 
 SUB_ID_DIMENSIONS = ("sub1", "sub2", "sub3")

@@ -162,7 +162,7 @@ ROLLUP_COUNTERS = ("clicks", "unique_clicks", "new_trials", "new_subscriptions",
 class DailyLinkStats(models.Model):
     """Per-link, per-day counters (days in the program's time zone). Kept current with atomic
     increments as clicks and events arrive; every report and chart reads these, never raw clicks.
-    Rebuildable from the raw rows (`tracking.rollups.rebuild_rollups`)."""
+    Rebuildable from the raw rows (`tracking.rebuild.rebuild_rollups`)."""
 
     # No single-column indexes: (link, day) and (partner, day) below lead with these columns,
     # and every index is one more write for each counter update on the click path.
@@ -240,8 +240,8 @@ class DailyDimensionStats(models.Model):
     """Clicks and unique clicks per link, day and value of one dimension of the click: a sub-ID,
     the referring host, the device type or the country. Only non-empty values have rows; a
     link-day's clicks without a value are its ``DailyLinkStats`` clicks minus these rows' sum.
-    Written in the transaction that writes the clicks (``tracking.clicks.write_clicks``) and
-    rebuildable from the raw clicks (``tracking.rollups.rebuild_dimension_rollups``)."""
+    Written in the transaction that writes the clicks (``tracking.click_writes.write_clicks``) and
+    rebuildable from the raw clicks (``tracking.rebuild.rebuild_dimension_rollups``)."""
 
     class Dimension(models.TextChoices):
         SUB1 = "sub1", "sub1"

@@ -14,16 +14,13 @@ from commissions.display import format_money
 from commissions.money import money_str
 from config.exports import bad_date_range_message, csv_response
 from partners.decorators import partner_required
+from tracking.link_performance import SORT_KEYS, LinkPerformance, link_performance, normalise_sort
 from tracking.reports import (
-    SORT_KEYS,
     DateRangeError,
-    LinkPerformance,
     default_range,
     link_destination,
     link_label,
-    link_performance,
     link_url,
-    normalise_sort,
     parse_date_range,
     percent,
 )

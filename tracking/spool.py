@@ -1,12 +1,11 @@
 """The click spool: counted clicks appended to local files, moved into the database in batches.
 
-``CLICK_BUFFER=spool``. The redirect appends one line (the click as JSON) to its process's
-spool file with a single ``write`` and answers once the kernel has it: a web process killed the
-next moment loses nothing (the line is in the file), and no other service is on the hot path —
-Redis may be down, and there is no network round trip. ``manage.py flush_clicks --loop`` (one
-per host, beside the web servers) moves the lines into the database with the same idempotent
-batch write as every other path (``tracking.clicks.write_clicks``), uniqueness still decided by
-the database.
+``CLICK_BUFFER=spool``. The redirect appends one line (the click as JSON) to its process's spool file with a
+single ``write`` and answers once the kernel has it: a web process killed the next moment loses nothing (the
+line is in the file), and no other service is on the hot path — Redis may be down, and there is no network
+round trip. ``manage.py flush_clicks --loop`` (one per host, beside the web servers) moves the lines into the
+database with the same idempotent batch write as every other path (``tracking.click_writes.write_clicks``),
+uniqueness still decided by the database.
 
 Files, in ``CLICK_SPOOL_DIR`` (names sort by creation time)::
 
@@ -14,21 +13,20 @@ Files, in ``CLICK_SPOOL_DIR`` (names sort by creation time)::
     <ns>-<host>-<pid>.open    being appended to; its writer holds an exclusive flock on it
     <ns>-<host>-<pid>.closed  rotated by its writer (``ROTATE_SECONDS``, ``ROTATE_BYTES``)
 
-A writer takes the flock before the file gets its ``.open`` name and keeps it until it renames
-the file ``.closed`` and closes it; the kernel drops the lock when the process dies. So a
-flusher that can take the lock of an ``.open`` file knows nothing will be appended to it any
-more. Whoever flushes holds ``.flush.lock`` for the batch, so two flushers (the daemon, and the
-events API looking for a fresh click) never handle the same lines at once. The flusher reads
-from the offset it recorded in ``offsets.json``, writes the complete lines, and after the
-commit records the new offsets and deletes the finished files. A flusher that dies before that
-re-reads the lines next time: they are skipped by their click id (the primary key), counted
-nowhere twice. Offsets are kept under the file's name without its suffix (``<ns>-<host>-<pid>``),
-which rotation does not change: a file read while ``.open`` and then rotated ``.closed`` is read
-on from where the last flush stopped, not again from its start.
+A writer takes the flock before the file gets its ``.open`` name and keeps it until it renames the file
+``.closed`` and closes it; the kernel drops the lock when the process dies. So a flusher that can take the
+lock of an ``.open`` file knows nothing will be appended to it any more. Whoever flushes holds ``.flush.lock``
+for the batch, so two flushers (the daemon, and the events API looking for a fresh click) never handle the
+same lines at once. The flusher reads from the offset it recorded in ``offsets.json``, writes the complete
+lines, and after the commit records the new offsets and deletes the finished files. A flusher that dies before
+that re-reads the lines next time: they are skipped by their click id (the primary key), counted nowhere
+twice. Offsets are kept under the file's name without its suffix (``<ns>-<host>-<pid>``), which rotation does
+not change: a file read while ``.open`` and then rotated ``.closed`` is read on from where the last flush
+stopped, not again from its start.
 
-What it does not cover: a crash of the machine itself before the kernel wrote the page cache to
-disk (the same as Redis without an fsync'd AOF). A line cut short (a ``write`` interrupted by
-a full disk) is logged and dropped; the redirect then writes that click directly.
+What it does not cover: a crash of the machine itself before the kernel wrote the page cache to disk (the same
+as Redis without an fsync'd AOF). A line cut short (a ``write`` interrupted by a full disk) is logged and
+dropped; the redirect then writes that click directly.
 """
 
 from __future__ import annotations
@@ -95,7 +93,7 @@ def encode(click) -> bytes:
 
 def decode(line: bytes):
     """One line back into a click. Raises ValueError (or TypeError) for a malformed line."""
-    from tracking.clicks import ClickData
+    from tracking.click_writes import ClickData
 
     return _click(json.loads(line), ClickData)
 
@@ -104,7 +102,7 @@ def decode_many(lines: list[bytes]) -> list:
     """The clicks of these lines, the malformed ones logged and dropped. The lines are parsed
     as one JSON array (a third of the cost of parsing them one by one); if that fails or does
     not give one row per line, one by one."""
-    from tracking.clicks import ClickData
+    from tracking.click_writes import ClickData
 
     try:
         rows = json.loads(b"[" + b",".join(lines) + b"]")
@@ -169,8 +167,7 @@ _current: _File | None = None
 
 
 def append(click) -> None:
-    """Append one click to this process's spool file; raises ``OSError`` if it is not all
-    written (the caller then writes the click directly)."""
+    """Append one click to this process's spool file; ``OSError`` if not all written (then written directly)."""
     global _current
     line = encode(click)
     with _lock:
@@ -244,8 +241,7 @@ def close_current() -> None:
 
 @contextlib.contextmanager
 def _flush_lock(directory: Path, *, wait_seconds: float | None) -> Iterator[bool]:
-    """Hold ``.flush.lock``: yields False if it could not be had within ``wait_seconds``
-    (None: wait as long as it takes)."""
+    """Hold ``.flush.lock``: yields False if not had within ``wait_seconds`` (None: as long as it takes)."""
     directory.mkdir(parents=True, exist_ok=True)
     fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
     try:
@@ -322,7 +318,8 @@ def flush_spool(max_lines: int, *, wait_seconds: float | None = LOCK_WAIT_SECOND
     """Move up to ``max_lines`` spooled clicks into the database; return how many lines were
     handled (0: nothing waiting, or the lock not had within ``wait_seconds``, None: no limit).
     The limit keeps a sign-up from waiting on a flusher that is stuck (on a database lock, say)."""
-    from tracking.clicks import drop_clicks_of_deleted_links, write_buffered_clicks
+    from tracking.click_writes import write_buffered_clicks
+    from tracking.clicks import drop_clicks_of_deleted_links
 
     directory = spool_dir()
     with _flush_lock(directory, wait_seconds=wait_seconds) as locked:
@@ -384,6 +381,11 @@ def _finish(directory: Path, taken: list[_Taken]) -> None:
             offsets[item.key] = item.end
     present = {_offset_key(p) for p in _spool_files(directory)}
     _save_offsets(directory, {name: end for name, end in offsets.items() if name in present})
+
+
+def files_left() -> bool:
+    """Whether any spool file is left (being written, or not flushed and deleted yet)."""
+    return bool(_spool_files(spool_dir()))
 
 
 def pending_bytes() -> int:

@@ -15,6 +15,11 @@ urlpatterns = [
     path("resources/promo-codes/request/", promo_views.promo_code_request_view, name="promo_code_request"),
     path("performance/", performance.performance_view, name="performance"),
     path("performance/promo-codes/", promo_views.promo_code_performance_view, name="promo_code_performance"),
+    path(
+        "performance/promo-codes/export.csv",
+        promo_views.promo_code_performance_export_view,
+        name="promo_code_performance_export",
+    ),
     path("performance/sources/", dimension_views.sources_view, name="sources"),
     path("performance/links/<int:link_id>/", dimension_views.link_sub_ids_view, name="link_sub_ids"),
     path(

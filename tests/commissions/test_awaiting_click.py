@@ -18,8 +18,9 @@ from commissions.models import AwaitingClick, CommissionEntry, MerchantEvent, Pa
 from commissions.tasks import resolve_awaiting_clicks_task
 from tests.commissions.conftest import cancelled, paid, refunded, signed_up
 from tests.factories import LinkFactory
-from tracking import clicks, spool
-from tracking.clicks import ClickData, flush_click_buffer, record_click, record_click_direct
+from tracking import click_stream, clicks, spool
+from tracking.click_writes import ClickData, record_click_direct
+from tracking.clicks import flush_click_buffer, record_click
 from tracking.ids import new_click_id
 from tracking.models import Click, DailyLinkStats
 
@@ -315,7 +316,7 @@ def test_sign_ups_behind_100000_clicks_in_the_redis_stream_are_referred_when_the
     for start in range(0, BACKLOG, 10_000):
         pipe = stream.pipeline(transaction=False)
         for click in backlog[start : start + 10_000]:
-            pipe.xadd(clicks.STREAM_KEY, clicks._encode(click))
+            pipe.xadd(clicks.STREAM_KEY, click_stream._encode(click))
         pipe.execute()
     targets = [_click_data(LinkFactory()), _click_data(LinkFactory())]
     for target in targets:

@@ -285,7 +285,8 @@ def test_a_sign_up_answers_with_its_link_s_trial_on_both_paths(send, settings, t
 
 
 def test_a_sign_up_naming_a_click_still_in_the_spool_flushes_it_first(send, settings, tmp_path):
-    from tracking.clicks import ClickData, record_click
+    from tracking.click_writes import ClickData
+    from tracking.clicks import record_click
     from tracking.ids import new_click_id
     from tracking.models import Click
 

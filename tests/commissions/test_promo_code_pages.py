@@ -201,3 +201,81 @@ def test_promo_code_performance_with_a_bad_range_says_so_and_shows_the_last_30_d
 
 def test_the_performance_page_links_to_its_promo_codes_tab(partner_client):
     assert "/performance/promo-codes/" in partner_client.get("/performance/").content.decode()
+
+
+# --- the Promo codes tab's CSV ------------------------------------------------------------------
+
+EXPORT = "/performance/promo-codes/export.csv"
+
+
+def _csv(response) -> list[list[str]]:
+    import csv
+    import io
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="promo-codes-')
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+
+
+def test_the_promo_code_csv_has_the_tabs_columns_and_numbers_for_the_range(partner_client, refer_by_code, send):
+    PromoCodeFactory(partner=partner_client.partner, code="PODCAST", trial_days=30)
+    PromoCodeFactory(partner=partner_client.partner, code="VIDEO")
+    refer_by_code("cus_old", "PODCAST", created=_days_ago(40))
+    send(paid("pay_old", "cus_old", "49.00", created=_days_ago(39)))
+    refer_by_code("cus_new", "PODCAST", created=_days_ago(5))
+    send(paid("pay_new", "cus_new", "10000.00", created=_days_ago(4)))
+    start, end = (timezone.localdate() - timedelta(days=10)), timezone.localdate()
+    query = f"start={start:%Y-%m-%d}&end={end:%Y-%m-%d}"
+    page = partner_client.get(f"/performance/promo-codes/?{query}")
+    header, *rows = _csv(partner_client.get(f"{EXPORT}?{query}"))
+    # The table's column titles, in its order; its rows (newest code first).
+    titles = [str(title) for title in page.context["columns"]]
+    assert header == titles == ["Code", "Trial", "Sign-ups", "Subscriptions", "Commission (USD)"]
+    assert rows == [["VIDEO", "14 days", "0", "0", "0.00"], ["PODCAST", "30 days", "1", "1", "2000.00"]]
+    for title in titles:
+        assert f">{title}</th>" in page.content.decode()
+    assert f"/performance/promo-codes/export.csv?{query.replace('&', '&amp;')}" in page.content.decode()
+
+
+def test_the_promo_code_csv_holds_only_the_partners_own_codes(partner_client, refer_by_code):
+    PromoCodeFactory(partner=partner_client.partner, code="MINE")
+    PromoCodeFactory(partner=PartnerFactory(), code="THEIRS")
+    refer_by_code("cus_t", "THEIRS")
+    _header, *rows = _csv(partner_client.get(EXPORT))
+    assert [row[0] for row in rows] == ["MINE"]
+    assert "THEIRS" not in str(rows)
+
+
+def test_the_promo_code_csv_refuses_a_bad_range_and_the_anonymous(partner_client):
+    from django.test import Client
+
+    response = partner_client.get(f"{EXPORT}?start=2026-13-40&end=x")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/plain")
+    assert Client().get(EXPORT).status_code == 302  # to the login
+
+
+def test_the_promo_code_csv_makes_the_same_number_of_queries_whatever_the_number_of_codes(
+    partner_client, refer_by_code, django_assert_max_num_queries, monkeypatch
+):
+    from tracking import promo_views
+
+    PromoCodeFactory(partner=partner_client.partner, code="CODE-A")
+    refer_by_code("cus_a", "CODE-A")
+    with django_assert_max_num_queries(30) as few:
+        assert len(_csv(partner_client.get(EXPORT))) == 2
+    baseline = len(few.captured_queries)
+    for n in range(12):
+        PromoCodeFactory(partner=partner_client.partner, code=f"CODE-{n}")
+        refer_by_code(f"cus_{n}", f"CODE-{n}")
+    with django_assert_max_num_queries(baseline) as one_chunk:
+        assert len(_csv(partner_client.get(EXPORT))) == 14
+    # Read in chunks: 13 codes five at a time is three chunks (5, 5, 3), each a list query and
+    # three grouped ones: two chunks more than one.
+    monkeypatch.setattr(promo_views, "EXPORT_CHUNK", 5)
+    with django_assert_max_num_queries(30) as chunked:
+        rows = _csv(partner_client.get(EXPORT))
+    assert len(rows) == 14 and len({row[0] for row in rows[1:]}) == 13
+    assert len(chunked.captured_queries) == len(one_chunk.captured_queries) + 2 * 4

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tests.commissions.conftest import paid, signed_up
 from tests.factories import LinkFactory, PromoCodeFactory
-from tracking.clicks import ClickData, write_clicks
+from tracking.click_writes import ClickData, write_clicks
 from tracking.ids import new_click_id
 from tracking.models import Click
 

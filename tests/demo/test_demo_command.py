@@ -20,7 +20,8 @@ from devtools.management.commands import demo
 from payouts.models import Payout, PayoutAudit
 from tracking import linkcache
 from tracking.models import Creative, Link
-from tracking.rollups import program_day, program_today, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_day, program_today
 
 
 def _row_counts() -> dict[str, int]:

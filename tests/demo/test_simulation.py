@@ -18,7 +18,8 @@ from devtools.simulator import partners_from_db, simulate
 from tests.factories import LinkFactory, PartnerFactory
 from tracking import linkcache
 from tracking.models import Click, DailyLinkStats, UniqueVisitor
-from tracking.rollups import day_start, program_day, program_today, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import day_start, program_day, program_today
 
 # A fixed end, so the days (and their weekdays) are the same whenever the test runs.
 UNTIL = date(2026, 3, 2)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from config import health
 from config.beat import HEARTBEAT_KEY, HeartbeatScheduler, last_heartbeat, record_heartbeat
 from tests.factories import LinkFactory
-from tracking import clicks, spool
+from tracking import click_writes, clicks, spool
 from tracking.backlog import click_backlog
 
 
@@ -28,7 +28,7 @@ def _fresh(settings, tmp_path):
 
 def _spool_click(link, *, age_seconds: float) -> None:
     spool.append(
-        clicks.ClickData(
+        click_writes.ClickData(
             id=uuid.uuid4(),
             link_id=link.pk,
             partner_id=link.partner_id,

@@ -84,7 +84,7 @@ FINDINGS = [
     (
         "Concurrent redirects through the Redis buffer answered 500 ('I/O operation on closed file'): two threads "
         "created the Redis client at once and the orphan's garbage collection closed the shared pool",
-        "tracking/clicks.py: clients are created under a lock",
+        "tracking/click_stream.py: clients are created under a lock",
     ),
     (
         "A signed event with NUL in an id answered 500 on PostgreSQL (text/jsonb cannot hold NUL)",
@@ -170,7 +170,7 @@ FINDINGS += [
         "A sign-up naming a click still in the spool or the Redis stream (behind a backlog, or while another "
         "flusher held the spool's lock) was stored as not referred, and its replays answered null (issue 16, 3)",
         "tracking/ids.py signs click ids; commissions `AwaitingClick`: the sign-up waits for its click, the "
-        "customer's events are held and applied when the flusher stores it (tracking/clicks.py `clicks_stored`)",
+        "customer's events are held and applied when the flusher stores it (tracking/click_writes.py `clicks_stored`)",
     ),
     (
         "Rotated spool files were read (and written) again: read positions were kept under the `.open` name "

@@ -44,9 +44,10 @@ from tests.reliability.conftest import (
     shared_redis_url,
     signed_up,
 )
-from tracking import clicks
+from tracking import click_stream, clicks
 from tracking.models import Click, DailyLinkStats, UniqueVisitor
-from tracking.rollups import program_today, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_today
 from tracking.visitors import VISITOR_COOKIE, visitor_cookie_value
 
 pytestmark = pytest.mark.django_db
@@ -198,7 +199,7 @@ def test_clicks_buffered_in_a_redis_that_crashed_with_its_consumers_are_stored_e
         click(n)
     assert Click.objects.count() == 0  # all 30 are in the stream only
 
-    server = clicks._redis("consumer")
+    server = click_stream._redis("consumer")
     clicks._ensure_group(server)
     # Consumer 1 reads 10 entries and dies before writing them.
     server.xreadgroup(clicks.GROUP, "crashed-before-write", {key: ">"}, count=10)
@@ -229,8 +230,8 @@ def test_clicks_buffered_in_a_redis_that_crashed_with_its_consumers_are_stored_e
     assert Click.objects.filter(is_unique=True).count() == len(pairs) == UniqueVisitor.objects.count()
     assert sum(DailyLinkStats.objects.values_list("clicks", flat=True)) == 40
     assert _rollups_match_raw_rows()
-    assert clicks._redis("consumer").xpending(key, clicks.GROUP)["pending"] == 0
-    assert clicks._redis("consumer").xlen(key) == 0
+    assert click_stream._redis("consumer").xpending(key, clicks.GROUP)["pending"] == 0
+    assert click_stream._redis("consumer").xlen(key) == 0
 
 
 # --- PostgreSQL connection killed between requests ----------------------------------------------------

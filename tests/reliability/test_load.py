@@ -43,10 +43,11 @@ from tests.reliability.conftest import (
     shared_redis_url,
     signed_up,
 )
-from tracking import clicks
-from tracking.clicks import ClickData
+from tracking import click_writes, clicks
+from tracking.click_writes import ClickData
 from tracking.models import Click, DailyLinkStats, UniqueVisitor
-from tracking.rollups import program_today, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_today
 from tracking.visitors import VISITOR_COOKIE, visitor_cookie_value
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -146,7 +147,7 @@ def test_ten_thousand_clicks_with_repeats_count_each_visitor_once_per_link(setti
     # A click whose XADD times out under this load is written directly instead (and may be in
     # the stream too: the writes are idempotent on the click id). Count those fallbacks.
     fallbacks: list[int] = []
-    write_direct = clicks.record_click_direct
+    write_direct = click_writes.record_click_direct
 
     def counted_direct(data):
         fallbacks.append(1)
@@ -268,7 +269,7 @@ def test_two_thousand_events_with_replays_out_of_order_earn_each_commission_once
         if c % 25 == 0:  # the partner's own address: a self-referral, earns 0.00
             emails[c] = link.partner.user.email
             self_referred.add(c)
-    clicks.write_clicks([click for click in clicks_by_customer if click is not None])  # the redirect's writer
+    click_writes.write_clicks([click for click in clicks_by_customer if click is not None])  # the redirect's writer
     chains = _chains(clicks_by_customer, emails, rng)
     originals = sum(len(chain) for chain in chains)
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from commissions.events import parse_event
 from commissions.models import Referral
 from commissions.services import event_receive
-from tracking.clicks import ClickData, write_clicks
+from tracking.click_writes import ClickData, write_clicks
 from tracking.models import Click, Link
 
 

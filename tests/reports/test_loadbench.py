@@ -17,7 +17,8 @@ from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
 from partners.models import Partner
 from tests.reports.builders import monthly_differences
 from tracking.models import Click, DailyLinkStats, UniqueVisitor
-from tracking.rollups import program_today, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_today
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,8 @@ from commissions.models import CommissionEntry, LedgerDay, MerchantEvent, Paymen
 from partners.models import Partner
 from payouts.models import Payout
 from tests.reports.builders import monthly_differences
-from tracking.rollups import program_today, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_today
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -188,8 +188,8 @@ def test_anonymous_visitors_are_sent_to_log_in(client):
 def test_a_range_over_whole_months_adds_up_exactly_as_its_days(partner):
     from datetime import UTC, date, datetime
 
+    from tracking.link_performance import link_performance
     from tracking.models import DailyLinkStats
-    from tracking.reports import link_performance
 
     link = LinkFactory(partner=partner)
     for n, day in enumerate(

@@ -21,8 +21,9 @@ from config.celery_app import app as celery_app
 from tests.factories import LinkFactory, PartnerFactory
 from tests.reports import builders as b
 from tracking.models import DailyLinkStats, LinkMonthlyStats
+from tracking.rebuild import rebuild_rollups, rebuild_rollups_task
 from tracking.reports import partner_summary
-from tracking.rollups import program_day, rebuild_rollups, rebuild_rollups_task, rollup_add
+from tracking.rollups import program_day, rollup_add
 
 # Europe/Warsaw switches to summer time at 01:00 UTC on 2026-03-29: days there are not UTC
 # days, and one of them is 23 hours long.

@@ -11,7 +11,7 @@ from PIL import Image
 
 from partners.models import User
 from tests.factories import ClickFactory, LinkFactory, PartnerFactory
-from tracking.clicks import ClickData, record_click_direct
+from tracking.click_writes import ClickData, record_click_direct
 from tracking.models import Click, Creative, DailyLinkStats, Link
 
 pytestmark = pytest.mark.django_db

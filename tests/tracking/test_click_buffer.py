@@ -13,10 +13,12 @@ from django.utils import timezone
 
 from tests.factories import LinkFactory
 from tests.tracking.conftest import OTHER_BROWSER_UA, rollup_totals
-from tracking import clicks
-from tracking.clicks import ClickData, click_for_attribution, flush_click_buffer
+from tracking import click_stream, clicks
+from tracking.click_writes import ClickData
+from tracking.clicks import click_for_attribution, flush_click_buffer
 from tracking.models import Click, Link
-from tracking.rollups import program_day, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_day
 from tracking.tasks import flush_click_buffer_task
 
 pytestmark = pytest.mark.django_db
@@ -206,9 +208,9 @@ def test_a_large_backlog_is_flushed_in_batches(stream, django_capture_on_commit_
     link = LinkFactory()
     now = timezone.now()
     for n in range(25):
-        clicks._redis("redirect").xadd(
+        click_stream._redis("redirect").xadd(
             clicks.STREAM_KEY,
-            clicks._encode(ClickData(uuid.uuid4(), link.pk, link.partner_id, f"v{n % 10}", now)),
+            click_stream._encode(ClickData(uuid.uuid4(), link.pk, link.partner_id, f"v{n % 10}", now)),
         )
     with django_capture_on_commit_callbacks(execute=True):
         assert clicks.flush_click_buffer_all(max_batch=10) == 25
@@ -272,11 +274,12 @@ def test_the_consumer_daemon_lingers_after_a_small_batch_and_reclaims_only_now_a
     link = LinkFactory()
     for _ in range(3):
         _buffered_click(link)
-    client = clicks._redis("consumer")
+    client = click_stream._redis("consumer")
     autoclaims, sleeps, batches = [], [], []
     real_autoclaim, real_flush = client.xautoclaim, clicks.flush_click_buffer
     monkeypatch.setattr(client, "xautoclaim", lambda *a, **k: autoclaims.append(1) or real_autoclaim(*a, **k))
-    monkeypatch.setattr(clicks.time, "sleep", sleeps.append)
+    # The daemon's pauses (a sleep that a stop request cuts short).
+    monkeypatch.setattr(clicks, "_pause", lambda seconds, stop: sleeps.append(seconds))
     # The daemon recycles its connection between batches; this test's connection holds its transaction.
     monkeypatch.setattr("django.db.close_old_connections", lambda: None)
 
@@ -292,3 +295,15 @@ def test_the_consumer_daemon_lingers_after_a_small_batch_and_reclaims_only_now_a
     assert autoclaims == [1]  # the first batch looked for a dead consumer's entries; the next 30 s do not
     assert Click.objects.filter(link=link).count() == 3
     assert stream.xlen(clicks.STREAM_KEY) == 0
+
+
+def test_the_daemons_pause_ends_soon_after_a_stop_request():
+    import time
+
+    stop_at = time.monotonic() + 0.1
+    started = time.monotonic()
+    clicks._pause(30.0, lambda: time.monotonic() >= stop_at)
+    assert time.monotonic() - started < 5  # not the 30 s asked for
+    started = time.monotonic()
+    clicks._pause(0.2, lambda: False)
+    assert time.monotonic() - started >= 0.2

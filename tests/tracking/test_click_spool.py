@@ -15,10 +15,12 @@ from django.utils import timezone
 from tests.factories import LinkFactory
 from tests.tracking.conftest import OTHER_BROWSER_UA, rollup_totals
 from tracking import clicks, spool
-from tracking.clicks import ClickData, click_for_attribution, consume_click_buffer, flush_click_buffer, record_click
+from tracking.click_writes import ClickData
+from tracking.clicks import click_for_attribution, consume_click_buffer, flush_click_buffer, record_click
 from tracking.ids import new_click_id
 from tracking.models import Click
-from tracking.rollups import program_day, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_day
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,11 @@ import pytest
 from django.utils import timezone
 
 from tests.factories import ClickFactory, LinkFactory
-from tracking.clicks import ClickData, click_for_attribution, record_click, record_click_direct, write_clicks
+from tracking.click_writes import ClickData, record_click_direct, write_clicks
+from tracking.clicks import click_for_attribution, record_click
 from tracking.models import Click, DailyLinkStats, UniqueVisitor
-from tracking.rollups import program_day, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_day
 
 pytestmark = pytest.mark.django_db
 

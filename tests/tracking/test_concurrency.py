@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from tests.factories import LinkFactory
 from tests.tracking.conftest import BROWSER_UA
-from tracking.clicks import ClickData, write_clicks
+from tracking.click_writes import ClickData, write_clicks
 from tracking.models import Click, DailyLinkStats
-from tracking.rollups import program_day, rebuild_rollups
+from tracking.rebuild import rebuild_rollups
+from tracking.rollups import program_day
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

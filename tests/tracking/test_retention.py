@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from commissions.models import Referral
 from tests.factories import LinkFactory, ReferralFactory
-from tracking.clicks import ClickData, write_clicks
+from tracking.click_writes import ClickData, write_clicks
 from tracking.models import Click, UniqueVisitor
 from tracking.retention import RetentionError, clicks_prune
 from tracking.services import LinkError, link_delete

@@ -46,7 +46,8 @@ from commissions.money import ZERO, cents, commission_for, reversal_for
 from partners.models import Partner, User, new_referral_code
 from payouts.models import Payout
 from tracking.models import ROLLUP_COUNTERS, Click, Creative, DailyLinkStats, Link, UniqueVisitor
-from tracking.rollups import DIMENSION_COLUMNS, day_start, program_today, program_tz, rebuild_dimension_rollups
+from tracking.rebuild import DIMENSION_COLUMNS, rebuild_dimension_rollups
+from tracking.rollups import day_start, program_today, program_tz
 from tracking.sources import device_type, referrer_host
 
 BENCH_EMAIL = "bench@example.com"
