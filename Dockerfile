@@ -10,10 +10,13 @@ COPY requirements/production.txt /tmp/production.txt
 RUN /opt/venv/bin/pip install --require-hashes --no-deps -r /tmp/production.txt
 WORKDIR /app
 COPY . .
-# Static files are collected (hashed and compressed for WhiteNoise) at build time; the secrets
-# here exist only for this step and are not in the final image's environment.
+# Static files are collected (hashed and compressed for WhiteNoise) at build time. The settings
+# refuse to start in production without real secrets, a shared cache and a delivering mail
+# backend: the values here satisfy them for this step only (nothing is connected to) and are
+# not in the final image's environment.
 RUN DEBUG=false SECRET_KEY=collectstatic-only-not-a-secret-0123456789 \
     EVENTS_SIGNING_SECRET=collectstatic-only-not-a-secret-0123456789 \
+    CACHE_URL=dbcache://collectstatic_only EMAIL_URL=smtp://collectstatic-only.invalid \
     /opt/venv/bin/python manage.py collectstatic --noinput -v 0 \
  && /opt/venv/bin/python -m compileall -q config partners tracking commissions payouts
 
