@@ -22,7 +22,7 @@ CI_STAMP := $(VENV)/.ci-$(shell cksum < $(LOCK_CI) | cut -d' ' -f1)
 # tracked files; var/ is git-ignored.
 BEAT_SCHEDULE ?= var/celerybeat-schedule
 
-.PHONY: help install install-runtime lock demo serve worker beat flusher up test test-e2e lint migrate \
+.PHONY: help install install-runtime lock demo demo-stripe serve worker beat flusher up test test-e2e lint migrate \
 	bench reliability screenshots container-test clean
 
 help:
