@@ -22,7 +22,7 @@ CI_STAMP := $(VENV)/.ci-$(shell cksum < $(LOCK_CI) | cut -d' ' -f1)
 # tracked files; var/ is git-ignored.
 BEAT_SCHEDULE ?= var/celerybeat-schedule
 
-.PHONY: help install install-runtime lock demo serve worker beat flusher up test test-e2e lint migrate \
+.PHONY: help install install-runtime lock demo demo-stripe serve worker beat flusher up test test-e2e lint migrate \
 	bench reliability screenshots container-test clean
 
 help:
@@ -142,7 +142,8 @@ up: install-runtime
 # tests/ops/test_stack.py's flow (click -> event -> payout -> SIGTERM) against the compose
 # stack on the host's PostgreSQL and Redis. Needs root, a running dockerd (e.g. `dockerd
 # --storage-driver=vfs --iptables=false --bridge=none`), debootstrap and docker-compose 1.29 or
-# COMPOSE="docker compose". Not in CI (too slow on vfs; see README), run it before a release.
+# COMPOSE="docker compose". Not in CI (root, dockerd and debootstrap; about 8 min from scratch on vfs,
+# see README): run it before a release.
 container-test: install
 	deploy/container/base-image.sh python:3.11-slim-bookworm
 	docker build --network host -t partner-panel:latest .

@@ -71,7 +71,7 @@ FINDINGS = [
     ),
     (
         "Celery broker down: a withdrawal request was saved but answered 500 (on-commit task publish raised)",
-        "payouts/services.py: notification and balance-refresh hooks are `robust` on-commit callbacks",
+        "payouts/services/common.py: notification and balance-refresh hooks are `robust` on-commit callbacks",
     ),
     (
         "A tampered withdrawal `next` (not a path) answered 500: `redirect()` reversed it as a view name",
@@ -97,7 +97,7 @@ FINDINGS = [
     (
         "Broker down: a staff approval (and 'Retry sending') was committed but the admin answered 500, and the "
         "payout then waited in `approved`",
-        "payouts/services.py + tasks.py: the send is a `robust` on-commit hook and the periodic poll re-sends "
+        "payouts/services/withdrawals.py + tasks.py: the send is a `robust` on-commit hook and the periodic poll re-sends "
         "approved payouts that never reached PayPal (test_paypal.py)",
     ),
     (

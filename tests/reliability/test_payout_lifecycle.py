@@ -181,7 +181,7 @@ class PayoutLifecycle(RuleBasedStateMachine):
         payout = self._pick(pick, S.APPROVED, S.UNKNOWN)
         if payout is None:
             return
-        started, _ = services._begin_attempt(payout.pk, reconcile=False)
+        started, _ = services.sending._begin_attempt(payout.pk, reconcile=False)
         if started is None:
             return
         with contextlib.suppress(Exception):  # whatever PayPal said, nobody heard it

@@ -1,9 +1,4 @@
-"""How money leaves: one small gateway per payout method, behind the ``PayoutGateway`` protocol.
-
-PayPal is the only method today (``PayPalGateway``). A bank transfer, Wise or Stripe Connect
-gateway would implement the same three calls and register itself in ``get_gateway``.
-
-The PayPal gateway talks to the Payouts API through paypalrestsdk, which is deprecated and has
+"""The PayPal gateway talks to the Payouts API through paypalrestsdk, which is deprecated and has
 defects we defend against here (each one is proven by a test against ``devtools.fake_paypal``):
 
 * no request timeout at all: a silent server blocks a worker forever. ``_PayPalApi.http_call``
@@ -40,144 +35,37 @@ currency, receiver) before adopting it.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import threading
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Protocol
 
 import paypalrestsdk
 import requests
 from django.conf import settings
 from paypalrestsdk import exceptions as sdk_errors
 
+from payouts.gateway.base import (
+    AuthenticationLoopError,
+    BatchResult,
+    PayoutGatewayError,
+    PermanentGatewayError,
+    RetryableGatewayError,
+    SentBatch,
+)
+from payouts.gateway.paypal_format import (
+    _PAYPAL_ID,
+    _batch_from,
+    _describe,
+    _duplicate_batch_id,
+    _error_from_body,
+    _retry_after,
+    amount_value,
+)
+
 logger = logging.getLogger(__name__)
 
 # How many times one call may drop its token and try again after a 401 before giving up.
 MAX_TOKEN_REFRESHES = 1
-
-# PayPal's batch and item ids are short upper-case alphanumerics; anything else taken from an
-# answer (e.g. a HATEOAS link) is refused rather than pasted into a URL.
-_PAYPAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_BATCH_LINK = re.compile(r"/v1/payments/payouts/([A-Za-z0-9_-]{1,64})/?(?:[?#]|$)")
-
-# Item statuses (Payouts API ``transaction_status``) that end a payout.
-ITEM_SUCCESS = frozenset({"SUCCESS"})
-# Never paid: the money did not leave.
-ITEM_FAILED = frozenset({"FAILED", "DENIED"})
-# Paid or on its way, then brought back: returned (unclaimed for 30 days), reversed, refunded
-# or blocked. These can follow SUCCESS.
-ITEM_RETURNED = frozenset({"RETURNED", "REVERSED", "REFUNDED", "BLOCKED"})
-BATCH_FAILED = frozenset({"DENIED", "CANCELED"})
-# Zero-decimal currencies of the Payouts API: amounts are whole numbers.
-ZERO_DECIMAL_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
-
-
-# --- errors -------------------------------------------------------------------------------------
-class PayoutGatewayError(Exception):
-    """Anything that went wrong talking to a payout provider. ``str(exc)`` is safe to show to
-    staff: it never contains credentials."""
-
-    retryable = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        name: str = "",
-        details: object = None,
-        may_have_arrived: bool | None = None,
-        retry_after: float = 0.0,
-    ):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.name = name
-        self.details = details
-        # A retryable error may hide a batch PayPal created, unless it proves otherwise.
-        self.may_have_arrived = self.retryable if may_have_arrived is None else may_have_arrived
-        self.retry_after = retry_after
-
-    def as_dict(self) -> dict:
-        return {
-            "message": self.message,
-            "status": self.status,
-            "name": self.name,
-            "may_have_arrived": self.may_have_arrived,
-        }
-
-
-class RetryableGatewayError(PayoutGatewayError):
-    """The outcome is unknown or temporary (network error, timeout, 5xx, 429, unreadable answer):
-    try again later with the same ``sender_batch_id``."""
-
-    retryable = True
-
-
-class PermanentGatewayError(PayoutGatewayError):
-    """The provider refused the request (4xx): sending it again will not help."""
-
-
-class AuthenticationLoopError(PermanentGatewayError):
-    """PayPal kept answering 401 after fresh tokens: the credentials or the account are wrong."""
-
-
-# --- results ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class SentBatch:
-    batch_id: str  # "" only when PayPal says the batch exists but does not say which one
-    batch_status: str
-    already_sent: bool = False  # PayPal had this sender_batch_id already (an earlier attempt)
-
-
-@dataclass(frozen=True)
-class BatchItem:
-    item_id: str
-    sender_item_id: str
-    transaction_id: str
-    transaction_status: str
-    error_name: str = ""
-    error_message: str = ""
-    amount: Decimal | None = None
-    currency: str = ""
-    receiver: str = ""
-
-    def pays(self, *, amount: Decimal, currency: str, receiver: str) -> bool:
-        """Whether this item is the payment of ``amount`` ``currency`` to ``receiver``."""
-        return (
-            self.amount is not None
-            and self.amount == amount
-            and self.currency.upper() == currency.upper()
-            and self.receiver.strip().lower() == receiver.strip().lower()
-        )
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    batch_id: str
-    batch_status: str
-    sender_batch_id: str
-    items: tuple[BatchItem, ...] = field(default_factory=tuple)
-
-    def item_for(self, sender_item_id: str) -> BatchItem | None:
-        for item in self.items:
-            if item.sender_item_id == sender_item_id:
-                return item
-        # One payout per batch: an item whose sender_item_id PayPal left out is still ours.
-        return self.items[0] if len(self.items) == 1 and not self.items[0].sender_item_id else None
-
-
-class PayoutGateway(Protocol):
-    """A way to pay a partner. Implementations must be idempotent on ``sender_batch_id``."""
-
-    def send(
-        self, *, sender_batch_id: str, sender_item_id: str, receiver: str, amount: Decimal, currency: str, note: str
-    ) -> SentBatch: ...
-
-    def get_batch(self, batch_id: str) -> BatchResult: ...
 
 
 # --- paypalrestsdk with its defects fixed ---------------------------------------------------------
@@ -228,52 +116,6 @@ class _BatchPayout(paypalrestsdk.Payout):
         if not isinstance(new_attributes, dict):
             raise RetryableGatewayError("PayPal's answer to the payout was not a JSON object.")
         super().merge(new_attributes)
-
-
-def _error_from_body(body: object, status: int | None) -> dict:
-    if isinstance(body, dict):
-        return body
-    if isinstance(body, (str, bytes)):
-        try:
-            parsed = json.loads(body)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return {}
-
-
-def _describe(error: dict, fallback: str) -> tuple[str, str]:
-    name = str(error.get("name") or error.get("error") or "")
-    message = str(error.get("message") or error.get("error_description") or fallback)
-    issues = [
-        str(detail.get("issue"))
-        for detail in error.get("details") or []
-        if isinstance(detail, dict) and detail.get("issue")
-    ]
-    if issues:
-        message = f"{message} ({'; '.join(issues)})"
-    return name, message[:500]
-
-
-def _duplicate_batch_id(error: dict) -> str | None:
-    """The existing batch's id when ``error`` is PayPal's answer to a reused sender_batch_id,
-    "" when it is that answer without a usable link, None for any other error.
-
-    Recognised by the field, never by the wording: a business error (not a validation error of
-    the id's format) with a ``details[].field`` of ``SENDER_BATCH_ID``."""
-    details = [d for d in error.get("details") or [] if isinstance(d, dict)]
-    duplicate = str(error.get("name") or "") != "VALIDATION_ERROR" and any(
-        str(d.get("field") or "").strip().upper().rsplit(".", 1)[-1] == "SENDER_BATCH_ID" for d in details
-    )
-    if not duplicate:
-        return None
-    links = [link for d in details for link in (d.get("link") or []) if isinstance(link, dict)]
-    links += [link for link in error.get("links") or [] if isinstance(link, dict)]
-    for link in links:
-        match = _BATCH_LINK.search(str(link.get("href") or ""))
-        if match:
-            return match.group(1)
-    return ""
 
 
 class PayPalGateway:
@@ -360,7 +202,7 @@ class PayPalGateway:
             raise PermanentGatewayError(f"Not a PayPal batch id: {batch_id!r}")
         # Not Payout.find(): it requests /v1/payments/payouts/<id>/<id>.
         answer = self._call(lambda: self.api.get(f"v1/payments/payouts/{batch_id}"), what="read batch")
-        return self._batch_from(answer, batch_id)
+        return _batch_from(answer, batch_id)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _call(self, fn, *, what: str):
@@ -415,69 +257,3 @@ class PayPalGateway:
             name, message = _describe(error, f"PayPal refused the request ({what}).")
             raise PermanentGatewayError(message, status=400, name=name, details=error.get("details"))
         return answer
-
-    def _item_from(self, raw: dict) -> BatchItem:
-        errors = raw.get("errors") if isinstance(raw.get("errors"), dict) else {}
-        payout_item = raw.get("payout_item") if isinstance(raw.get("payout_item"), dict) else {}
-        amount = payout_item.get("amount") if isinstance(payout_item.get("amount"), dict) else {}
-        return BatchItem(
-            item_id=str(raw.get("payout_item_id") or ""),
-            sender_item_id=str(payout_item.get("sender_item_id") or raw.get("sender_item_id") or ""),
-            transaction_id=str(raw.get("transaction_id") or ""),
-            transaction_status=str(raw.get("transaction_status") or "").upper(),
-            error_name=str(errors.get("name") or ""),
-            error_message=str(errors.get("message") or "")[:500],
-            amount=_decimal(amount.get("value")),
-            currency=str(amount.get("currency") or ""),
-            receiver=str(payout_item.get("receiver") or ""),
-        )
-
-    def _batch_from(self, answer: object, batch_id: str) -> BatchResult:
-        header = answer.get("batch_header") if isinstance(answer, dict) else None
-        if not isinstance(header, dict) or not header.get("batch_status"):
-            raise RetryableGatewayError("PayPal's answer for the batch had no batch header.")
-        if str(header.get("payout_batch_id") or batch_id) != batch_id:
-            raise RetryableGatewayError("PayPal answered with a different batch than the one asked for.")
-        sender_header = header.get("sender_batch_header") if isinstance(header.get("sender_batch_header"), dict) else {}
-        items = tuple(self._item_from(raw) for raw in answer.get("items") or [] if isinstance(raw, dict))
-        return BatchResult(
-            batch_id=batch_id,
-            batch_status=str(header["batch_status"]).upper(),
-            sender_batch_id=str(sender_header.get("sender_batch_id") or ""),
-            items=items,
-        )
-
-
-def amount_value(amount: Decimal, currency: str) -> str:
-    """The Payouts API's amount string: whole units for zero-decimal currencies, else cents."""
-    if currency.upper() in ZERO_DECIMAL_CURRENCIES:
-        if amount != amount.to_integral_value():
-            raise PermanentGatewayError(f"{currency} payouts must be whole amounts, not {amount}.")
-        return f"{amount:.0f}"
-    return f"{amount:.2f}"
-
-
-def _decimal(value: object) -> Decimal | None:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else None
-    except ArithmeticError:
-        return None
-
-
-def _retry_after(response: object) -> float:
-    """Seconds from a ``Retry-After`` header (delta-seconds; an HTTP date counts as 60 s)."""
-    headers = getattr(response, "headers", None) or {}
-    value = str(headers.get("Retry-After") or "").strip()
-    if not value:
-        return 0.0
-    try:
-        return max(0.0, min(float(value), 3600.0))
-    except ValueError:
-        return 60.0
-
-
-def get_gateway(method: str = "paypal") -> PayoutGateway:
-    """The gateway for a payout method (``Payout.method``)."""
-    if method == PayPalGateway.method:
-        return PayPalGateway()
-    raise ValueError(f"No payout gateway for method {method!r}")
