@@ -142,8 +142,8 @@ up: install-runtime
 # tests/ops/test_stack.py's flow (click -> event -> payout -> SIGTERM) against the compose
 # stack on the host's PostgreSQL and Redis. Needs root, a running dockerd (e.g. `dockerd
 # --storage-driver=vfs --iptables=false --bridge=none`), debootstrap and docker-compose 1.29 or
-# COMPOSE="docker compose". Not in CI (root, dockerd and debootstrap; about 8 min from scratch on vfs,
-# see README): run it before a release.
+# COMPOSE="docker compose". About 8 min from scratch on vfs (see README); .ci/run installs what it
+# needs, starts dockerd and runs it after make test.
 container-test: install
 	deploy/container/base-image.sh python:3.11-slim-bookworm
 	docker build --network host -t partner-panel:latest .
