@@ -23,7 +23,7 @@ from commissions.services import (
 @shared_task(name="commissions.tasks.recalculate_partner_balance_task", ignore_result=True)
 def recalculate_partner_balance_task(partner_id: int) -> int:
     """Scheduled (on commit) after a money event of the partner, unless one is already queued
-    (``services.schedule_balance_refresh``)."""
+    (``handling.schedule_balance_refresh``)."""
     # Before reading the ledger: an event committed from here on queues a new refresh; one
     # committed before is seen by this one.
     with contextlib.suppress(RedisError):  # a stale key only delays the next refresh (60 s at most)

@@ -100,7 +100,7 @@ _PARTNER_DIMENSION_CONFLICT = (
 def dimension_rollup_add(counts: dict[_DimensionKey, tuple[int, int]]) -> None:
     """Add these counts to ``DailyDimensionStats`` and ``PartnerDailyDimensionStats`` (rows in
     key order: the same lock order for every writer). Databases other than PostgreSQL, whose
-    flush sums the counts in SQL (``_insert_clicks_counted``)."""
+    flush sums the counts in SQL (``click_writes._insert_clicks_counted``)."""
     if not counts:
         return
     from tracking.models import DailyDimensionStats

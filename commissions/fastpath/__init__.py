@@ -21,7 +21,7 @@ functions; SQL fills in only what depends on the rows it reads, locks or creates
 id, for a payment whether the answer is a referral's, a self-referral's (its commission set to
 0.00) or a stranger's (a constant), and for a sign-up the click it names (looked up in the same
 statement, with the attribution window), the link's trial and the partner's code. The
-self-referral check of a sign-up is made in SQL the way ``services.self_referral`` makes it,
+self-referral check of a sign-up is made in SQL the way ``signups.self_referral`` makes it,
 where the partner's email is printable ASCII; any other email is left to the general path.
 
 Each statement is its own transaction (no BEGIN/COMMIT round trips). Lock order: the referral

@@ -38,12 +38,12 @@ from tracking.rollups import program_day
 
 # --- customer.signed_up ------------------------------------------------------------------
 
-# What ``str.strip()`` removes within ASCII (``services.fold_email``), for SQL's btrim below.
+# What ``str.strip()`` removes within ASCII (``signups.fold_email``), for SQL's btrim below.
 _ASCII_SPACE = "".join(c for c in map(chr, range(128)) if c.isspace())
 
 # A sign-up naming a click: the click (with its link, partner and the partner's user) looked up,
 # the attribution window and the self-referral checked, and the referral made, in one statement.
-# The self-referral check is ``commissions.services.self_referral``: Python passes the sign-up's
+# The self-referral check is ``commissions.signups.self_referral``: Python passes the sign-up's
 # email folded (``fold_email``), SQL folds the partner's the same way, which for ASCII is
 # ``lower`` and ``btrim`` of Python's whitespace; a partner email beyond printable ASCII is left
 # to the general path (``decided`` false). The answer for each trial length is made in Python;
