@@ -7,7 +7,8 @@ None of them depends on ``expire_trials_task`` having run: an *active trial* is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -445,11 +446,13 @@ def commission_csv_header() -> list[str]:
 
 
 def commission_csv_rows(
-    queryset: QuerySet[CommissionEntry], *, states: dict[int, str] | None = None
+    queryset: QuerySet[CommissionEntry],
+    *,
+    states: Callable[[list[tuple[int, str, Decimal, datetime]]], dict[int, str]] | None = None,
 ) -> Iterator[list[object]]:
     """CSV rows for ``commission_list``'s queryset, streamed in chunks (constant memory);
-    ``states``: each entry's lifecycle state in words (``commissions.lifecycle.state_texts``)."""
-    states = states or {}
+    ``states``: each chunk's (id, kind, amount, earned_at) rows -> each entry's lifecycle state
+    in words (``commissions.lifecycle.texts_of``), called once per chunk."""
     rows = queryset.values_list(
         "id",
         "earned_at",
@@ -462,9 +465,17 @@ def commission_csv_rows(
         "refund__amount",
         "amount",
     )
-    for entry_id, earned_at, kind, referral_id, email, plan, seats, paid, refunded, amount in rows.iterator(
-        chunk_size=2000
-    ):
+    stream = rows.iterator(chunk_size=_CSV_CHUNK)
+    while chunk := list(itertools.islice(stream, _CSV_CHUNK)):
+        texts = states([(row[0], row[2], row[9], row[1]) for row in chunk]) if states else {}
+        yield from _commission_csv_chunk(chunk, texts)
+
+
+_CSV_CHUNK = 2000
+
+
+def _commission_csv_chunk(chunk: list[tuple], states: dict[int, str]) -> Iterator[list[object]]:
+    for entry_id, earned_at, kind, referral_id, email, plan, seats, paid, refunded, amount in chunk:
         is_reversal = kind == CommissionEntry.Kind.REVERSAL
         yield [
             format_date(earned_at, for_csv=True),

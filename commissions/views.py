@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from commissions import lifecycle
+from commissions.entrystates import PageStates
 from commissions.forms import DateRangeForm, ReferralFilterForm
 from commissions.models import Referral
 from commissions.rates import current_rate
@@ -156,10 +157,10 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     entries = commission_list(partner=request.partner, start=start, end=end)
     if dates.errors:
         entries = entries.none()  # dates that are no range show the error and no rows
-    # Every entry's state comes from replaying the partner's ledger and payouts (two queries).
-    states = lifecycle.partner_lifecycle(partner=request.partner)
+    # The states of the page's entries only (commissions/entrystates.py), not a replay.
+    states = PageStates(partner=request.partner)
     if state:
-        entries = entries.filter(pk__in=sorted(lifecycle.entry_ids_in_state(states, state)))
+        entries = entries.filter(states.ids_filter(state))
         totals = commission_totals_of(entries)
     else:
         totals = commission_totals(partner=request.partner, start=start, end=end)
@@ -170,8 +171,9 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     rows = list(page.object_list)
+    page_states = states.states(rows)
     for entry in rows:
-        entry.lifecycle = states.entries.get(entry.pk)
+        entry.lifecycle = page_states.get(entry.pk)
     return render(
         request,
         "commissions/commission_list.html",
@@ -199,7 +201,9 @@ def commission_export_view(request: HttpRequest) -> HttpResponse:
         return bad_date_range(dates)
     start, end = dates.range()
     entries = commission_list(partner=request.partner, start=start, end=end)
-    states = lifecycle.state_texts(lifecycle.partner_lifecycle(partner=request.partner))
+    states = PageStates(partner=request.partner)
     return csv_response(
-        _filename("commissions", start, end), commission_csv_header(), commission_csv_rows(entries, states=states)
+        _filename("commissions", start, end),
+        commission_csv_header(),
+        commission_csv_rows(entries, states=lambda rows: lifecycle.texts_of(states.states_of(rows))),
     )
