@@ -30,12 +30,13 @@ import bisect
 import hashlib
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Q, Sum
+from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from commissions import ledgerdays
@@ -60,9 +61,11 @@ from payouts.models import Payout
 
 COMMISSION = CommissionEntry.Kind.COMMISSION
 _CREDIT, _REVERSAL, _PAYOUT = 0, 1, 2
-_CACHE_KEY = "lifecycle-own-takes:{}"
+_CACHE_KEY = "lifecycle-states:v3:{}"
 _CACHE_SECONDS = 7 * 24 * 3600
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 Key = tuple[datetime, int]  # (earned_at, id): the ledger's order
 
 
@@ -70,125 +73,178 @@ def _program_day(at: datetime) -> date:
     return at.astimezone(zoneinfo.ZoneInfo(settings.TIME_ZONE)).date()
 
 
+def _micros(at: datetime) -> int:
+    """A moment as whole microseconds since the epoch: event keys that compare and pickle fast."""
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def _aware(at: datetime) -> datetime:
+    return at if timezone.is_aware(at) else at.replace(tzinfo=UTC)
+
+
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zoneinfo.ZoneInfo(settings.TIME_ZONE))
 
 
 class _CommissionPrefix:
-    """Sums of the partner's commission rows before a position in the ledger's order."""
+    """Sums of the partner's commission rows before a commission, in the ledger's order."""
 
-    def __init__(self, partner: Partner, debits: list[tuple]) -> None:
+    def __init__(self, partner: Partner, debit_days: dict[date, tuple[Decimal, int]]) -> None:
         self.partner = partner
+        self.kept = ledgerdays.kept()
         self.days: list[date] = []
         self.before_day: list[Decimal] = []  # commission of every day before days[i]
-        self.count_before_day: list[int] = []
+        self.total = ZERO
+        self.within: dict[int, Decimal] = {}  # per commission: its day's commission before it
         self.rows: dict[date, list[tuple[Key, Decimal]]] = {}
-        self.kept = ledgerdays.kept()
-        self.total, self.count = ZERO, 0
+        self.seen: list[str] = []  # each day's sums, for the own takes' fingerprint
         if not self.kept:
             return
-        debit_sum: dict[date, Decimal] = {}
-        debit_count: dict[date, int] = {}
-        for _pk, _kind, amount, earned_at, _payment in debits:
-            day = _program_day(earned_at)
-            debit_sum[day] = debit_sum.get(day, ZERO) + amount
-            debit_count[day] = debit_count.get(day, 0) + 1
-        rows = (
-            LedgerDay.objects.filter(partner=partner)
-            .values("day")
-            .annotate(commission=Sum("commission"), entries=Sum("entries"))
-            .order_by("day")
-        )
-        total, count = ZERO, 0
-        self.total = ZERO
-        for row in rows:
-            self.days.append(row["day"])
+        # A plain cursor: the ORM's decimal converters cost more than the query on 1,000 days.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT day, SUM(commission), SUM(entries) FROM {LedgerDay._meta.db_table} "
+                "WHERE partner_id = %s GROUP BY day ORDER BY day",
+                [partner.pk],
+            )
+            rows = cursor.fetchall()
+        total, seen = ZERO, self.seen
+        for day, commission, entries in rows:
+            self.days.append(day)
             self.before_day.append(total)
-            self.count_before_day.append(count)
-            total += row["commission"] - debit_sum.get(row["day"], ZERO)
-            count += row["entries"] - debit_count.get(row["day"], 0)
-        self.total, self.count = total, count
+            total += commission - debit_days.get(day, (ZERO, 0))[0]
+            seen.append(f"{day}:{commission}:{entries}")
+        self.total = total
 
-    def forget(self) -> None:
-        self.rows = {}
+    def rollup_through(self, day: date) -> str:
+        """The days' sums up to ``day`` (the fingerprint of what matured by then)."""
+        return ",".join(self.seen[: bisect.bisect_right(self.days, day)]) if self.kept else ""
 
     def load(self, keys: list[Key]) -> None:
-        """Read the commission rows of the days of ``keys`` (one query)."""
+        """For each commission at ``keys``, the commission of its day before it: one query (on
+        PostgreSQL a window over the rows of these days; elsewhere the ledger up to the last)."""
+        self.within = {}
+        if not keys:
+            return
+        ids = [pk for _at, pk in keys]
         if not self.kept:
             last = max(keys)
             query = CommissionEntry.objects.filter(
                 Q(earned_at__lt=last[0]) | Q(earned_at=last[0], id__lte=last[1]), partner=self.partner, kind=COMMISSION
-            )
-            self.rows = {
-                date.min: sorted(
-                    ((at, pk), amount) for pk, at, amount in query.values_list("id", "earned_at", "amount")
-                )
-            }
+            ).order_by("earned_at", "id")
+            running, wanted = ZERO, set(ids)
+            for pk, amount in query.values_list("id", "amount"):
+                if pk in wanted:
+                    self.within[pk] = running
+                running += amount
             return
-        days = sorted({_program_day(at) for at, _pk in keys} - set(self.rows))
-        if not days:
-            return
-        where = Q()
+        days = sorted({_program_day(at) for at, _pk in keys})
+        ranges = " OR ".join(["(earned_at >= %s AND earned_at < %s)"] * len(days))
+        params: list[object] = [self.partner.pk]
         for day in days:
-            where |= Q(earned_at__gte=_day_start(day), earned_at__lt=_day_start(day + timedelta(days=1)))
-        for day in days:
-            self.rows[day] = []
-        query = CommissionEntry.objects.filter(where, partner=self.partner, kind=COMMISSION).order_by()
-        for pk, at, amount in query.values_list("id", "earned_at", "amount"):
-            self.rows[_program_day(at)].append(((at, pk), amount))
-        for day in days:
-            self.rows[day].sort()
+            params += [_day_start(day), _day_start(day + timedelta(days=1))]
+        sql = (
+            "SELECT id, before FROM (SELECT id, SUM(amount) OVER (PARTITION BY commissions_ledger_day(earned_at) "
+            "ORDER BY earned_at, id) - amount AS before FROM commissions_commissionentry "
+            f"WHERE partner_id = %s AND kind = 'commission' AND ({ranges})) AS day_rows WHERE id = ANY(%s)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, ids])
+            self.within = dict(cursor.fetchall())
 
-    def before(self, key: Key, *, inclusive: bool = False) -> tuple[Decimal, int]:
-        """(sum, count) of the commission rows before ``key`` (or up to it, ``inclusive``)."""
+    def day_rows(self, day: date) -> list[tuple[Key, Decimal]]:
+        """The commission rows of one day (or, without the rollup, of the whole ledger), in order."""
+        query = CommissionEntry.objects.filter(partner=self.partner, kind=COMMISSION)
+        if self.kept:
+            query = query.filter(earned_at__gte=_day_start(day), earned_at__lt=_day_start(day + timedelta(days=1)))
+        return sorted(((at, pk), amount) for pk, at, amount in query.values_list("id", "earned_at", "amount"))
+
+    def before(self, key: Key) -> Decimal:
+        """The commission before the loaded commission at ``key``."""
         if not self.kept:
-            day_rows, total, count = self.rows[date.min], ZERO, 0
-        else:
-            day = _program_day(key[0])
-            i = bisect.bisect_left(self.days, day)
-            if i < len(self.days):
-                total, count = self.before_day[i], self.count_before_day[i]
-            else:  # after the last day the rollup knows
-                total, count = self.total, self.count
-            day_rows = self.rows[day]
-        for row_key, amount in day_rows:
-            if row_key > key or (row_key == key and not inclusive):
-                break
-            total += amount
-            count += 1
-        return total, count
+            return self.within[key[1]]
+        i = bisect.bisect_left(self.days, _program_day(key[0]))
+        return (self.before_day[i] if i < len(self.days) else self.total) + self.within[key[1]]
 
 
 @dataclass(frozen=True)
-class _Take:
-    reversal_id: int
-    commission_id: int
-    commission_key: Key
-    amount: Decimal
+class _History:
+    """What the own takes give, kept in the cache under the fingerprint of their history."""
+
+    takes_of: dict[int, list[tuple[tuple, Decimal]]]  # commission -> [(reversal's event, taken)]
+    take_keys: list[Key]  # the commissions' keys of the takes, in order
+    take_sums: list[Decimal]  # the running sum of the takes along take_keys
+    debit_consumers: list[tuple]  # (event, id, None, what it takes first in first out)
+    debit_days: dict[date, tuple[Decimal, int]]  # the debits' sum and count per program day
 
 
-def _fingerprint(partner: Partner, debits, payouts, prefix: _CommissionPrefix) -> tuple[str, list[Key]]:
-    last = max(at for _pk, _kind, _amount, at, _payment in debits)
-    cut = (last - timedelta(days=settings.COMMISSION_HOLD_DAYS), 2**62)
-    prefix.load([cut])
-    matured, count = prefix.before(cut, inclusive=True)
-    parts = [
-        str(settings.COMMISSION_HOLD_DAYS),
-        repr(sorted(debits)),
-        repr(sorted((pk, amount, at) for pk, amount, _status, at in payouts if at <= last)),
-        f"{matured}:{count}",
-    ]
-    return hashlib.sha256("|".join(parts).encode()).hexdigest(), [cut]
+def _debits_digest(partner: Partner) -> tuple[int, datetime | None, str]:
+    """(count, last moment, digest) of the partner's reversals and voids: one query on
+    PostgreSQL (an index holds only them)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                # The ledger is append-only: its rows' count, sums and last id change with any row.
+                "SELECT COUNT(*), MAX(earned_at), concat_ws(':', MAX(id), SUM(amount), SUM(payment_id), "
+                "SUM(extract(epoch FROM earned_at)), string_agg(DISTINCT kind, ',')) "
+                "FROM commissions_commissionentry WHERE partner_id = %s AND kind <> 'commission'",
+                [partner.pk],
+            )
+            count, last, digest = cursor.fetchone()
+        return count, last, digest or ""
+    rows = sorted(_debits(partner))
+    last = max((row[3] for row in rows), default=None)
+    return len(rows), last, hashlib.sha256(repr(rows).encode()).hexdigest()
 
 
-def _own_takes(partner: Partner, debits, payouts, prefix: _CommissionPrefix, now: datetime) -> list[_Take]:
-    if not debits:
-        return []
-    fingerprint, _ = _fingerprint(partner, debits, payouts, prefix)
-    key = _CACHE_KEY.format(partner.pk)
-    cached = cache.get(key)
-    if cached and cached[0] == fingerprint:
-        return cached[1]
+def _debits(partner: Partner) -> list[tuple]:
+    return list(
+        CommissionEntry.objects.filter(partner=partner)
+        .exclude(kind=COMMISSION)
+        .order_by()
+        .values_list("id", "kind", "amount", "earned_at", "payment_id")
+    )
+
+
+def _payouts_digest(partner: Partner, last: datetime | None) -> tuple[datetime | None, str, str]:
+    """(latest request, digest of the payouts that hold money, digest of their ids and amounts
+    requested by ``last``): one query on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        payouts = sorted(_counted_payouts(partner))
+        before = [(pk, amount) for pk, amount, _status, at in payouts if last is not None and at <= last]
+        latest = max((at for *_rest, at in payouts), default=None)
+        return latest, repr(payouts), repr(before)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MAX(requested_at), md5(string_agg(concat_ws(':', id, amount, status, "
+            "extract(epoch FROM requested_at)), ',' ORDER BY id)), md5(string_agg(concat_ws(':', id, amount), ',' "
+            f"ORDER BY id) FILTER (WHERE requested_at <= %s)) FROM {Payout._meta.db_table} "
+            f"WHERE partner_id = %s AND status IN ({', '.join(['%s'] * len(COUNTED))})",
+            [last, partner.pk, *sorted(COUNTED)],
+        )
+        latest, digest, before = cursor.fetchone()
+    return latest, digest or "", before or ""
+
+
+def _counted_payouts(partner: Partner) -> list[tuple[int, Decimal, str, datetime]]:
+    """(id, amount, status, requested_at) of the payouts that hold money."""
+    if connection.vendor != "postgresql":
+        return list(
+            Payout.objects.filter(partner=partner, status__in=COUNTED)
+            .order_by()
+            .values_list("id", "amount", "status", "requested_at")
+        )
+    with connection.cursor() as cursor:  # 500 payouts: a plain cursor, no ORM converters per row
+        cursor.execute(
+            f"SELECT id, amount, status, requested_at FROM {Payout._meta.db_table} "
+            f"WHERE partner_id = %s AND status IN ({', '.join(['%s'] * len(COUNTED))})",
+            [partner.pk, *sorted(COUNTED)],
+        )
+        return [(pk, amount, status, _aware(at)) for pk, amount, status, at in cursor.fetchall()]
+
+
+def _history(partner: Partner, payouts: list[tuple], now: datetime) -> _History:
+    """The own takes from the replay, and what follows from them."""
     entries = list(
         CommissionEntry.objects.filter(partner=partner)
         .order_by()
@@ -196,62 +252,81 @@ def _own_takes(partner: Partner, debits, payouts, prefix: _CommissionPrefix, now
     )
     life = allocate(entries=entries, payouts=payouts, now=now, hold_days=settings.COMMISSION_HOLD_DAYS)
     earned = {pk: at for pk, _kind, _amount, at, _payment in entries}
-    takes = [
-        _Take(reversal_id=ref, commission_id=own, commission_key=(earned[own], own), amount=amount)
-        for ref, (own, amount) in life.own_takes.items()
-        if amount
-    ]
-    cache.set(key, (fingerprint, takes), _CACHE_SECONDS)
-    return takes
+    takes = sorted(((earned[own], own), ref, amount) for ref, (own, amount) in life.own_takes.items() if amount)
+    takes_of: dict[int, list[tuple[tuple, Decimal]]] = {}
+    take_sums, running = [], ZERO
+    for (_at, own), ref, amount in takes:
+        takes_of.setdefault(own, []).append(((_micros(earned[ref]), _REVERSAL, ref), amount))
+        running += amount
+        take_sums.append(running)
+    for events in takes_of.values():
+        events.sort()
+    took = {ref: amount for _key, ref, amount in takes}
+    debit_consumers, debit_days = [], {}
+    for pk, kind, amount, at, _payment in entries:
+        if kind == COMMISSION:
+            continue
+        debit_consumers.append(((_micros(at), _REVERSAL, pk), pk, None, -amount - took.get(pk, ZERO)))
+        day = _program_day(at)
+        total, count = debit_days.get(day, (ZERO, 0))
+        debit_days[day] = (total + amount, count + 1)
+    history = _History(
+        takes_of=takes_of,
+        take_keys=[key for key, _ref, _amount in takes],
+        take_sums=take_sums,
+        debit_consumers=sorted(debit_consumers),
+        debit_days=debit_days,
+    )
+    return history
 
 
 class PageStates:
-    """Everything the states of any page need, read once: the debits, the payouts that hold
-    money, the own takes, the consumers' cumulative demand."""
+    """Everything the states of any page need, read once: the payouts that hold money, the own
+    takes (cached), the consumers' cumulative demand, the days' sums."""
 
     def __init__(self, *, partner: Partner, now: datetime | None = None) -> None:
         self.partner = partner
         self.now = now or timezone.now()
         self.hold = timedelta(days=settings.COMMISSION_HOLD_DAYS)
-        debits = list(
-            CommissionEntry.objects.filter(partner=partner)
-            .exclude(kind=COMMISSION)
-            .order_by()
-            .values_list("id", "kind", "amount", "earned_at", "payment_id")
-        )
-        self.payouts = list(
-            Payout.objects.filter(partner=partner, status__in=COUNTED)
-            .order_by()
-            .values_list("id", "amount", "status", "requested_at")
-        )
+        count, last, digest = _debits_digest(partner)
+        latest, payouts_digest, payouts_before = _payouts_digest(partner, last)
         # Anything dated after now (never written by the app) leaves it to the replay.
-        self.replay = any(at > self.now for *_rest, at, _p in debits) or any(
-            at > self.now for *_rest, at in self.payouts
-        )
+        self.replay = any(at is not None and at > self.now for at in (last, latest))
         if self.replay:
             self.life = partner_lifecycle(partner=partner, now=self.now)
             return
-        self.prefix = _CommissionPrefix(partner, debits)
-        takes = _own_takes(partner, debits, self.payouts, self.prefix, self.now)
-        took = {take.reversal_id: take.amount for take in takes}
-        self.takes_of: dict[int, list[tuple[tuple, Decimal]]] = {}
-        debit_at = {pk: at for pk, _kind, _amount, at, _payment in debits}
-        for take in takes:
-            event = (debit_at[take.reversal_id], _REVERSAL, take.reversal_id)
-            self.takes_of.setdefault(take.commission_id, []).append((event, take.amount))
-        self.take_keys = sorted(take.commission_key for take in takes)
-        self.take_sums: list[Decimal] = []
-        running = ZERO
-        by_key = sorted(takes, key=lambda take: take.commission_key)
-        for take in by_key:
-            running += take.amount
-            self.take_sums.append(running)
-        consumers = [
-            ((at, _REVERSAL, pk), pk, None, -amount - took.get(pk, ZERO)) for pk, _kind, amount, at, _payment in debits
-        ]
-        consumers += [((at, _PAYOUT, pk), pk, status, amount) for pk, amount, status, at in self.payouts]
-        consumers.sort()
-        self.consumers = [consumer for consumer in consumers if consumer[3] > 0]
+        # The own takes depend on the debits, the payouts before the last of them, and the
+        # commissions matured by then (their days' sums: a back-dated payment changes them).
+        key = _CACHE_KEY.format(partner.pk)
+        cached = cache.get(key)  # (fingerprint, history, payouts' digest, consumers)
+        debit_days = cached[1].debit_days if cached else {}
+        self.prefix = _CommissionPrefix(partner, debit_days)
+        through = _program_day(last - self.hold) if last else date.min
+        fingerprint = hashlib.sha256(
+            "|".join(
+                [
+                    str(settings.COMMISSION_HOLD_DAYS),
+                    f"{count}:{digest}",
+                    payouts_before,
+                    self.prefix.rollup_through(through),
+                ]
+            ).encode()
+        ).hexdigest()
+        if cached and cached[0] == fingerprint and cached[2] == payouts_digest:
+            history, consumers = cached[1], cached[3]
+        else:
+            payouts = _counted_payouts(partner)
+            history = cached[1] if cached and cached[0] == fingerprint else _history(partner, payouts, self.now)
+            consumers = history.debit_consumers + [
+                ((_micros(at), _PAYOUT, pk), pk, status, amount) for pk, amount, status, at in payouts
+            ]
+            consumers.sort(key=lambda consumer: consumer[0])
+            consumers = [consumer for consumer in consumers if consumer[3] > 0]
+            cache.set(key, (fingerprint, history, payouts_digest, consumers), _CACHE_SECONDS)
+        if history.debit_days != debit_days:  # the days' sums read before the debits were known
+            self.prefix = _CommissionPrefix(partner, history.debit_days)
+        self.takes_of, self.take_keys, self.take_sums = history.takes_of, history.take_keys, history.take_sums
+        self.consumers = consumers
         self.ends: list[Decimal] = []
         running = ZERO
         for consumer in self.consumers:
@@ -265,8 +340,7 @@ class PageStates:
 
     def supply_range(self, key: Key, amount: Decimal) -> tuple[Decimal, Decimal]:
         """The matured commission at ``key``'s place in the supply, less own takes."""
-        before, _count = self.prefix.before(key)
-        low = before - self._taken_before(key)
+        low = self.prefix.before(key) - self._taken_before(key)
         own = sum((taken for _event, taken in self.takes_of.get(key[1], [])), ZERO)
         return low, low + amount - own
 
@@ -280,10 +354,7 @@ class PageStates:
         if self.replay:
             return {pk: self.life.entries[pk] for pk, *_rest in rows}
         cutoff = self.now - self.hold
-        matured = [(at, pk) for pk, kind, _amount, at in rows if kind == COMMISSION and at <= cutoff]
-        self.prefix.forget()
-        if matured:
-            self.prefix.load(matured)
+        self.prefix.load([(at, pk) for pk, kind, amount, at in rows if kind == COMMISSION and at <= cutoff and amount])
         result = {}
         for pk, kind, amount, earned_at in rows:
             state = EntryState(entry_id=pk, kind=kind, amount=amount)
@@ -301,7 +372,7 @@ class PageStates:
 
     def _parts(self, pk: int, amount: Decimal, earned_at: datetime) -> list[Part]:
         low, high = self.supply_range((earned_at, pk), amount)
-        credited = (earned_at + self.hold, _CREDIT, pk)
+        credited = (_micros(earned_at + self.hold), _CREDIT, pk)
         timed: list[tuple[tuple, Part]] = [(event, Part(REVERSED, taken)) for event, taken in self.takes_of.get(pk, [])]
         i = bisect.bisect_right(self.ends, low)
         while i < len(self.consumers) and low < high:
@@ -364,12 +435,10 @@ class PageStates:
             if start is None or days[start] > _program_day(cutoff):
                 return None
             day = days[start]
-            prefix.load([(_day_start(day), 0)])
-            rows = prefix.rows[day]
+            rows = prefix.day_rows(day)
             low = prefix.before_day[start] - self._taken_before((_day_start(day), 0))
         else:
-            prefix.load([(cutoff, 2**62)])
-            rows, low = prefix.rows[date.min], ZERO
+            rows, low = prefix.day_rows(date.min), ZERO
         for key, amount in rows:
             if key[0] > cutoff:
                 return None
