@@ -368,3 +368,30 @@ def test_the_list_opens_on_the_payouts_that_need_a_decision(client, pending, pay
     assert {p.pk for p in everything} == {waiting.pk, done.pk}
     paid = client.get(CHANGELIST, {"status": "paid"}).context["cl"].result_list
     assert [p.pk for p in paid] == [done.pk]
+
+
+def test_a_payouts_page_does_not_grow_with_the_ledger(client, payout_staff):
+    """The payout's page (exact balance check, recent commissions): a fixed number of queries
+    however many ledger entries the partner has."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    partner = PartnerFactory()
+    entry = add_commission(partner, "90.00")
+    payout = payout_request(partner=partner)
+    client.force_login(payout_staff)
+    urls = [reverse("admin:payouts_payout_change", args=[payout.pk])]
+
+    def counts() -> list[int]:
+        result = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200, url
+            result.append(len(queries))
+        return result
+
+    few = counts()
+    for n in range(12):
+        add_commission(partner, f"{n + 1}.00")
+    add_refund(entry, "5.00")
+    assert counts() == few
