@@ -18,9 +18,9 @@ from django.db.models import Case, CharField, Count, DecimalField, F, Q, QuerySe
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from commissions import ledgerdays
+from commissions import ledgerdays, referraldays
 from commissions.display import format_date, format_money, mask_email
-from commissions.models import CommissionEntry, LedgerDay, MerchantEvent, Payment, Referral, Refund
+from commissions.models import CommissionEntry, LedgerDay, MerchantEvent, Payment, Referral, ReferralDay, Refund
 from commissions.money import ZERO, cents
 from partners.models import Partner
 from tracking.models import PromoCode
@@ -133,6 +133,31 @@ def referral_list(
     if link_id is not None:
         queryset = queryset.filter(link_id=link_id)
     return queryset.order_by(*REFERRAL_SORTS.get(sort or DEFAULT_REFERRAL_SORT, REFERRAL_SORTS[DEFAULT_REFERRAL_SORT]))
+
+
+def referral_count(
+    *,
+    partner: Partner,
+    status: str | None = None,
+    link_id: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> int | None:
+    """The number of ``referral_list(...)`` rows from ``ReferralDay`` (PostgreSQL: a few rows a
+    day instead of every referral), or ``None`` where the rollup cannot say it: on SQLite, and
+    for the trial filters, which depend on the time now (the paginator counts those)."""
+    if not referraldays.kept() or status in (Status.TRIAL, Status.EXPIRED):
+        return None
+    days = ReferralDay.objects.filter(partner=partner)
+    if status:
+        days = days.filter(status=status)
+    if link_id is not None:
+        days = days.filter(link_id=link_id)
+    if start is not None:
+        days = days.filter(day__gte=start)
+    if end is not None:
+        days = days.filter(day__lte=end)
+    return int(days.aggregate(n=Coalesce(Sum("referrals"), 0))["n"])
 
 
 def referral_get(*, partner: Partner, pk: int, now: datetime | None = None) -> Referral:

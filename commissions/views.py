@@ -20,6 +20,7 @@ from commissions.selectors import (
     commission_list,
     commission_totals,
     commission_totals_of,
+    referral_count,
     referral_csv_header,
     referral_csv_rows,
     referral_get,
@@ -91,10 +92,18 @@ def _referral_filters(request: HttpRequest) -> tuple[ReferralFilterForm, DateRan
 def referral_list_view(request: HttpRequest) -> HttpResponse:
     form, dates, filters = _referral_filters(request)
     referrals = referral_list(partner=request.partner, **filters)
+    # The count from the day counts the referrals' triggers keep (None: the paginator counts).
+    count = referral_count(
+        partner=request.partner,
+        status=filters["status"],
+        link_id=filters["link_id"],
+        start=filters["start"],
+        end=filters["end"],
+    )
     if dates.errors:
         # Dates that cannot be a range show the error and no rows, never "all referrals".
-        referrals = referrals.none()
-    page = SeekPaginator(referrals, PAGE_SIZE).get_page(request.GET.get("page"))
+        referrals, count = referrals.none(), 0
+    page = SeekPaginator(referrals, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
     return render(
         request,
         "commissions/referral_list.html",
