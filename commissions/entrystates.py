@@ -405,9 +405,56 @@ class PageStates:
             return commission & Q(earned_at__gt=cutoff)
         if state == AVAILABLE:
             return commission & Q(earned_at__lte=cutoff) & (Q(amount=0) | self._after_demand(cutoff))
-        # Paid, in a payout, reversed: the ranges are spread over the whole ledger; the replay
-        # still lists them (commissions/lifecycle.py).
-        return Q(pk__in=sorted(entry_ids_in_state(partner_lifecycle(partner=self.partner, now=self.now), state)))
+        # Paid, in a payout, reversed: the consumers' ranges are spread over the whole ledger, so
+        # the matured commissions' amounts are read in order (ids and amounts only, no replay).
+        if state == PAID:
+            return self._touching(cutoff, lambda status: status == PAID_STATUS)
+        if state == IN_PAYOUT:
+            return self._touching(cutoff, lambda status: status is not None and status != PAID_STATUS)
+        owned = Q(pk__in=sorted(self.takes_of))  # a reversal took from its own commission
+        return self._touching(cutoff, lambda status: status is None) | owned | (~commission & ~Q(amount=0))
+
+    def _touching(self, cutoff: datetime, wanted) -> Q:
+        """Matured commissions whose supply range overlaps a consumer ``wanted(status)`` picks:
+        their ids, or the matured commissions less the others', whichever list is shorter."""
+        ranges = [
+            (end - consumer[3], end)
+            for consumer, end in zip(self.consumers, self.ends, strict=True)
+            if wanted(consumer[2])
+        ]
+        if not ranges:
+            return Q(pk__in=[])
+        took = {pk: sum((taken for _event, taken in takes), ZERO) for pk, takes in self.takes_of.items()}
+        inside: list[int] = []
+        outside: list[int] = []
+        low, j = ZERO, 0
+        for pk, amount in self._matured_amounts(cutoff):
+            high = low + amount - took.get(pk, ZERO)
+            while j < len(ranges) and ranges[j][1] <= low:
+                j += 1
+            if j < len(ranges) and high > low and ranges[j][0] < high:
+                inside.append(pk)
+            else:
+                outside.append(pk)
+            low = high
+        if len(inside) <= len(outside):
+            return Q(pk__in=inside)
+        return Q(kind=COMMISSION, earned_at__lte=cutoff) & ~Q(pk__in=outside)
+
+    def _matured_amounts(self, cutoff: datetime):
+        """(id, amount) of the matured commissions in the ledger's order."""
+        if connection.vendor != "postgresql":
+            rows = CommissionEntry.objects.filter(partner=self.partner, kind=COMMISSION, earned_at__lte=cutoff)
+            yield from rows.order_by("earned_at", "id").values_list("id", "amount")
+            return
+        with connection.cursor() as cursor:  # a plain cursor: 100,000 rows without ORM converters
+            cursor.execute(
+                "SELECT id, amount FROM commissions_commissionentry WHERE partner_id = %s AND kind = 'commission' "
+                "AND earned_at <= %s ORDER BY earned_at, id",
+                [self.partner.pk, cutoff],
+            )
+            while batch := cursor.fetchmany(10_000):
+                yield from batch
 
     def _after_demand(self, cutoff: datetime) -> Q:
         """Matured commissions whose supply range ends past the last consumer (less those own
