@@ -102,6 +102,9 @@ class Lifecycle:
     payout_status: dict[int, str]
     payout_amount: dict[int, Decimal]
     debt: Decimal  # reversals not yet settled by any commission
+    # Per reversal (or void) that took from its own commission while it was available: (that
+    # commission's id, the amount taken). Everything else is first in, first out.
+    own_takes: dict[int, tuple[int, Decimal]] = field(default_factory=dict)
 
     def total(self, state: str) -> Decimal:
         return sum(
@@ -168,6 +171,7 @@ def allocate(
     available: OrderedDict[int, Decimal] = OrderedDict()  # unallocated commissions, oldest first
     claims: deque[list] = deque()  # [kind, id, amount still owed]: reversal debts, payout shortfalls
     lines: dict[int, list[tuple[int, Decimal]]] = {pk: [] for pk in payout_status}
+    own_takes: dict[int, tuple[int, Decimal]] = {}
 
     def give(entry_id: int, amount: Decimal, claim_kind: int, claim_id: int) -> None:
         if claim_kind == _REVERSAL:
@@ -211,6 +215,7 @@ def allocate(
             if own in available:
                 taken = min(available[own], amount)
                 give(own, taken, _REVERSAL, ref)
+                own_takes[ref] = (own, taken)
                 amount -= taken
                 if taken == available[own]:
                     del available[own]
@@ -241,6 +246,7 @@ def allocate(
         payout_status=payout_status,
         payout_amount=payout_amount,
         debt=debt,
+        own_takes=own_takes,
     )
 
 
@@ -275,8 +281,13 @@ def entry_ids_in_state(lifecycle: Lifecycle, state: str) -> set[int]:
 def state_texts(lifecycle: Lifecycle) -> dict[int, str]:
     """Each entry's state in words, as the Commissions page's State column reads in a CSV:
     "Paid", or its parts ("Paid 10.00; Available 5.00"), "Reversed" for a reversal or a void."""
+    return texts_of(lifecycle.entries)
+
+
+def texts_of(entries: dict[int, EntryState]) -> dict[int, str]:
+    """``state_texts`` of some entries' states."""
     texts = {}
-    for entry_id, life in lifecycle.entries.items():
+    for entry_id, life in entries.items():
         if life.kind != CommissionEntry.Kind.COMMISSION:
             texts[entry_id] = STATE_LABELS[REVERSED]
         elif len(life.parts) > 1:

@@ -214,6 +214,11 @@ class CommissionEntry(models.Model):
             models.Index(fields=["partner", "earned_at", "id"], name="commission_partner_earned_id"),
             # The admin's ledger changelist, newest first over every partner.
             models.Index(fields=["earned_at", "id"], name="commission_earned_id"),
+            # A partner's reversals and voids alone (a few in a hundred rows): the commissions
+            # page reads their fingerprint on every view (commissions/entrystates.py).
+            models.Index(
+                fields=["partner", "earned_at", "id"], condition=~Q(kind="commission"), name="commission_partner_debits"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -299,3 +304,25 @@ class LedgerDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id} {self.day}"
+
+
+class ReferralDay(models.Model):
+    """The Referrals page's counts per partner, link, program day of sign-up and stored status,
+    so its paginator reads a few rows per day instead of counting every referral.
+
+    Kept on PostgreSQL by triggers on the referrals (commissions/referraldays.py), in the same
+    transaction as every sign-up, status change, move or delete, without waiting for a lock (a
+    key may have a few rows, to be summed). Not kept on SQLite: the page counts the referrals.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)
+    link = models.ForeignKey(Link, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    status = models.CharField(max_length=10)
+    referrals = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["partner", "day"], name="referral_day_partner_day")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.day} {self.status}"

@@ -7,7 +7,8 @@ None of them depends on ``expire_trials_task`` having run: an *active trial* is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -17,9 +18,9 @@ from django.db.models import Case, CharField, Count, DecimalField, F, Q, QuerySe
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from commissions import ledgerdays
+from commissions import ledgerdays, referraldays
 from commissions.display import format_date, format_money, mask_email
-from commissions.models import CommissionEntry, LedgerDay, MerchantEvent, Payment, Referral, Refund
+from commissions.models import CommissionEntry, LedgerDay, MerchantEvent, Payment, Referral, ReferralDay, Refund
 from commissions.money import ZERO, cents
 from partners.models import Partner
 from tracking.models import PromoCode
@@ -132,6 +133,31 @@ def referral_list(
     if link_id is not None:
         queryset = queryset.filter(link_id=link_id)
     return queryset.order_by(*REFERRAL_SORTS.get(sort or DEFAULT_REFERRAL_SORT, REFERRAL_SORTS[DEFAULT_REFERRAL_SORT]))
+
+
+def referral_count(
+    *,
+    partner: Partner,
+    status: str | None = None,
+    link_id: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> int | None:
+    """The number of ``referral_list(...)`` rows from ``ReferralDay`` (PostgreSQL: a few rows a
+    day instead of every referral), or ``None`` where the rollup cannot say it: on SQLite, and
+    for the trial filters, which depend on the time now (the paginator counts those)."""
+    if not referraldays.kept() or status in (Status.TRIAL, Status.EXPIRED):
+        return None
+    days = ReferralDay.objects.filter(partner=partner)
+    if status:
+        days = days.filter(status=status)
+    if link_id is not None:
+        days = days.filter(link_id=link_id)
+    if start is not None:
+        days = days.filter(day__gte=start)
+    if end is not None:
+        days = days.filter(day__lte=end)
+    return int(days.aggregate(n=Coalesce(Sum("referrals"), 0))["n"])
 
 
 def referral_get(*, partner: Partner, pk: int, now: datetime | None = None) -> Referral:
@@ -445,11 +471,13 @@ def commission_csv_header() -> list[str]:
 
 
 def commission_csv_rows(
-    queryset: QuerySet[CommissionEntry], *, states: dict[int, str] | None = None
+    queryset: QuerySet[CommissionEntry],
+    *,
+    states: Callable[[list[tuple[int, str, Decimal, datetime]]], dict[int, str]] | None = None,
 ) -> Iterator[list[object]]:
     """CSV rows for ``commission_list``'s queryset, streamed in chunks (constant memory);
-    ``states``: each entry's lifecycle state in words (``commissions.lifecycle.state_texts``)."""
-    states = states or {}
+    ``states``: each chunk's (id, kind, amount, earned_at) rows -> each entry's lifecycle state
+    in words (``commissions.lifecycle.texts_of``), called once per chunk."""
     rows = queryset.values_list(
         "id",
         "earned_at",
@@ -462,9 +490,17 @@ def commission_csv_rows(
         "refund__amount",
         "amount",
     )
-    for entry_id, earned_at, kind, referral_id, email, plan, seats, paid, refunded, amount in rows.iterator(
-        chunk_size=2000
-    ):
+    stream = rows.iterator(chunk_size=_CSV_CHUNK)
+    while chunk := list(itertools.islice(stream, _CSV_CHUNK)):
+        texts = states([(row[0], row[2], row[9], row[1]) for row in chunk]) if states else {}
+        yield from _commission_csv_chunk(chunk, texts)
+
+
+_CSV_CHUNK = 2000
+
+
+def _commission_csv_chunk(chunk: list[tuple], states: dict[int, str]) -> Iterator[list[object]]:
+    for entry_id, earned_at, kind, referral_id, email, plan, seats, paid, refunded, amount in chunk:
         is_reversal = kind == CommissionEntry.Kind.REVERSAL
         yield [
             format_date(earned_at, for_csv=True),

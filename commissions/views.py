@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from commissions import lifecycle
+from commissions.entrystates import PageStates
 from commissions.forms import DateRangeForm, ReferralFilterForm
 from commissions.models import Referral
 from commissions.rates import current_rate
@@ -20,6 +21,7 @@ from commissions.selectors import (
     commission_list,
     commission_totals,
     commission_totals_of,
+    referral_count,
     referral_csv_header,
     referral_csv_rows,
     referral_get,
@@ -91,10 +93,18 @@ def _referral_filters(request: HttpRequest) -> tuple[ReferralFilterForm, DateRan
 def referral_list_view(request: HttpRequest) -> HttpResponse:
     form, dates, filters = _referral_filters(request)
     referrals = referral_list(partner=request.partner, **filters)
+    # The count from the day counts the referrals' triggers keep (None: the paginator counts).
+    count = referral_count(
+        partner=request.partner,
+        status=filters["status"],
+        link_id=filters["link_id"],
+        start=filters["start"],
+        end=filters["end"],
+    )
     if dates.errors:
         # Dates that cannot be a range show the error and no rows, never "all referrals".
-        referrals = referrals.none()
-    page = SeekPaginator(referrals, PAGE_SIZE).get_page(request.GET.get("page"))
+        referrals, count = referrals.none(), 0
+    page = SeekPaginator(referrals, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
     return render(
         request,
         "commissions/referral_list.html",
@@ -149,9 +159,9 @@ def _state_filter(request: HttpRequest) -> str:
     return state if state in lifecycle.STATE_LABELS else ""
 
 
-def _in_state(entries: QuerySet, states: lifecycle.Lifecycle, state: str) -> QuerySet:
+def _in_state(entries: QuerySet, states: PageStates, state: str) -> QuerySet:
     """The entries in ``state`` (the list's filter; its CSV download applies the same)."""
-    return entries.filter(pk__in=sorted(lifecycle.entry_ids_in_state(states, state)))
+    return entries.filter(states.ids_filter(state))
 
 
 @partner_required
@@ -162,8 +172,8 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     entries = commission_list(partner=request.partner, start=start, end=end)
     if dates.errors:
         entries = entries.none()  # dates that are no range show the error and no rows
-    # Every entry's state comes from replaying the partner's ledger and payouts (two queries).
-    states = lifecycle.partner_lifecycle(partner=request.partner)
+    # The states of the page's entries only (commissions/entrystates.py), not a replay.
+    states = PageStates(partner=request.partner)
     if state:
         entries = _in_state(entries, states, state)
         totals = commission_totals_of(entries)
@@ -176,8 +186,9 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     rows = list(page.object_list)
+    page_states = states.states(rows)
     for entry in rows:
-        entry.lifecycle = states.entries.get(entry.pk)
+        entry.lifecycle = page_states.get(entry.pk)
     return render(
         request,
         "commissions/commission_list.html",
@@ -205,12 +216,12 @@ def commission_export_view(request: HttpRequest) -> HttpResponse:
         return bad_date_range(dates)
     start, end = dates.range()
     entries = commission_list(partner=request.partner, start=start, end=end)
-    life = lifecycle.partner_lifecycle(partner=request.partner)
+    states = PageStates(partner=request.partner)
     state = _state_filter(request)
     if state:  # the page's "Download CSV" carries its state filter
-        entries = _in_state(entries, life, state)
+        entries = _in_state(entries, states, state)
     return csv_response(
         _filename("commissions", start, end),
         commission_csv_header(),
-        commission_csv_rows(entries, states=lifecycle.state_texts(life)),
+        commission_csv_rows(entries, states=lambda rows: lifecycle.texts_of(states.states_of(rows))),
     )

@@ -16,15 +16,16 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import DecimalField, OuterRef, Q, Subquery
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from commissions.balance import partners_with_balances
+from commissions.balance import partner_balance
 from commissions.display import format_money
 from commissions.models import CommissionEntry
 from config.admin_paging import EstimatedCountPaginator
@@ -246,15 +247,9 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "commission_history",
         ]
 
-    def get_queryset(self, request):
-        balance = partners_with_balances().filter(pk=OuterRef("partner_id")).values("ledger_balance")[:1]
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                partner_ledger_balance=Subquery(balance, output_field=DecimalField(max_digits=12, decimal_places=2))
-            )
-        )
+    # The list's balance check reads the partner's maintained balance (Partner.balance, kept by
+    # commissions/balance.py after every money event and hourly): a ledger sum per row was ~40 ms
+    # of SQL at merchant scale. The payout's own page recomputes it from the ledger, exactly.
 
     # -- columns ------------------------------------------------------------------------------
     @admin.display(description="partner", ordering="partner__name")
@@ -290,13 +285,10 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             )
         return obj.paypal_email
 
-    def _balance_check(self, obj: Payout) -> tuple[str, str]:
-        balance = getattr(obj, "partner_ledger_balance", None)
-        if balance is None:
-            return "", ""
+    def _balance_check(self, obj: Payout, balance: Decimal, label: str = "Ledger balance") -> tuple[str, str]:
         balance = Decimal(balance).quantize(Decimal("0.01"))
         if obj.status not in Payout.OPEN_STATUSES:
-            return f"Ledger balance {balance}", ""
+            return f"{label} {balance}", ""
         # The ledger balance already has this open payout taken off: what the partner is owed
         # for it is balance + amount.
         owed = balance + obj.amount
@@ -308,12 +300,18 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="balance check")
     def balance_check(self, obj: Payout) -> str:
-        text, state = self._balance_check(obj)
-        return format_html('<span class="payout-check-{}">{}</span>', state or "info", text)
+        """From the maintained balance, with the time it was computed at."""
+        partner = obj.partner
+        text, state = self._balance_check(obj, partner.balance, label="Balance")
+        when = partner.balance_updated_at
+        as_of = f"balance as of {timezone.localtime(when):%Y-%m-%d %H:%M}" if when else "balance not computed yet"
+        return format_html('<span class="payout-check-{}">{}</span><br><small>{}</small>', state or "info", text, as_of)
 
     @admin.display(description="balance check")
     def balance_check_detail(self, obj: Payout) -> str:
-        return self.balance_check(obj)
+        """From the ledger, exactly (the payout's page: one query)."""
+        text, state = self._balance_check(obj, partner_balance(partner=obj.partner))
+        return format_html('<span class="payout-check-{}">{}</span>', state or "info", text)
 
     @admin.display(description="recent commissions")
     def commission_history(self, obj: Payout) -> str:

@@ -19,10 +19,12 @@ from tests.reports import builders as b
 
 pytestmark = pytest.mark.django_db
 
-# Session, user and partner lookups included; the Commissions page also replays the partner's
-# ledger and payouts for each entry's state (commissions/lifecycle.py: two queries).
+# Session, user and partner lookups included; the Commissions page also reads what its entries'
+# states need (commissions/entrystates.py: the reversals, the payouts, the days' sums, the last
+# reversal's day, the page's days; the ledger once when the own takes' history changed; the state
+# filters' boundary or replay).
 MAX_QUERIES = 8
-LIFECYCLE_QUERIES = 2
+LIFECYCLE_QUERIES = 8
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +81,11 @@ LIST_URLS = [
     "/commissions/?page=9999",
     "/commissions/?page=2",
     "/commissions/?start=2020-01-01",
+    "/commissions/?state=pending",
+    "/commissions/?state=available&page=9999",
+    "/commissions/?state=paid",
+    "/commissions/?state=in_payout",
+    "/commissions/?state=reversed&page=2",
     "/payouts/",
     "/payouts/?page=9999",
 ]

@@ -6,9 +6,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin import site as admin_site
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
+from commissions.balance import partner_balance, partner_balances_refresh
+from payouts.admin import PayoutAdmin
 from payouts.models import Payout, PayoutAudit
 from payouts.services import PayoutError, PayoutPermissionError, payout_approve, payout_reject, payout_request
 from tests.factories import PartnerFactory, PayoutFactory, UserFactory
@@ -213,6 +216,7 @@ def test_a_service_reject_without_reason_is_refused(pending, payout_staff):
 # --- what staff see, and what nobody can change -----------------------------------------------------
 def test_the_list_shows_partner_amount_balance_check_and_paypal_email(client, pending, payout_staff):
     payout = pending("80.00")
+    partner_balances_refresh(partner_ids=[payout.partner_id])
     client.force_login(payout_staff)
     html = client.get(CHANGELIST).content.decode()
     assert payout.partner.name in html
@@ -224,10 +228,36 @@ def test_the_list_shows_partner_amount_balance_check_and_paypal_email(client, pe
 def test_the_balance_check_flags_a_payout_larger_than_what_is_owed(client, payout_staff):
     partner = PartnerFactory()
     entry = add_commission(partner, "90.00")
-    payout_request(partner=partner)
+    payout = payout_request(partner=partner)
     add_refund(entry, "30.00")
     client.force_login(payout_staff)
+    # The payout's page recomputes the balance from the ledger at once.
+    change = reverse("admin:payouts_payout_change", args=[payout.pk])
+    assert "✗ 30.00 more than owed (60.00)" in client.get(change).content.decode()
+    # The list reads the maintained balance: once it is refreshed, the same check.
+    partner_balances_refresh(partner_ids=[partner.pk])
     assert "✗ 30.00 more than owed (60.00)" in client.get(CHANGELIST).content.decode()
+
+
+def test_the_lists_maintained_balance_equals_the_ledger_after_each_money_event(client, payout_staff):
+    """The list's balance check (Partner.balance) says what the payout's page (the ledger) says,
+    once the maintained balance is refreshed as every money event's task does."""
+    partner = PartnerFactory()
+    entry = add_commission(partner, "90.00")
+    add_commission(partner, "15.00")
+    payout = payout_request(partner=partner)
+    client.force_login(payout_staff)
+    change = reverse("admin:payouts_payout_change", args=[payout.pk])
+    for event in (lambda: None, lambda: add_refund(entry, "30.00"), lambda: add_commission(partner, "7.00")):
+        event()
+        partner_balances_refresh(partner_ids=[partner.pk])
+        partner.refresh_from_db()
+        assert partner.balance == partner_balance(partner=partner)
+        ledger = client.get(change).content.decode()
+        listed = client.get(CHANGELIST).content.decode()
+        expected = PayoutAdmin(Payout, admin_site)._balance_check(payout, partner_balance(partner=partner))[0]
+        assert expected in ledger
+        assert expected.replace("Ledger balance", "Balance") in listed
 
 
 def test_the_list_is_filterable_by_status(client, pending, payout_staff):
@@ -338,3 +368,30 @@ def test_the_list_opens_on_the_payouts_that_need_a_decision(client, pending, pay
     assert {p.pk for p in everything} == {waiting.pk, done.pk}
     paid = client.get(CHANGELIST, {"status": "paid"}).context["cl"].result_list
     assert [p.pk for p in paid] == [done.pk]
+
+
+def test_a_payouts_page_does_not_grow_with_the_ledger(client, payout_staff):
+    """The payout's page (exact balance check, recent commissions): a fixed number of queries
+    however many ledger entries the partner has."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    partner = PartnerFactory()
+    entry = add_commission(partner, "90.00")
+    payout = payout_request(partner=partner)
+    client.force_login(payout_staff)
+    urls = [reverse("admin:payouts_payout_change", args=[payout.pk])]
+
+    def counts() -> list[int]:
+        result = []
+        for url in urls:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200, url
+            result.append(len(queries))
+        return result
+
+    few = counts()
+    for n in range(12):
+        add_commission(partner, f"{n + 1}.00")
+    add_refund(entry, "5.00")
+    assert counts() == few

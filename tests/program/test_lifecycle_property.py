@@ -25,7 +25,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from commissions.balance import partner_balance
-from commissions.lifecycle import PAID, partner_lifecycle
+from commissions.entrystates import PageStates
+from commissions.lifecycle import AVAILABLE, PAID, PENDING, STATE_LABELS, entry_ids_in_state, partner_lifecycle
 from commissions.models import CommissionEntry, Refund
 from commissions.money import ZERO
 from payouts.models import Payout
@@ -78,6 +79,25 @@ def _check(partner, now, hold_days: int) -> None:
             any(p.payout_id == payout.pk and p.state == expected_state for p in life.entries[entry_id].parts)
             for entry_id, _ in lines
         )
+    _check_page_states(partner, now, life)
+
+
+def _check_page_states(partner, now, life) -> None:
+    """The states computed for a page (commissions/entrystates.py) are the replay's, part for
+    part and in the same order, for every entry, also a few rows at a time as a page reads
+    them; the state filters select the replay's entries."""
+    pages = PageStates(partner=partner, now=now)
+    rows = list(CommissionEntry.objects.filter(partner=partner).values_list("id", "kind", "amount", "earned_at"))
+    assert pages.states_of(rows) == life.entries
+    for start in range(0, len(rows), 3):
+        chunk = rows[start : start + 3]
+        assert pages.states_of(chunk) == {row[0]: life.entries[row[0]] for row in chunk}
+    for state in STATE_LABELS:
+        selected = set(
+            CommissionEntry.objects.filter(pages.ids_filter(state), partner=partner).values_list("id", flat=True)
+        )
+        assert selected == entry_ids_in_state(life, state), state
+    assert {PENDING, AVAILABLE} <= set(STATE_LABELS)
 
 
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from commissions import ledgerdays
+from commissions import ledgerdays, referraldays
 
 
 class Command(BaseCommand):
@@ -19,4 +19,6 @@ class Command(BaseCommand):
         if not ledgerdays.kept():
             raise CommandError("Ledger day sums are kept on PostgreSQL only; SQLite reads the ledger directly.")
         ledgerdays.recompute(partner_ids=options["partner"])
+        # The referrals' day counts use the same day function (commissions/referraldays.py).
+        referraldays.recompute(partner_ids=options["partner"])
         self.stdout.write(self.style.SUCCESS("Ledger day sums recomputed from the ledger."))

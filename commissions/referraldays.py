@@ -1,0 +1,111 @@
+"""The triggers that keep ``ReferralDay`` equal to the referrals' counts per partner, link,
+program day of sign-up and stored status, and their recomputation (PostgreSQL; SQLite counts the
+referrals themselves).
+
+The same design as ``commissions/ledgerdays.py`` (statement-level triggers with transition
+tables, never waiting for a lock: each statement adds to a row of that key nobody else holds, or
+inserts another; reads sum them). Every path that writes a referral (the events API's two paths,
+the Stripe connector, the expiry task, staff edits, deletes, a move to another partner) goes
+through INSERT, UPDATE or DELETE on the table, so the counts stay exact whatever wrote them. The
+day is ``commissions_ledger_day(signed_up_at)``, the function ``ledgerdays`` keeps for the
+program time zone (``rebuild_ledger_days`` recomputes these rows too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import connection, transaction
+
+_REFERRALS = "commissions_referral"
+_DAYS = "commissions_referralday"
+
+
+def _counts(source: str, sign: str = "") -> str:
+    return (
+        "SELECT partner_id, link_id, commissions_ledger_day(signed_up_at) AS day, status, "
+        f"{sign}COUNT(*) AS referrals FROM {source} GROUP BY 1, 2, 3, 4"
+    )
+
+
+def _apply(select: str) -> str:
+    return f"""DECLARE
+  c record;
+BEGIN
+  FOR c IN SELECT partner_id, link_id, day, status, SUM(referrals) AS referrals
+           FROM ({select}) AS changed GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 LOOP
+    CONTINUE WHEN c.referrals = 0;
+    UPDATE {_DAYS} SET referrals = referrals + c.referrals
+    WHERE id = (SELECT id FROM {_DAYS} WHERE partner_id = c.partner_id AND link_id = c.link_id
+                AND day = c.day AND status = c.status LIMIT 1 FOR UPDATE SKIP LOCKED);
+    IF NOT FOUND THEN
+      INSERT INTO {_DAYS} (partner_id, link_id, day, status, referrals)
+      VALUES (c.partner_id, c.link_id, c.day, c.status, c.referrals);
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END"""
+
+
+POSTGRES_FORWARD = [
+    f"""CREATE FUNCTION commissions_referral_days_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+{_apply(_counts("new_rows"))} $$""",
+    f"""CREATE FUNCTION commissions_referral_days_update() RETURNS trigger LANGUAGE plpgsql AS $$
+{_apply(_counts("new_rows") + " UNION ALL " + _counts("old_rows", "-"))} $$""",
+    f"""CREATE FUNCTION commissions_referral_days_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+{_apply(_counts("old_rows", "-"))} $$""",
+    f"CREATE TRIGGER commissions_referral_days_insert AFTER INSERT ON {_REFERRALS} REFERENCING NEW TABLE AS "
+    "new_rows FOR EACH STATEMENT EXECUTE FUNCTION commissions_referral_days_insert()",
+    f"CREATE TRIGGER commissions_referral_days_update AFTER UPDATE ON {_REFERRALS} REFERENCING OLD TABLE AS "
+    "old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION commissions_referral_days_update()",
+    f"CREATE TRIGGER commissions_referral_days_delete AFTER DELETE ON {_REFERRALS} REFERENCING OLD TABLE AS "
+    "old_rows FOR EACH STATEMENT EXECUTE FUNCTION commissions_referral_days_delete()",
+]
+POSTGRES_REVERSE = [
+    f"DROP TRIGGER IF EXISTS commissions_referral_days_insert ON {_REFERRALS}",
+    f"DROP TRIGGER IF EXISTS commissions_referral_days_update ON {_REFERRALS}",
+    f"DROP TRIGGER IF EXISTS commissions_referral_days_delete ON {_REFERRALS}",
+    "DROP FUNCTION IF EXISTS commissions_referral_days_insert()",
+    "DROP FUNCTION IF EXISTS commissions_referral_days_update()",
+    "DROP FUNCTION IF EXISTS commissions_referral_days_delete()",
+]
+
+
+def kept() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def recompute_sql(*, partner_filter: bool) -> list[str]:
+    where = "WHERE partner_id = ANY(%s)" if partner_filter else ""
+    return [
+        f"DELETE FROM {_DAYS} {where}",
+        f"INSERT INTO {_DAYS} (partner_id, link_id, day, status, referrals) "
+        f"SELECT partner_id, link_id, commissions_ledger_day(signed_up_at), status, COUNT(*) FROM {_REFERRALS} "
+        f"{where} GROUP BY 1, 2, 3, 4",
+    ]
+
+
+def recompute(*, partner_ids: Iterable[int] | None = None) -> None:
+    """Recompute the rows of these partners (or all) from the referrals. PostgreSQL only."""
+    if not kept():
+        return
+    ids = None if partner_ids is None else list(partner_ids)
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql in recompute_sql(partner_filter=ids is not None):
+            cursor.execute(sql, [ids] if ids is not None else None)
+
+
+def install(schema_editor) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for sql in POSTGRES_FORWARD:
+        schema_editor.execute(sql, params=None)
+    for sql in recompute_sql(partner_filter=False):
+        schema_editor.execute(sql, params=None)
+
+
+def uninstall(schema_editor) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for sql in POSTGRES_REVERSE:
+        schema_editor.execute(sql, params=None)
