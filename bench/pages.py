@@ -41,12 +41,13 @@ def _pages(partner) -> list[tuple[str, str, str, str]]:
     "bearer"."""
     from django.db.models import Count
 
+    from commissions.lifecycle import STATE_LABELS
     from commissions.models import CommissionEntry, Referral
     from commissions.selectors import REFERRAL_SORTS, STATUS_LABELS
     from commissions.views import PAGE_SIZE as LIST_PAGE_SIZE
     from payouts.models import Payout
     from payouts.views import PAGE_SIZE as PAYOUT_PAGE_SIZE
-    from tracking.models import Link
+    from tracking.dimensions import SOURCE_DIMENSIONS
     from tracking.rollups import program_today
 
     today = program_today()
@@ -56,10 +57,7 @@ def _pages(partner) -> list[tuple[str, str, str, str]]:
     referrals = Referral.objects.filter(partner=partner).count()
     entries = CommissionEntry.objects.filter(partner=partner).count()
     payouts = Payout.objects.filter(partner=partner).count()
-    top_link = (
-        Link.objects.filter(partner=partner).annotate(n=Count("referrals")).order_by("-n", "pk").values_list("pk")[:1]
-    )
-    top_link_id = top_link[0][0] if top_link else 0
+    top_link_id = _top_link_id(partner)
     busiest = (
         Referral.objects.filter(partner=partner)
         .annotate(n=Count("payments"))
@@ -133,6 +131,49 @@ def _pages(partner) -> list[tuple[str, str, str, str]]:
             f"/commissions/?start={quarter}&end={today}&page=9999",
             "session",
         ),
+    ]
+    for state, label in STATE_LABELS.items():
+        pages.append(
+            (f"commissions_state_{state}", f"commissions, {label.lower()}", f"/commissions/?state={state}", "session")
+        )
+        pages.append(
+            (
+                f"commissions_state_{state}_last",
+                f"commissions, {label.lower()}, last page",
+                f"/commissions/?state={state}&page=9999",
+                "session",
+            )
+        )
+    for dimension in SOURCE_DIMENSIONS:
+        pages.append(
+            (
+                f"sources_{dimension}",
+                f"sources by {dimension}, 30 days",
+                f"/performance/sources/?by={dimension}",
+                "session",
+            )
+        )
+    pages += [
+        (
+            "sources_referrer_year",
+            "sources by referrer, 365 days",
+            f"/performance/sources/?by=referrer&start={year}&end={today}",
+            "session",
+        ),
+        (
+            "sources_link",
+            "sources by device, one link (its busiest), 365 days",
+            f"/performance/sources/?by=device&link={top_link_id}&start={year}&end={today}",
+            "session",
+        ),
+        ("sub_ids", "a link's sub-IDs (sub1), 30 days", f"/performance/links/{top_link_id}/", "session"),
+        (
+            "sub_ids_year",
+            "a link's sub-IDs (sub2), 365 days",
+            f"/performance/links/{top_link_id}/?by=sub2&start={year}&end={today}",
+            "session",
+        ),
+        ("promo_codes", "promo codes tab, 30 days", "/performance/promo-codes/", "session"),
         ("payouts", f"payouts ({payouts:,})", "/payouts/", "session"),
         ("payouts_last", f"payouts, last page ({last_payouts})", f"/payouts/?page={last_payouts}", "session"),
         ("api_summary", "summary JSON", "/api/v1/partner/summary", "bearer"),
@@ -256,7 +297,20 @@ EXPORTS = (
     ("referrals_csv", "referrals CSV", "/referrals/export.csv"),
     ("payouts_csv", "payouts CSV", "/payouts/export.csv"),
     ("performance_csv", "performance CSV (30 days)", "/performance/export.csv"),
+    ("commissions_paid_csv", "commissions CSV, state paid", "/commissions/export.csv?state=paid"),
+    ("promo_codes_csv", "promo codes CSV (30 days)", "/performance/promo-codes/export.csv"),
+    ("sub_ids_csv", "a link's sub-IDs CSV (its busiest link, 30 days)", "/performance/links/{top_link}/export.csv"),
 )
+
+
+def _top_link_id(partner) -> int:
+    """The partner's link with the most referrals (the busiest)."""
+    from django.db.models import Count
+
+    from tracking.models import Link
+
+    top = Link.objects.filter(partner=partner).annotate(n=Count("referrals")).order_by("-n", "pk").values_list("pk")[:1]
+    return top[0][0] if top else 0
 
 
 def _export_in_this_process(path: str) -> dict:
@@ -270,6 +324,8 @@ def _export_in_this_process(path: str) -> dict:
     client = _client_for(partner.user)
     # Everything the first request imports and caches, before the baseline is read.
     client.get("/payouts/")
+    if "{top_link}" in path:
+        path = path.format(top_link=_top_link_id(partner))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     response = client.get(path)
