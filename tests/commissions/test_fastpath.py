@@ -87,7 +87,8 @@ def _world(send, settings, *, fast: bool, tag: str, at) -> dict[str, Any]:
         answers.append((response.status_code, comparable(body)))
 
     def rows(queryset, *fields: str) -> list:
-        return [comparable(row) for row in queryset.order_by(*fields[:1]).values_list(*fields)]
+        # Every field orders: a payment's commission and its reversal share the first one.
+        return [comparable(row) for row in queryset.order_by(*fields).values_list(*fields)]
 
     for stored in MerchantEvent.objects.filter(event_id__startswith=f"{tag}-"):
         assert json.loads(stored.body)["id"] == stored.event_id  # the raw body, as sent
