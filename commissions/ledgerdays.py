@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import connection, transaction
 
+from commissions.daytriggers import statement_triggers
+
 _LEDGER = "commissions_commissionentry"
 _DAYS = "commissions_ledgerday"
 
@@ -68,29 +70,10 @@ BEGIN
 END"""
 
 
-POSTGRES_FORWARD = [
-    f"""CREATE FUNCTION commissions_ledger_days_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-{_apply(_sums("new_rows"))} $$""",
-    f"""CREATE FUNCTION commissions_ledger_days_update() RETURNS trigger LANGUAGE plpgsql AS $$
-{_apply(_sums("new_rows") + " UNION ALL " + _sums("old_rows", "-"))} $$""",
-    f"""CREATE FUNCTION commissions_ledger_days_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-{_apply(_sums("old_rows", "-"))} $$""",
-    f"CREATE TRIGGER commissions_ledger_days_insert AFTER INSERT ON {_LEDGER} REFERENCING NEW TABLE AS new_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION commissions_ledger_days_insert()",
-    f"CREATE TRIGGER commissions_ledger_days_update AFTER UPDATE ON {_LEDGER} REFERENCING OLD TABLE AS old_rows "
-    "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION commissions_ledger_days_update()",
-    f"CREATE TRIGGER commissions_ledger_days_delete AFTER DELETE ON {_LEDGER} REFERENCING OLD TABLE AS old_rows "
-    "FOR EACH STATEMENT EXECUTE FUNCTION commissions_ledger_days_delete()",
-]
-POSTGRES_REVERSE = [
-    f"DROP TRIGGER IF EXISTS commissions_ledger_days_insert ON {_LEDGER}",
-    f"DROP TRIGGER IF EXISTS commissions_ledger_days_update ON {_LEDGER}",
-    f"DROP TRIGGER IF EXISTS commissions_ledger_days_delete ON {_LEDGER}",
-    "DROP FUNCTION IF EXISTS commissions_ledger_days_insert()",
-    "DROP FUNCTION IF EXISTS commissions_ledger_days_update()",
-    "DROP FUNCTION IF EXISTS commissions_ledger_days_delete()",
-    "DROP FUNCTION IF EXISTS commissions_ledger_day(timestamptz)",
-]
+POSTGRES_FORWARD, POSTGRES_REVERSE = statement_triggers(
+    name="commissions_ledger_days", table=_LEDGER, apply=_apply, changes=_sums
+)
+POSTGRES_REVERSE.append("DROP FUNCTION IF EXISTS commissions_ledger_day(timestamptz)")
 
 
 def kept() -> bool:

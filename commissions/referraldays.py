@@ -17,6 +17,8 @@ from collections.abc import Iterable
 
 from django.db import connection, transaction
 
+from commissions.daytriggers import statement_triggers
+
 _REFERRALS = "commissions_referral"
 _DAYS = "commissions_referralday"
 
@@ -47,28 +49,9 @@ BEGIN
 END"""
 
 
-POSTGRES_FORWARD = [
-    f"""CREATE FUNCTION commissions_referral_days_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-{_apply(_counts("new_rows"))} $$""",
-    f"""CREATE FUNCTION commissions_referral_days_update() RETURNS trigger LANGUAGE plpgsql AS $$
-{_apply(_counts("new_rows") + " UNION ALL " + _counts("old_rows", "-"))} $$""",
-    f"""CREATE FUNCTION commissions_referral_days_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-{_apply(_counts("old_rows", "-"))} $$""",
-    f"CREATE TRIGGER commissions_referral_days_insert AFTER INSERT ON {_REFERRALS} REFERENCING NEW TABLE AS "
-    "new_rows FOR EACH STATEMENT EXECUTE FUNCTION commissions_referral_days_insert()",
-    f"CREATE TRIGGER commissions_referral_days_update AFTER UPDATE ON {_REFERRALS} REFERENCING OLD TABLE AS "
-    "old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION commissions_referral_days_update()",
-    f"CREATE TRIGGER commissions_referral_days_delete AFTER DELETE ON {_REFERRALS} REFERENCING OLD TABLE AS "
-    "old_rows FOR EACH STATEMENT EXECUTE FUNCTION commissions_referral_days_delete()",
-]
-POSTGRES_REVERSE = [
-    f"DROP TRIGGER IF EXISTS commissions_referral_days_insert ON {_REFERRALS}",
-    f"DROP TRIGGER IF EXISTS commissions_referral_days_update ON {_REFERRALS}",
-    f"DROP TRIGGER IF EXISTS commissions_referral_days_delete ON {_REFERRALS}",
-    "DROP FUNCTION IF EXISTS commissions_referral_days_insert()",
-    "DROP FUNCTION IF EXISTS commissions_referral_days_update()",
-    "DROP FUNCTION IF EXISTS commissions_referral_days_delete()",
-]
+POSTGRES_FORWARD, POSTGRES_REVERSE = statement_triggers(
+    name="commissions_referral_days", table=_REFERRALS, apply=_apply, changes=_counts
+)
 
 
 def kept() -> bool:

@@ -1,0 +1,40 @@
+"""Statement-level triggers that keep a daily rollup table equal to its source table
+(``commissions/ledgerdays.py`` for the ledger, ``commissions/referraldays.py`` for the referrals):
+one PL/pgSQL function and one ``AFTER … FOR EACH STATEMENT`` trigger with transition tables for
+each of INSERT, UPDATE and DELETE. PostgreSQL only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# The transition tables each operation's trigger sees.
+_TABLES = {
+    "insert": "REFERENCING NEW TABLE AS new_rows",
+    "update": "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "delete": "REFERENCING OLD TABLE AS old_rows",
+}
+
+
+def statement_triggers(
+    *, name: str, table: str, apply: Callable[[str], str], changes: Callable[..., str]
+) -> tuple[list[str], list[str]]:
+    """(forward, reverse) SQL: functions ``<name>_insert|update|delete`` running ``apply`` over
+    ``changes(rows, sign)`` (the new rows added, the old ones subtracted) and their triggers on
+    ``table``; reverse drops them."""
+    bodies = {
+        "insert": changes("new_rows"),
+        "update": changes("new_rows") + " UNION ALL " + changes("old_rows", "-"),
+        "delete": changes("old_rows", "-"),
+    }
+    forward = [
+        f"CREATE FUNCTION {name}_{op}() RETURNS trigger LANGUAGE plpgsql AS $$\n{apply(body)} $$"
+        for op, body in bodies.items()
+    ]
+    forward += [
+        f"CREATE TRIGGER {name}_{op} AFTER {op.upper()} ON {table} {_TABLES[op]} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION {name}_{op}()"
+        for op in bodies
+    ]
+    reverse = [f"DROP TRIGGER IF EXISTS {name}_{op} ON {table}" for op in bodies]
+    reverse += [f"DROP FUNCTION IF EXISTS {name}_{op}()" for op in bodies]
+    return forward, reverse
