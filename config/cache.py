@@ -10,6 +10,10 @@ else. Django gives each thread its own backend instance.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
@@ -31,3 +35,31 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params) -> None:
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
+
+
+# --- a cache that may be down ----------------------------------------------------------------
+# Pages read the cache only to skip work: with Redis down they do the work (the database still
+# answers) instead of failing. Writes that cannot reach the cache are dropped.
+
+_log = logging.getLogger(__name__)
+
+
+def cache_get(key: str, default=None):
+    """``cache.get``, or ``default`` when the cache does not answer."""
+    try:
+        return cache.get(key, default)
+    except Exception as exc:  # noqa: BLE001 - Redis down or unreachable: same as a miss
+        _log.warning("cache unavailable, reading %s from the database: %s", key, exc)
+        return default
+
+
+def cache_set(key: str, value, timeout: float | None) -> None:
+    """``cache.set``; nothing when the cache does not answer."""
+    with contextlib.suppress(Exception):
+        cache.set(key, value, timeout)
+
+
+def cache_delete(key: str) -> None:
+    """``cache.delete``; nothing when the cache does not answer (the entry expires on its own)."""
+    with contextlib.suppress(Exception):
+        cache.delete(key)

@@ -6,13 +6,11 @@ in the cache and dropped when a version is published.
 
 from __future__ import annotations
 
-import contextlib
-
 import markdown
 import nh3
-from django.core.cache import cache
 from django.utils.safestring import SafeString, mark_safe
 
+from config.cache import cache_delete, cache_get, cache_set
 from partners.models import Partner, ProgramTerms
 
 _CACHE_KEY = "program-terms:current"
@@ -27,24 +25,19 @@ _ALLOWED_TAGS = {
 
 def current_terms() -> ProgramTerms | None:
     """The newest published version, or None when the program has no terms yet."""
-    try:
-        cached = cache.get(_CACHE_KEY)
-    except Exception:  # noqa: BLE001 - the cache (Redis) is down: the database still answers
-        cached = None
+    cached = cache_get(_CACHE_KEY)  # None with the cache down: the database still answers
     if cached is not None:
         return cached or None
     terms = ProgramTerms.objects.order_by("-version").first()
     # False marks "no terms" in the cache (None means "not cached"). A cache that is down only
     # costs the query next time.
-    with contextlib.suppress(Exception):
-        cache.set(_CACHE_KEY, terms or False, _CACHE_SECONDS)
+    cache_set(_CACHE_KEY, terms or False, _CACHE_SECONDS)
     return terms
 
 
 def forget_current_terms() -> None:
     # With the cache down the entry still expires within _CACHE_SECONDS.
-    with contextlib.suppress(Exception):
-        cache.delete(_CACHE_KEY)
+    cache_delete(_CACHE_KEY)
 
 
 def terms_outdated(partner: Partner) -> ProgramTerms | None:
