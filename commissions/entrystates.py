@@ -63,7 +63,7 @@ from payouts.models import Payout
 COMMISSION = CommissionEntry.Kind.COMMISSION
 _CREDIT, _REVERSAL, _PAYOUT = 0, 1, 2
 _CACHE_KEY = "lifecycle-states:v3:{}"
-_SCAN_KEY = "lifecycle-state-runs:v2:{}"
+_SCAN_KEY = "lifecycle-state-runs:v3:{}"
 _LEDGER = CommissionEntry._meta.db_table
 _FILTERED = (AVAILABLE, PAID, IN_PAYOUT, REVERSED)
 _CACHE_SECONDS = 7 * 24 * 3600
@@ -316,6 +316,7 @@ class _Scan:
 
     cutoff: datetime
     last: Key | None  # the last matured commission read
+    first_zero: Key | None  # the first matured commission of 0.00 (available, wherever it lies)
     runs: dict[str, list[tuple[Key, Key]]]
     ids: dict[str, list[int] | None]
     totals: dict[str, tuple[Decimal, Decimal, Decimal, int]]
@@ -458,7 +459,11 @@ class PageStates:
             # Whatever matured after the scan lies past the demand: available.
             if scan.last is None:
                 return matured & (Q(amount=0) | kept)
-            return matured & (Q(amount=0) | (kept & (self._members(scan, state) | _after(scan.last))))
+            # The first of them as the index's lower bound: the last page reads from there.
+            runs = scan.runs[AVAILABLE]
+            first = min(key for key in (scan.first_zero, runs[0][0] if runs else None, scan.last) if key)
+            later = _after(scan.last)
+            return matured & ~_before(first) & (Q(amount=0) | (kept & (self._members(scan, state) | later)))
         if state == REVERSED:
             return (matured & held) | _in(scan.owned) | (~commission & ~Q(amount=0))
         return matured & held
@@ -544,7 +549,7 @@ class PageStates:
         totals = {state: [ZERO, ZERO, ZERO, 0] for state in _FILTERED}
         running = dict.fromkeys(_FILTERED, False)
         low, j, last = ZERO, 0, None
-        emptied = []
+        emptied, first_zero = [], None
         for pk, earned_at, amount, payment, kind, refund in self._rows(cutoff):
             if kind != COMMISSION:  # a reversal or a void: reversed (unless it took nothing)
                 if amount:
@@ -577,6 +582,7 @@ class PageStates:
                     ids[state].append(pk)
             elif amount == ZERO:
                 held.add(AVAILABLE)
+                first_zero = first_zero or key
             else:  # its own reversals took it all (they take only from matured commissions)
                 emptied.append(pk)
             if pk in took:
@@ -592,6 +598,7 @@ class PageStates:
         return _Scan(
             cutoff=cutoff,
             last=last,
+            first_zero=first_zero,
             runs={state: [(first, end) for first, end in found] for state, found in runs.items()},
             # A few members in many runs: their ids make the shorter filter.
             ids={state: found if len(found) <= 20 * len(runs[state]) else None for state, found in ids.items()},
