@@ -22,6 +22,14 @@ or a back-dated payment does, and the next page computes them again.
 ``S(o)`` comes from ``LedgerDay`` (the ledger's sums per day, less the reversals' share) and the
 rows of the entry's own day, so a page reads a few hundred rows whatever the account's size.
 SQLite (demo and tests without PostgreSQL) reads the ledger itself.
+
+The state filters (``ids_filter``) use the same positions the other way round: a state's
+matured commissions form runs of the ledger's order (a payout covers a contiguous range of the
+supply). One scan of the matured commissions' ids and amounts finds each state's runs (or
+their ids, when the runs are short) and its totals; it is kept in the cache while the
+consumers and the ledger days through its cutoff are unchanged, so a filtered page reads no
+more rows than its own (what matures afterwards lies past the demand: available). While the
+demand exceeds the matured supply (a debt), the filters read the ledger in order instead.
 """
 
 from __future__ import annotations
