@@ -74,6 +74,7 @@ _CACHE_KEY = "lifecycle-states:v3:{}"
 _SCAN_KEY = "lifecycle-state-runs:v3:{}"
 _LEDGER = CommissionEntry._meta.db_table
 _FILTERED = (AVAILABLE, PAID, IN_PAYOUT, REVERSED)
+_IDS_PER_RUN = 20  # a state's ids rather than its runs while they are at most this many per run
 _CACHE_SECONDS = 7 * 24 * 3600
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -297,7 +298,13 @@ def _in(ids: list[int]) -> Q:
     if connection.vendor != "postgresql":
         return Q(pk__in=ids)
     # Constant SQL, the ids a parameter.
-    return Q(RawSQL(f"{_LEDGER}.id = ANY(%s::bigint[])", [ids], output_field=BooleanField()))  # noqa: S611
+    return Q(RawSQL(f"{_LEDGER}.id = ANY(%s::bigint[])", [_array(ids)], output_field=BooleanField()))  # noqa: S611
+
+
+def _array(values: list) -> str:
+    """A PostgreSQL array's text (ints, or aware datetimes in ISO 8601): one string parameter
+    instead of a list psycopg adapts element by element on every query."""
+    return "{" + ",".join(value.isoformat() if isinstance(value, datetime) else str(value) for value in values) + "}"
 
 
 def _not_in(ids: list[int]) -> Q:
@@ -494,10 +501,10 @@ class PageStates:
                 f"AS run(first_at, first_id, last_at, last_id) WHERE ({_LEDGER}.earned_at, {_LEDGER}.id) "
                 f">= (run.first_at, run.first_id) AND ({_LEDGER}.earned_at, {_LEDGER}.id) <= (run.last_at, run.last_id))",
                 [
-                    [first[0] for first, _last in found],
-                    [first[1] for first, _last in found],
-                    [last[0] for _first, last in found],
-                    [last[1] for _first, last in found],
+                    _array([first[0] for first, _last in found]),
+                    _array([first[1] for first, _last in found]),
+                    _array([last[0] for _first, last in found]),
+                    _array([last[1] for _first, last in found]),
                 ],
                 output_field=BooleanField(),
             )
@@ -609,7 +616,9 @@ class PageStates:
             first_zero=first_zero,
             runs={state: [(first, end) for first, end in found] for state, found in runs.items()},
             # A few members in many runs: their ids make the shorter filter.
-            ids={state: found if len(found) <= 20 * len(runs[state]) else None for state, found in ids.items()},
+            ids={
+                state: found if len(found) <= _IDS_PER_RUN * len(runs[state]) else None for state, found in ids.items()
+            },
             totals={state: (total[0], total[1], total[2], total[3]) for state, total in totals.items()},
             emptied=emptied,
             owned=sorted(took),
