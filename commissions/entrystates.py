@@ -22,6 +22,14 @@ or a back-dated payment does, and the next page computes them again.
 ``S(o)`` comes from ``LedgerDay`` (the ledger's sums per day, less the reversals' share) and the
 rows of the entry's own day, so a page reads a few hundred rows whatever the account's size.
 SQLite (demo and tests without PostgreSQL) reads the ledger itself.
+
+The state filters (``ids_filter``) use the same positions the other way round: a state's
+matured commissions form runs of the ledger's order (a payout covers a contiguous range of the
+supply). One scan of the matured commissions' ids and amounts finds each state's runs (or
+their ids, when the runs are short) and its totals; it is kept in the cache while the
+consumers and the ledger days through its cutoff are unchanged, so a filtered page reads no
+more rows than its own (what matures afterwards lies past the demand: available). While the
+demand exceeds the matured supply (a debt), the filters read the ledger in order instead.
 """
 
 from __future__ import annotations
@@ -36,7 +44,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Q
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from commissions import ledgerdays
@@ -62,6 +71,10 @@ from payouts.models import Payout
 COMMISSION = CommissionEntry.Kind.COMMISSION
 _CREDIT, _REVERSAL, _PAYOUT = 0, 1, 2
 _CACHE_KEY = "lifecycle-states:v3:{}"
+_SCAN_KEY = "lifecycle-state-runs:v3:{}"
+_LEDGER = CommissionEntry._meta.db_table
+_FILTERED = (AVAILABLE, PAID, IN_PAYOUT, REVERSED)
+_IDS_PER_RUN = 20  # a state's ids rather than its runs while they are at most this many per run
 _CACHE_SECONDS = 7 * 24 * 3600
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -280,6 +293,52 @@ def _history(partner: Partner, payouts: list[tuple], now: datetime) -> _History:
     return history
 
 
+def _in(ids: list[int]) -> Q:
+    """``pk__in``, on PostgreSQL as one array parameter (thousands of ids compile slowly)."""
+    if connection.vendor != "postgresql":
+        return Q(pk__in=ids)
+    # Constant SQL, the ids a parameter.
+    return Q(RawSQL(f"{_LEDGER}.id = ANY(%s::bigint[])", [_array(ids)], output_field=BooleanField()))  # noqa: S611
+
+
+def _array(values: list) -> str:
+    """A PostgreSQL array's text (ints, or aware datetimes in ISO 8601): one string parameter
+    instead of a list psycopg adapts element by element on every query."""
+    return "{" + ",".join(value.isoformat() if isinstance(value, datetime) else str(value) for value in values) + "}"
+
+
+def _not_in(ids: list[int]) -> Q:
+    return ~_in(ids) if ids else Q()
+
+
+def _before(key: Key) -> Q:
+    """Rows before ``key`` in the ledger's order."""
+    return Q(earned_at__lt=key[0]) | Q(earned_at=key[0], id__lt=key[1])
+
+
+def _after(key: Key) -> Q:
+    """Rows after ``key`` in the ledger's order."""
+    return Q(earned_at__gt=key[0]) | Q(earned_at=key[0], id__gt=key[1])
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """The matured commissions up to ``cutoff`` of each filtered state, read once in the
+    ledger's order: per state the runs of consecutive non-empty commissions it holds (first and
+    last key, both included) or, when there are many short runs, their ids; and the totals
+    (payments, refunds, commission, rows) of all its entries read (zero and emptied commissions
+    too, and for the reversed state the reversals)."""
+
+    cutoff: datetime
+    last: Key | None  # the last matured commission read
+    first_zero: Key | None  # the first matured commission of 0.00 (available, wherever it lies)
+    runs: dict[str, list[tuple[Key, Key]]]
+    ids: dict[str, list[int] | None]
+    totals: dict[str, tuple[Decimal, Decimal, Decimal, int]]
+    emptied: list[int]  # commissions their own reversals took entirely
+    owned: list[int]  # commissions a reversal took from
+
+
 class PageStates:
     """Everything the states of any page need, read once: the payouts that hold money, the own
     takes (cached), the consumers' cumulative demand, the days' sums."""
@@ -312,6 +371,8 @@ class PageStates:
                 ]
             ).encode()
         ).hexdigest()
+        self.inputs = f"{fingerprint}|{payouts_digest}"  # what the consumers' ranges depend on
+        self.scanned: _Scan | None = None
         if cached and cached[0] == fingerprint and cached[2] == payouts_digest:
             history, consumers = cached[1], cached[3]
         else:
@@ -403,6 +464,190 @@ class PageStates:
             return Q(pk__in=sorted(entry_ids_in_state(self.life, state)))
         if state == PENDING:
             return commission & Q(earned_at__gt=cutoff)
+        scan = self.scan()
+        if scan is None:  # a debt: the slower filters below
+            return self._slow_filter(state, cutoff)
+        matured = commission & Q(earned_at__lte=cutoff)
+        kept = ~Q(amount=0) & _not_in(scan.emptied)
+        held = kept & self._members(scan, state)
+        if state == AVAILABLE:
+            # Whatever matured after the scan lies past the demand: available.
+            if scan.last is None:
+                return matured & (Q(amount=0) | kept)
+            # The first of them as the index's lower bound: the last page reads from there.
+            runs = scan.runs[AVAILABLE]
+            first = min(key for key in (scan.first_zero, runs[0][0] if runs else None, scan.last) if key)
+            later = _after(scan.last)
+            return matured & ~_before(first) & (Q(amount=0) | (kept & (self._members(scan, state) | later)))
+        if state == REVERSED:
+            return (matured & held) | _in(scan.owned) | (~commission & ~Q(amount=0))
+        return matured & held
+
+    @staticmethod
+    def _members(scan: _Scan, state: str) -> Q:
+        ids = scan.ids.get(state)
+        if ids is not None:
+            return _in(ids)
+        found = scan.runs[state]
+        if not found:
+            return Q(pk__in=[])
+        # The span of all the runs as the index's range: a page reads the rows in it only.
+        span = Q(earned_at__gte=found[0][0][0], earned_at__lte=found[-1][1][0])
+        if connection.vendor == "postgresql":
+            # One condition with the runs as arrays: hundreds of ORs cost more to build, compile
+            # and plan than the page's query itself.
+            runs = RawSQL(  # noqa: S611 (constant SQL, the runs are parameters)
+                "EXISTS (SELECT 1 FROM unnest(%s::timestamptz[], %s::bigint[], %s::timestamptz[], %s::bigint[]) "
+                f"AS run(first_at, first_id, last_at, last_id) WHERE ({_LEDGER}.earned_at, {_LEDGER}.id) "
+                f">= (run.first_at, run.first_id) AND ({_LEDGER}.earned_at, {_LEDGER}.id) <= (run.last_at, run.last_id))",
+                [
+                    _array([first[0] for first, _last in found]),
+                    _array([first[1] for first, _last in found]),
+                    _array([last[0] for _first, last in found]),
+                    _array([last[1] for _first, last in found]),
+                ],
+                output_field=BooleanField(),
+            )
+            return span & Q(runs)
+        runs = Q()
+        for first, last in found:
+            runs |= ~_before(first) & ~_after(last)
+        return span & runs
+
+    def scanned_totals(self, state: str) -> tuple[Decimal, Decimal, Decimal, int, Q | None] | None:
+        """(payments, refunds, commission, rows, rest) of the entries in ``state`` the scan read
+        (the matured commissions up to its cutoff, and the reversals) and a filter for the
+        state's other rows (None: there are none), or None when the scan does not apply."""
+        if self.replay or state not in _FILTERED:
+            return None
+        scan = self.scan()
+        if scan is None:
+            return None
+        payments, refunds, commission, rows = scan.totals[state]
+        # Only the available commissions grow as time passes (a new debit is a new scan).
+        rest = Q(earned_at__gt=scan.cutoff) if state == AVAILABLE else None
+        return payments, refunds, commission, rows, rest
+
+    def scan(self) -> _Scan | None:
+        """The filtered states' runs, from the cache while its inputs hold (PostgreSQL), else by
+        reading the matured commissions' ids and amounts once in the ledger's order."""
+        if self.scanned is not None:
+            return self.scanned or None
+        cutoff = self.now - self.hold
+        key = _SCAN_KEY.format(self.partner.pk)
+        cached = cache.get(key) if self.prefix.kept else None
+        if cached is not None and cached[0] <= cutoff:
+            valid = self._scan_valid(cached[0])
+            if cached[1] == valid:
+                self.scanned = cached[2]
+                return self.scanned or None
+        scan = self._scan(cutoff)
+        if self.prefix.kept:
+            cache.set(key, (cutoff, self._scan_valid(cutoff), scan or False), _CACHE_SECONDS)
+        self.scanned = scan or False
+        return scan
+
+    def _scan_valid(self, cutoff: datetime) -> str:
+        """What a scan up to ``cutoff`` depends on: the consumers, and every ledger day through
+        the cutoff's (a back-dated or new row before the cutoff changes one)."""
+        return hashlib.sha256(f"{self.inputs}|{self.prefix.rollup_through(_program_day(cutoff))}".encode()).hexdigest()
+
+    def _scan(self, cutoff: datetime) -> _Scan | None:
+        took = {pk: sum((taken for _event, taken in takes), ZERO) for pk, takes in self.takes_of.items()}
+        ranges = []
+        for consumer, end in zip(self.consumers, self.ends, strict=True):
+            status = consumer[2]
+            state = REVERSED if status is None else PAID if status == PAID_STATUS else IN_PAYOUT
+            ranges.append((end - consumer[3], end, state))
+        runs: dict[str, list[list[Key]]] = {state: [] for state in _FILTERED}
+        ids: dict[str, list[int]] = {state: [] for state in _FILTERED}
+        totals = {state: [ZERO, ZERO, ZERO, 0] for state in _FILTERED}
+        running = dict.fromkeys(_FILTERED, False)
+        low, j, last = ZERO, 0, None
+        emptied, first_zero = [], None
+        for pk, earned_at, amount, payment, kind, refund in self._rows(cutoff):
+            if kind != COMMISSION:  # a reversal or a void: reversed (unless it took nothing)
+                if amount:
+                    total = totals[REVERSED]
+                    total[1] += refund or ZERO
+                    total[2] += amount
+                    total[3] += 1
+                continue
+            key = last = (earned_at, pk)
+            high = low + amount - took.get(pk, ZERO)
+            held = set()
+            if high > low:
+                while j < len(ranges) and ranges[j][1] <= low:
+                    j += 1
+                k = j
+                while k < len(ranges) and ranges[k][0] < high:
+                    held.add(ranges[k][2])
+                    k += 1
+                if high > self.demand:
+                    held.add(AVAILABLE)
+                for state in _FILTERED:
+                    if state not in held:
+                        running[state] = False
+                        continue
+                    if running[state]:
+                        runs[state][-1][1] = key
+                    else:
+                        runs[state].append([key, key])
+                        running[state] = True
+                    ids[state].append(pk)
+            elif amount == ZERO:
+                held.add(AVAILABLE)
+                first_zero = first_zero or key
+            else:  # its own reversals took it all (they take only from matured commissions)
+                emptied.append(pk)
+            if pk in took:
+                held.add(REVERSED)
+            for state in held:
+                total = totals[state]
+                total[0] += payment or ZERO
+                total[2] += amount
+                total[3] += 1
+            low = high
+        if low < self.demand:
+            return None  # commissions maturing later would go to the consumers: no fixed runs
+        return _Scan(
+            cutoff=cutoff,
+            last=last,
+            first_zero=first_zero,
+            runs={state: [(first, end) for first, end in found] for state, found in runs.items()},
+            # A few members in many runs: their ids make the shorter filter.
+            ids={
+                state: found if len(found) <= _IDS_PER_RUN * len(runs[state]) else None for state, found in ids.items()
+            },
+            totals={state: (total[0], total[1], total[2], total[3]) for state, total in totals.items()},
+            emptied=emptied,
+            owned=sorted(took),
+        )
+
+    def _rows(self, cutoff: datetime):
+        """(id, earned_at, amount, its payment's amount, kind, its refund's amount) of the matured
+        commissions and of the reversals and voids, in the ledger's order."""
+        if connection.vendor != "postgresql":
+            rows = CommissionEntry.objects.filter(
+                Q(kind=COMMISSION, earned_at__lte=cutoff) | ~Q(kind=COMMISSION), partner=self.partner
+            )
+            yield from rows.order_by("earned_at", "id").values_list(
+                "id", "earned_at", "amount", "payment__amount", "kind", "refund__amount"
+            )
+            return
+        with connection.cursor() as cursor:  # a plain cursor: 100,000 rows without ORM converters
+            cursor.execute(
+                "SELECT e.id, e.earned_at, e.amount, p.amount, e.kind, r.amount FROM commissions_commissionentry e "
+                "LEFT JOIN commissions_payment p ON p.id = e.payment_id AND e.kind = 'commission' "
+                "LEFT JOIN commissions_refund r ON r.id = e.refund_id "
+                "WHERE e.partner_id = %s AND (e.kind <> 'commission' OR e.earned_at <= %s) ORDER BY e.earned_at, e.id",
+                [self.partner.pk, cutoff],
+            )
+            while batch := cursor.fetchmany(10_000):
+                yield from batch
+
+    def _slow_filter(self, state: str, cutoff: datetime) -> Q:
+        commission = Q(kind=COMMISSION)
         if state == AVAILABLE:
             return commission & Q(earned_at__lte=cutoff) & (Q(amount=0) | self._after_demand(cutoff))
         # Paid, in a payout, reversed: the consumers' ranges are spread over the whole ledger, so

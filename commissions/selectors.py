@@ -417,8 +417,30 @@ def commission_totals(*, partner: Partner, start: date | None = None, end: date 
 
 def commission_totals_of(entries) -> CommissionTotals:
     """Totals of any selection of ledger entries (a state filter's), from the ledger rows."""
+    return _totals(_sums(entries))
+
+
+def commission_totals_in_state(
+    entries, *, scanned: tuple[Decimal, Decimal, Decimal, int, Q | None]
+) -> CommissionTotals:
+    """Totals of a state filter's ``entries`` over all dates: ``scanned`` holds those of the
+    entries its scan read (payments, refunds, commission, rows: kept with the state's runs,
+    ``PageStates.scanned_totals``) and a filter for its other rows, summed here (if any)."""
+    payments, refunds, commission, rows, rest = scanned
+    if rest is None:
+        row = {"payments": ZERO, "refunds": ZERO, "commission": ZERO, "rows": 0}
+    else:
+        row = _sums(entries.filter(rest))
+    row["payments"] += payments
+    row["refunds"] += refunds
+    row["commission"] += commission
+    row["rows"] += rows
+    return _totals(row)
+
+
+def _sums(entries) -> dict:
     zero = Value(ZERO, output_field=_MONEY)
-    row = entries.order_by().aggregate(
+    return entries.order_by().aggregate(
         payments=Coalesce(
             Sum("payment__amount", filter=Q(kind=CommissionEntry.Kind.COMMISSION)), zero, output_field=_MONEY
         ),
@@ -428,7 +450,6 @@ def commission_totals_of(entries) -> CommissionTotals:
         commission=Coalesce(Sum("amount"), zero, output_field=_MONEY),
         rows=Count("id"),
     )
-    return _totals(row)
 
 
 def _totals(row: dict) -> CommissionTotals:

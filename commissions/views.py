@@ -20,6 +20,7 @@ from commissions.selectors import (
     commission_labels,
     commission_list,
     commission_totals,
+    commission_totals_in_state,
     commission_totals_of,
     referral_count,
     referral_csv_header,
@@ -176,7 +177,12 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     states = PageStates(partner=request.partner)
     if state:
         entries = _in_state(entries, states, state)
-        totals = commission_totals_of(entries)
+        # All dates: the state's totals kept with its runs, plus the rows matured since.
+        undated = start is None and end is None and not dates.errors
+        scanned = states.scanned_totals(state) if undated else None
+        totals = (
+            commission_totals_of(entries) if scanned is None else commission_totals_in_state(entries, scanned=scanned)
+        )
     else:
         totals = commission_totals(partner=request.partner, start=start, end=end)
     # The count is the totals' row count (a rollup without a state filter): no COUNT(*) over the ledger.
