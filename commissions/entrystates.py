@@ -42,7 +42,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
@@ -65,6 +64,7 @@ from commissions.lifecycle import (
 )
 from commissions.models import CommissionEntry, LedgerDay
 from commissions.money import ZERO
+from config.cache import cache_get, cache_set
 from partners.models import Partner
 from payouts.models import Payout
 
@@ -357,7 +357,7 @@ class PageStates:
         # The own takes depend on the debits, the payouts before the last of them, and the
         # commissions matured by then (their days' sums: a back-dated payment changes them).
         key = _CACHE_KEY.format(partner.pk)
-        cached = cache.get(key)  # (fingerprint, history, payouts' digest, consumers)
+        cached = cache_get(key)  # (fingerprint, history, payouts' digest, consumers)
         debit_days = cached[1].debit_days if cached else {}
         self.prefix = _CommissionPrefix(partner, debit_days)
         through = _program_day(last - self.hold) if last else date.min
@@ -383,7 +383,7 @@ class PageStates:
             ]
             consumers.sort(key=lambda consumer: consumer[0])
             consumers = [consumer for consumer in consumers if consumer[3] > 0]
-            cache.set(key, (fingerprint, history, payouts_digest, consumers), _CACHE_SECONDS)
+            cache_set(key, (fingerprint, history, payouts_digest, consumers), _CACHE_SECONDS)
         if history.debit_days != debit_days:  # the days' sums read before the debits were known
             self.prefix = _CommissionPrefix(partner, history.debit_days)
         self.takes_of, self.take_keys, self.take_sums = history.takes_of, history.take_keys, history.take_sums
@@ -535,7 +535,7 @@ class PageStates:
             return self.scanned or None
         cutoff = self.now - self.hold
         key = _SCAN_KEY.format(self.partner.pk)
-        cached = cache.get(key) if self.prefix.kept else None
+        cached = cache_get(key) if self.prefix.kept else None
         if cached is not None and cached[0] <= cutoff:
             valid = self._scan_valid(cached[0])
             if cached[1] == valid:
@@ -543,7 +543,7 @@ class PageStates:
                 return self.scanned or None
         scan = self._scan(cutoff)
         if self.prefix.kept:
-            cache.set(key, (cutoff, self._scan_valid(cutoff), scan or False), _CACHE_SECONDS)
+            cache_set(key, (cutoff, self._scan_valid(cutoff), scan or False), _CACHE_SECONDS)
         self.scanned = scan or False
         return scan
 
