@@ -18,7 +18,9 @@ class SeekPaginator(Paginator):
         super().__init__(object_list, per_page, **kwargs)
         if count is not None:
             # ``count`` is a cached_property: a known count (an exact rollup) replaces the COUNT(*).
-            self.__dict__["count"] = count
+            # Never below zero: a rollup that drifted (restored with its triggers off, say) shows
+            # wrong numbers until rebuilt (manage.py rebuild_ledger_days), but no error page.
+            self.__dict__["count"] = max(count, 0)
 
     def page(self, number):
         number = self.validate_number(number)
