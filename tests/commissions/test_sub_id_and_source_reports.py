@@ -174,3 +174,12 @@ def test_a_promo_code_referral_is_in_the_none_row_of_the_default_link(partner_cl
     default = partner_client.partner.links.get(is_default=True)
     rows = _rows(partner_client.get(f"/performance/links/{default.pk}/"))
     assert rows == {"": (0, 0, 1, 0, Decimal("0"))}
+
+
+def test_the_performance_page_links_each_row_to_its_sub_ids_and_sources_for_the_same_range(
+    partner_client, link_with_traffic
+):
+    body = partner_client.get("/performance/?start=2026-01-01&end=2026-01-31").content.decode()
+    range_query = "start=2026-01-01&amp;end=2026-01-31"
+    assert f'href="/performance/links/{link_with_traffic.pk}/?{range_query}"' in body
+    assert f'href="/performance/sources/?{range_query}&amp;link={link_with_traffic.pk}"' in body
