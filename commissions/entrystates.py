@@ -151,16 +151,38 @@ class _CommissionPrefix:
                     self.within[pk] = running
                 running += amount
             return
+        # One window per day of the page, bounded by the page's rows: from the day's start up to
+        # its last row on the page, or (where that is shorter) from its first row on the page to
+        # the day's end, counted back from the day's total. A page of the newest rows of a busy
+        # day then reads those rows, not the whole day (12,700 rows of one day: 28 -> 2 ms).
         days = sorted({_program_day(at) for at, _pk in keys})
-        ranges = " OR ".join(["(earned_at >= %s AND earned_at < %s)"] * len(days))
-        params: list[object] = [self.partner.pk]
-        for day in days:
-            params += [_day_start(day), _day_start(day + timedelta(days=1))]
-        sql = (
-            "SELECT id, before FROM (SELECT id, SUM(amount) OVER (PARTITION BY commissions_ledger_day(earned_at) "
-            "ORDER BY earned_at, id) - amount AS before FROM commissions_commissionentry "
-            f"WHERE partner_id = %s AND kind = 'commission' AND ({ranges})) AS day_rows WHERE id = ANY(%s)"
-        )
+        now = timezone.now()
+        parts: list[str] = []
+        params: list[object] = []
+        for n, day in enumerate(days):
+            in_day = [key for key in keys if _program_day(key[0]) == day]
+            lo, hi = min(in_day), max(in_day)
+            start, end = _day_start(day), _day_start(day + timedelta(days=1))
+            # Several days: the oldest holds the page's last rows of it, the others its first.
+            # One day: the nearer end by time.
+            from_end = n == 0 if len(days) > 1 else min(end, now) - hi[0] < lo[0] - start
+            if from_end:
+                i = bisect.bisect_left(self.days, day)
+                day_total = (self.before_day[i + 1] if i + 1 < len(self.days) else self.total) - self.before_day[i]
+                parts.append(
+                    "(SELECT id, %s::numeric - SUM(amount) OVER (ORDER BY earned_at DESC, id DESC) AS before "
+                    "FROM commissions_commissionentry WHERE partner_id = %s AND kind = 'commission' "
+                    "AND earned_at < %s AND (earned_at, id) >= (%s, %s))"
+                )
+                params += [day_total, self.partner.pk, end, lo[0], lo[1]]
+            else:
+                parts.append(
+                    "(SELECT id, SUM(amount) OVER (ORDER BY earned_at, id) - amount AS before "
+                    "FROM commissions_commissionentry WHERE partner_id = %s AND kind = 'commission' "
+                    "AND earned_at >= %s AND (earned_at, id) <= (%s, %s))"
+                )
+                params += [self.partner.pk, start, hi[0], hi[1]]
+        sql = f"SELECT id, before FROM ({' UNION ALL '.join(parts)}) AS day_rows WHERE id = ANY(%s)"
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, ids])
             self.within = dict(cursor.fetchall())
