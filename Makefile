@@ -144,6 +144,9 @@ up: install-runtime
 # --storage-driver=vfs --iptables=false --bridge=none`), debootstrap and docker-compose 1.29 or
 # COMPOSE="docker compose". About 8 min from scratch on vfs (see README); .ci/run installs what it
 # needs, starts dockerd and runs it after make test.
+# The test process itself runs with the test settings (DEBUG on), as make test; the stack it
+# drives runs the image's production settings.
+container-test: export DEBUG ?= true
 container-test: install
 	deploy/container/base-image.sh python:3.11-slim-bookworm
 	docker build --network host -t partner-panel:latest .
