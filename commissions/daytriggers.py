@@ -16,16 +16,22 @@ _TABLES = {
 
 
 def statement_triggers(
-    *, name: str, table: str, apply: Callable[[str], str], changes: Callable[..., str]
+    *,
+    name: str,
+    table: str,
+    apply: Callable[[str], str],
+    changes: Callable[..., str],
+    ops: tuple[str, ...] = ("insert", "update", "delete"),
 ) -> tuple[list[str], list[str]]:
-    """(forward, reverse) SQL: functions ``<name>_insert|update|delete`` running ``apply`` over
-    ``changes(rows, sign)`` (the new rows added, the old ones subtracted) and their triggers on
-    ``table``; reverse drops them."""
+    """(forward, reverse) SQL: functions ``<name>_insert|update|delete`` (those of ``ops``)
+    running ``apply`` over ``changes(rows, sign)`` (the new rows added, the old ones subtracted)
+    and their triggers on ``table``; reverse drops them."""
     bodies = {
         "insert": changes("new_rows"),
         "update": changes("new_rows") + " UNION ALL " + changes("old_rows", "-"),
         "delete": changes("old_rows", "-"),
     }
+    bodies = {op: body for op, body in bodies.items() if op in ops}
     forward = [
         f"CREATE FUNCTION {name}_{op}() RETURNS trigger LANGUAGE plpgsql AS $$\n{apply(body)} $$"
         for op, body in bodies.items()

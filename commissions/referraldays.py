@@ -49,9 +49,38 @@ BEGIN
 END"""
 
 
-POSTGRES_FORWARD, POSTGRES_REVERSE = statement_triggers(
-    name="commissions_referral_days", table=_REFERRALS, apply=_apply, changes=_counts
+# Inserts and deletes: statement-level triggers with transition tables. Updates: a row-level
+# trigger that PostgreSQL runs only when a counted column changed (its WHEN clause is evaluated
+# without calling the function). Every payment updates its referral's totals; a statement
+# trigger on every UPDATE cost each merchant event ~0.1 ms of PostgreSQL CPU (BENCHMARKS.md).
+_STATEMENT_FORWARD, _STATEMENT_REVERSE = statement_triggers(
+    name="commissions_referral_days", table=_REFERRALS, apply=_apply, changes=_counts, ops=("insert", "delete")
 )
+_COUNTED = ("partner_id", "link_id", "signed_up_at", "status")
+_ROW_CHANGE = (
+    "SELECT NEW.partner_id AS partner_id, NEW.link_id AS link_id, commissions_ledger_day(NEW.signed_up_at) AS day, "
+    "NEW.status AS status, 1 AS referrals UNION ALL SELECT OLD.partner_id, OLD.link_id, "
+    "commissions_ledger_day(OLD.signed_up_at), OLD.status, -1"
+)
+ROW_UPDATE_FORWARD = [
+    f"""CREATE OR REPLACE FUNCTION commissions_referral_days_row_update() RETURNS trigger LANGUAGE plpgsql AS $$
+{_apply(_ROW_CHANGE)} $$""",
+    f"DROP TRIGGER IF EXISTS commissions_referral_days_row_update ON {_REFERRALS}",
+    f"CREATE TRIGGER commissions_referral_days_row_update AFTER UPDATE OF {', '.join(_COUNTED)} ON {_REFERRALS} "
+    f"FOR EACH ROW WHEN ({' OR '.join(f'OLD.{c} IS DISTINCT FROM NEW.{c}' for c in _COUNTED)}) "
+    "EXECUTE FUNCTION commissions_referral_days_row_update()",
+]
+ROW_UPDATE_REVERSE = [
+    f"DROP TRIGGER IF EXISTS commissions_referral_days_row_update ON {_REFERRALS}",
+    "DROP FUNCTION IF EXISTS commissions_referral_days_row_update()",
+]
+# The statement-level UPDATE trigger of the first design (migration 0014 before 0016).
+STATEMENT_UPDATE_REVERSE = [
+    f"DROP TRIGGER IF EXISTS commissions_referral_days_update ON {_REFERRALS}",
+    "DROP FUNCTION IF EXISTS commissions_referral_days_update()",
+]
+POSTGRES_FORWARD = _STATEMENT_FORWARD + ROW_UPDATE_FORWARD
+POSTGRES_REVERSE = _STATEMENT_REVERSE + ROW_UPDATE_REVERSE + STATEMENT_UPDATE_REVERSE
 
 
 def kept() -> bool:
@@ -91,4 +120,12 @@ def uninstall(schema_editor) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for sql in POSTGRES_REVERSE:
+        schema_editor.execute(sql, params=None)
+
+
+def use_row_update_trigger(schema_editor) -> None:
+    """Migration 0016: the statement-level UPDATE trigger replaced by the row-level one."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for sql in STATEMENT_UPDATE_REVERSE + ROW_UPDATE_FORWARD:
         schema_editor.execute(sql, params=None)
