@@ -44,3 +44,12 @@ def statement_triggers(
     reverse = [f"DROP TRIGGER IF EXISTS {name}_{op} ON {table}" for op in bodies]
     reverse += [f"DROP FUNCTION IF EXISTS {name}_{op}()" for op in bodies]
     return forward, reverse
+
+
+def execute_on_postgres(schema_editor, *batches: list[str]) -> None:
+    """Run each batch of statements in order, on PostgreSQL only (a migration's trigger DDL)."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for batch in batches:
+        for sql in batch:
+            schema_editor.execute(sql, params=None)

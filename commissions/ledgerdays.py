@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import connection, transaction
 
-from commissions.daytriggers import statement_triggers
+from commissions.daytriggers import execute_on_postgres, statement_triggers
 
 _LEDGER = "commissions_commissionentry"
 _DAYS = "commissions_ledgerday"
@@ -114,17 +114,10 @@ def recompute(*, partner_ids: Iterable[int] | None = None) -> None:
 
 
 def install(schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute(day_function_sql(settings.TIME_ZONE), params=None)
-    for sql in POSTGRES_FORWARD:
-        schema_editor.execute(sql, params=None)
-    for sql in recompute_sql(partner_filter=False):
-        schema_editor.execute(sql, params=None)
+    execute_on_postgres(
+        schema_editor, [day_function_sql(settings.TIME_ZONE)], POSTGRES_FORWARD, recompute_sql(partner_filter=False)
+    )
 
 
 def uninstall(schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for sql in POSTGRES_REVERSE:
-        schema_editor.execute(sql, params=None)
+    execute_on_postgres(schema_editor, POSTGRES_REVERSE)

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from django.db import connection, transaction
 
-from commissions.daytriggers import statement_triggers
+from commissions.daytriggers import execute_on_postgres, statement_triggers
 
 _REFERRALS = "commissions_referral"
 _DAYS = "commissions_referralday"
@@ -109,24 +109,13 @@ def recompute(*, partner_ids: Iterable[int] | None = None) -> None:
 
 
 def install(schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for sql in POSTGRES_FORWARD:
-        schema_editor.execute(sql, params=None)
-    for sql in recompute_sql(partner_filter=False):
-        schema_editor.execute(sql, params=None)
+    execute_on_postgres(schema_editor, POSTGRES_FORWARD, recompute_sql(partner_filter=False))
 
 
 def uninstall(schema_editor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for sql in POSTGRES_REVERSE:
-        schema_editor.execute(sql, params=None)
+    execute_on_postgres(schema_editor, POSTGRES_REVERSE)
 
 
 def use_row_update_trigger(schema_editor) -> None:
     """Migration 0016: the statement-level UPDATE trigger replaced by the row-level one."""
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for sql in STATEMENT_UPDATE_REVERSE + ROW_UPDATE_FORWARD:
-        schema_editor.execute(sql, params=None)
+    execute_on_postgres(schema_editor, STATEMENT_UPDATE_REVERSE, ROW_UPDATE_FORWARD)
