@@ -34,7 +34,7 @@ help:
 	@echo "  make lint            - ruff check + ruff format --check"
 	@echo "  make install         - .venv with the locked runtime + test dependencies (requirements/ci.txt)"
 	@echo "  make lock            - re-resolve pyproject.toml into requirements/production.txt and ci.txt (hashes)"
-	@echo "  make bench           - benchmarks on PostgreSQL + Redis, writes BENCHMARKS.md (~10 min)"
+	@echo "  make bench           - benchmarks on PostgreSQL + Redis, writes BENCHMARKS.md (~13 min)"
 	@echo "  make reliability     - faults, load, fuzzing, access control; writes docs/reliability.md"
 	@echo "  make screenshots     - regenerate docs/screenshots/ from a running demo"
 	@echo "  make container-test  - build the image and drive the compose stack (needs dockerd, debootstrap)"
