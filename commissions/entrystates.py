@@ -64,14 +64,14 @@ from commissions.lifecycle import (
 )
 from commissions.models import CommissionEntry, LedgerDay
 from commissions.money import ZERO
-from config.cache import cache_get, cache_set
+from config.cache import cache_get_shared, cache_set_shared
 from partners.models import Partner
 from payouts.models import Payout
 
 COMMISSION = CommissionEntry.Kind.COMMISSION
 _CREDIT, _REVERSAL, _PAYOUT = 0, 1, 2
-_CACHE_KEY = "lifecycle-states:v3:{}"
-_SCAN_KEY = "lifecycle-state-runs:v3:{}"
+_CACHE_KEY = "lifecycle-states:v4:{}"
+_SCAN_KEY = "lifecycle-state-runs:v4:{}"
 _LEDGER = CommissionEntry._meta.db_table
 _FILTERED = (AVAILABLE, PAID, IN_PAYOUT, REVERSED)
 _IDS_PER_RUN = 20  # a state's ids rather than its runs while they are at most this many per run
@@ -379,7 +379,7 @@ class PageStates:
         # The own takes depend on the debits, the payouts before the last of them, and the
         # commissions matured by then (their days' sums: a back-dated payment changes them).
         key = _CACHE_KEY.format(partner.pk)
-        cached = cache_get(key)  # (fingerprint, history, payouts' digest, consumers)
+        cached = cache_get_shared(key)  # (fingerprint, history, payouts' digest, consumers)
         debit_days = cached[1].debit_days if cached else {}
         self.prefix = _CommissionPrefix(partner, debit_days)
         through = _program_day(last - self.hold) if last else date.min
@@ -405,7 +405,7 @@ class PageStates:
             ]
             consumers.sort(key=lambda consumer: consumer[0])
             consumers = [consumer for consumer in consumers if consumer[3] > 0]
-            cache_set(key, (fingerprint, history, payouts_digest, consumers), _CACHE_SECONDS)
+            cache_set_shared(key, (fingerprint, history, payouts_digest, consumers), _CACHE_SECONDS)
         if history.debit_days != debit_days:  # the days' sums read before the debits were known
             self.prefix = _CommissionPrefix(partner, history.debit_days)
         self.takes_of, self.take_keys, self.take_sums = history.takes_of, history.take_keys, history.take_sums
@@ -557,7 +557,7 @@ class PageStates:
             return self.scanned or None
         cutoff = self.now - self.hold
         key = _SCAN_KEY.format(self.partner.pk)
-        cached = cache_get(key) if self.prefix.kept else None
+        cached = cache_get_shared(key) if self.prefix.kept else None
         if cached is not None and cached[0] <= cutoff:
             valid = self._scan_valid(cached[0])
             if cached[1] == valid:
@@ -565,7 +565,7 @@ class PageStates:
                 return self.scanned or None
         scan = self._scan(cutoff)
         if self.prefix.kept:
-            cache_set(key, (cutoff, self._scan_valid(cutoff), scan or False), _CACHE_SECONDS)
+            cache_set_shared(key, (cutoff, self._scan_valid(cutoff), scan or False), _CACHE_SECONDS)
         self.scanned = scan or False
         return scan
 

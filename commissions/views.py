@@ -12,6 +12,7 @@ from commissions import lifecycle
 from commissions.entrystates import PageStates
 from commissions.forms import DateRangeForm, ReferralFilterForm
 from commissions.models import Referral
+from commissions.pagerows import commission_rows, referral_rows
 from commissions.rates import current_rate
 from commissions.selectors import (
     COMMISSION_TYPE_LABELS,
@@ -114,6 +115,7 @@ def referral_list_view(request: HttpRequest) -> HttpResponse:
             "dates": dates,
             "page_obj": page,
             "referrals": page.object_list,
+            "rows": referral_rows(list(page.object_list), list_query=_list_query(request)),
             "query_string": _query_string(request),
             "sort_links": _sort_links(request, filters["sort"]),
             "filtered": any(request.GET.get(key) for key in ("status", "link", "start", "end")),
@@ -191,17 +193,15 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     page = SeekPaginator(entries.select_related("void_record"), PAGE_SIZE, count=count).get_page(
         request.GET.get("page")
     )
-    rows = list(page.object_list)
-    page_states = states.states(rows)
-    for entry in rows:
-        entry.lifecycle = page_states.get(entry.pk)
+    entries = list(page.object_list)
     return render(
         request,
         "commissions/commission_list.html",
         {
             "dates": dates,
             "page_obj": page,
-            "entries": rows,
+            "entries": entries,
+            "rows": commission_rows(entries, states.states(entries), type_labels=COMMISSION_TYPE_LABELS),
             "state": state,
             "state_choices": lifecycle.STATE_LABELS.items(),
             "totals": totals,
@@ -210,7 +210,6 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
             "end": end,
             "commission_percent": f"{(current_rate(partner_id=request.partner.pk) * 100).normalize():f} %",
             "labels": commission_labels(),
-            "type_labels": COMMISSION_TYPE_LABELS,
         },
     )
 

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
+import threading
+from collections import OrderedDict
 
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
@@ -63,3 +66,48 @@ def cache_delete(key: str) -> None:
     """``cache.delete``; nothing when the cache does not answer (the entry expires on its own)."""
     with contextlib.suppress(Exception):
         cache.delete(key)
+
+
+# --- large values many requests read --------------------------------------------------------
+# A value of a few hundred kilobytes (a partner's lifecycle history: thousands of Decimals) costs
+# more to move and unpickle than the page's queries. Each process keeps the last copies it read
+# with the stamp they were written under, and reads the stamp (a few bytes) to know its copy is
+# still the cache's. The stamp is written after the value, so a stamp read first never names a
+# value newer than the one read after it.
+
+_SHARED_SIZE = 64  # keys held per process
+_shared: OrderedDict[str, tuple[str, object]] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def _remember(key: str, stamp: str, value) -> None:
+    with _shared_lock:
+        _shared[key] = (stamp, value)
+        _shared.move_to_end(key)
+        while len(_shared) > _SHARED_SIZE:
+            _shared.popitem(last=False)
+
+
+def cache_get_shared(key: str, default=None):
+    """``cache_get`` of a value written by ``cache_set_shared``, from this process's copy while
+    the cache holds the same one. The value is shared between requests: never change it."""
+    stamp = cache_get(f"{key}:stamp")
+    if stamp is None:
+        return default
+    with _shared_lock:
+        held = _shared.get(key)
+    if held is not None and held[0] == stamp:
+        return held[1]
+    stored = cache_get(key)
+    if not (isinstance(stored, tuple) and len(stored) == 2):
+        return default
+    _remember(key, *stored)
+    return stored[1]
+
+
+def cache_set_shared(key: str, value, timeout: float | None) -> None:
+    """``cache_set`` for ``cache_get_shared``: the value under a new stamp."""
+    stamp = secrets.token_hex(8)
+    cache_set(key, (stamp, value), timeout)
+    cache_set(f"{key}:stamp", stamp, timeout)
+    _remember(key, stamp, value)

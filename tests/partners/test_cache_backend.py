@@ -36,3 +36,21 @@ def test_one_client_object_serves_every_call(redis_cache):
     redis_cache.add("k1", 1, timeout=30)
     assert redis_cache._cache.get_client(write=True) is client
     assert redis_cache._cache.get_client(write=False) is redis_cache._cache.get_client(write=False)
+
+
+def test_a_shared_value_is_read_once_per_process_while_the_cache_holds_it():
+    from django.core.cache import cache
+
+    from config.cache import cache_get_shared, cache_set_shared
+
+    value = {"history": [1, 2, 3]}
+    cache_set_shared("t-shared", value, 30)
+    assert cache_get_shared("t-shared") is value  # this process's copy, not unpickled again
+    # Another process writes a new value: the stamp changes and the new value is read.
+    cache.set("t-shared", ("other-stamp", {"history": [4]}), 30)
+    cache.set("t-shared:stamp", "other-stamp", 30)
+    assert cache_get_shared("t-shared") == {"history": [4]}
+    # The cache lost it (expired, flushed): a miss, whatever this process still holds.
+    cache.delete("t-shared:stamp")
+    assert cache_get_shared("t-shared", "missing") == "missing"
+    cache.delete("t-shared")
