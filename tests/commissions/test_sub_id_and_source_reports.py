@@ -89,6 +89,15 @@ def test_the_sub_id_breakdown_adds_up_to_the_links_totals(partner_client, link_w
     assert rows == {"": (6, 5, 2, 1, Decimal("10.00"))}
 
 
+def test_a_range_before_the_activity_shows_no_values(partner_client, link_with_traffic):
+    today = timezone.localdate()
+    start, end = today - timedelta(days=10), today - timedelta(days=5)
+    response = partner_client.get(
+        f"/performance/links/{link_with_traffic.pk}/?by=sub1&start={start.isoformat()}&end={end.isoformat()}"
+    )
+    assert _rows(response) == {}  # the referrals exist, but nothing of theirs happened in these days
+
+
 def test_the_sub_id_csv_has_every_value(partner_client, link_with_traffic):
     response = partner_client.get(f"/performance/links/{link_with_traffic.pk}/export.csv?by=sub1")
     assert response.status_code == 200
