@@ -559,6 +559,8 @@ def balance_refresh_one(partner_id: int) -> float:
 
 def main() -> int:
     opts = parse_args()
+    if shutil.which("wrk") is None:  # the load generator of every HTTP scenario
+        sys.exit("make bench needs wrk on the PATH (Debian and Ubuntu: apt install wrk; macOS: brew install wrk).")
     RESULTS.mkdir(parents=True, exist_ok=True)
     env = bench_env()
     os.environ.update(env)

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from tracking.clicks import (
     DEFAULT_BATCH,
     LINGER_MS,
+    LOOP_BATCH,
     buffer_mode,
     consume_click_buffer,
     drain_click_buffer,
@@ -31,7 +32,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--loop", action="store_true", help="Keep consuming until stopped.")
-        parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="Entries per batch (default 1000).")
+        parser.add_argument(
+            "--batch",
+            type=int,
+            default=None,
+            help=f"Entries per batch (default {DEFAULT_BATCH}; with --loop {LOOP_BATCH}).",
+        )
         parser.add_argument(
             "--block-ms", type=int, default=1000, help="In --loop mode, how long one read waits for new clicks."
         )
@@ -52,7 +58,11 @@ class Command(BaseCommand):
             f"{DRAIN_SECONDS:g}). Keep it below the supervisor's stop timeout. 0: stop after the batch in hand.",
         )
 
-    def handle(self, *args, loop: bool, batch: int, block_ms: int, linger_ms: int, drain_seconds: float, **options):
+    def handle(
+        self, *args, loop: bool, batch: int | None, block_ms: int, linger_ms: int, drain_seconds: float, **options
+    ):
+        if batch is None:
+            batch = LOOP_BATCH if loop else DEFAULT_BATCH
         mode = buffer_mode()
         if mode is None:
             self.stdout.write("The click buffer is off (CLICK_BUFFER/REDIS_URL); clicks are written directly.")
