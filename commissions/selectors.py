@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Case, CharField, Count, DecimalField, F, Q, QuerySet, Sum, Value, When
+from django.db.models import Case, CharField, Count, DecimalField, F, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -133,6 +133,78 @@ def referral_list(
     if link_id is not None:
         queryset = queryset.filter(link_id=link_id)
     return queryset.order_by(*REFERRAL_SORTS.get(sort or DEFAULT_REFERRAL_SORT, REFERRAL_SORTS[DEFAULT_REFERRAL_SORT]))
+
+
+# Sorted by status, the ordering is ``current_status`` (it depends on the time now), newest first
+# within each: PostgreSQL would sort every referral of the partner by a CASE expression (10 ms for
+# 25,000). Instead the page's keys are read status by status, each newest first from the
+# (partner, signed_up_at) index, after the statuses' sizes: ReferralDay's sums per stored status
+# and one count of the trials still running (the rest of the stored trials have ended).
+_BY_STATUS = (Status.CANCELLED, Status.EXPIRED, Status.PAYING, Status.TRIAL)  # as the values sort
+
+
+def _status_branch(status: str, now: datetime) -> Q:
+    if status == Status.TRIAL:
+        return active_trials_q(now=now)
+    if status == Status.EXPIRED:
+        return ended_trials_q(now=now)
+    return Q(status=status)
+
+
+def status_sort_keys(
+    *,
+    partner: Partner,
+    sort: str | None,
+    status: str | None = None,
+    link_id: int | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    now: datetime | None = None,
+) -> tuple[int, Callable[[int, int], list[int]]] | None:
+    """For ``referral_list(..., sort="status"|"-status")`` without a status filter, on
+    PostgreSQL: (the number of rows, a function reading the ids of rows ``bottom``..``top`` in
+    that order, for ``SeekPaginator(keys=...)``); None otherwise (the queryset sorts itself)."""
+    if sort not in ("status", "-status") or status or not referraldays.kept():
+        return None
+    now = now or timezone.now()
+    days = ReferralDay.objects.filter(partner=partner)
+    mine = Referral.objects.filter(partner=partner).filter(_day_bounds(start, end, "signed_up_at"))
+    if link_id is not None:
+        days, mine = days.filter(link_id=link_id), mine.filter(link_id=link_id)
+    if start is not None:
+        days = days.filter(day__gte=start)
+    if end is not None:
+        days = days.filter(day__lte=end)
+    stored = dict(days.values_list("status").annotate(n=Sum("referrals")).order_by())
+    running = mine.filter(active_trials_q(now=now)).count()
+    sizes = {
+        Status.TRIAL: running,
+        Status.EXPIRED: stored.get(Status.EXPIRED, 0) + stored.get(Status.TRIAL, 0) - running,
+        Status.PAYING: stored.get(Status.PAYING, 0),
+        Status.CANCELLED: stored.get(Status.CANCELLED, 0),
+    }
+    order = _BY_STATUS if sort == "status" else _BY_STATUS[::-1]
+
+    def keys(bottom: int, top: int) -> list[int]:
+        # One statement whatever the page spans: a slice of each status it covers (UNION ALL).
+        slices, offset = [], 0
+        for n, branch in enumerate(order):
+            size = max(sizes[branch], 0)
+            low, high = max(bottom, offset) - offset, min(top, offset + size) - offset
+            if high > low:
+                ids = mine.filter(_status_branch(branch, now)).order_by("-signed_up_at", "-id")
+                ids = ids.annotate(branch=Value(n, output_field=IntegerField()))
+                slices.append(ids.values_list("branch", "signed_up_at", "pk")[low:high])
+            offset += size
+        if not slices:
+            return []
+        rows = list(slices[0].union(*slices[1:], all=True) if len(slices) > 1 else slices[0])
+        # The slices' order, whatever order the database returned them in: newest first, by status.
+        rows.sort(key=lambda row: (row[1], row[2]), reverse=True)
+        rows.sort(key=lambda row: row[0])
+        return [pk for _branch, _signed_up_at, pk in rows]
+
+    return sum(max(size, 0) for size in sizes.values()), keys
 
 
 def referral_count(

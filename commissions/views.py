@@ -30,6 +30,7 @@ from commissions.selectors import (
     referral_labels,
     referral_list,
     referral_timeline,
+    status_sort_keys,
 )
 from config.exports import bad_date_range, csv_response
 from config.paging import SeekPaginator
@@ -95,18 +96,24 @@ def _referral_filters(request: HttpRequest) -> tuple[ReferralFilterForm, DateRan
 def referral_list_view(request: HttpRequest) -> HttpResponse:
     form, dates, filters = _referral_filters(request)
     referrals = referral_list(partner=request.partner, **filters)
-    # The count from the day counts the referrals' triggers keep (None: the paginator counts).
-    count = referral_count(
-        partner=request.partner,
-        status=filters["status"],
-        link_id=filters["link_id"],
-        start=filters["start"],
-        end=filters["end"],
-    )
+    # Sorted by status: the page's ids read status by status (PostgreSQL), not by sorting them all.
+    by_status = status_sort_keys(partner=request.partner, **filters)
+    if by_status is not None:
+        count, keys = by_status
+    else:
+        # The count from the day counts the referrals' triggers keep (None: the paginator counts).
+        count = referral_count(
+            partner=request.partner,
+            status=filters["status"],
+            link_id=filters["link_id"],
+            start=filters["start"],
+            end=filters["end"],
+        )
+        keys = None
     if dates.errors:
         # Dates that cannot be a range show the error and no rows, never "all referrals".
-        referrals, count = referrals.none(), 0
-    page = SeekPaginator(referrals, PAGE_SIZE, count=count).get_page(request.GET.get("page"))
+        referrals, count, keys = referrals.none(), 0, None
+    page = SeekPaginator(referrals, PAGE_SIZE, count=count, keys=keys).get_page(request.GET.get("page"))
     return render(
         request,
         "commissions/referral_list.html",

@@ -14,8 +14,12 @@ from django.core.paginator import Paginator
 
 
 class SeekPaginator(Paginator):
-    def __init__(self, object_list, per_page, *, count: int | None = None, **kwargs) -> None:
+    """``keys``, when given, reads the primary keys of rows ``bottom``..``top`` of the ordering
+    (an ordering the database cannot read from one index: commissions.selectors.StatusSortKeys)."""
+
+    def __init__(self, object_list, per_page, *, count: int | None = None, keys=None, **kwargs) -> None:
         super().__init__(object_list, per_page, **kwargs)
+        self.keys = keys
         if count is not None:
             # ``count`` is a cached_property: a known count (an exact rollup) replaces the COUNT(*).
             # Never below zero: a rollup that drifted (restored with its triggers off, say) shows
@@ -28,7 +32,9 @@ class SeekPaginator(Paginator):
         top = min(bottom + self.per_page, self.count)
         queryset = self.object_list
         keys = queryset.values_list("pk", flat=True)
-        if bottom > self.count - top:
+        if self.keys is not None:
+            ids = self.keys(bottom, top) if top > bottom else []
+        elif bottom > self.count - top:
             # Nearer the end: the same ordering reversed, skipping fewer index entries.
             ids = list(keys.reverse()[self.count - top : self.count - bottom])[::-1]
         else:

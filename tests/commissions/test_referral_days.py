@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from commissions import referraldays
 from commissions.models import Referral, ReferralDay
-from commissions.selectors import referral_count, referral_list
+from commissions.selectors import referral_count, referral_list, status_sort_keys
 from commissions.services import referrals_expire_trials
+from config.paging import SeekPaginator
 from tests.commissions.conftest import cancelled, paid
 from tests.commissions.test_pages import refer  # noqa: F401 (a fixture)
 from tests.factories import LinkFactory, PartnerFactory, ReferralFactory
@@ -85,3 +86,37 @@ def test_the_referrals_page_shows_the_rollups_count_without_counting_the_referra
     referraldays.recompute(partner_ids=[partner_client.partner.pk])
     response = partner_client.get(reverse("commissions:referral_list"), {"status": "trial"})
     assert response.context["page_obj"].paginator.count == 30  # a trial filter counts the referrals
+
+
+def test_sorted_by_status_the_pages_read_status_by_status_in_the_same_order_as_the_sort(partner_client):
+    """sort=status / -status read each status's ids from the index (status_sort_keys): every
+    page holds exactly the rows of the database's own sort, ended trials still stored as trials
+    included, whatever the filters."""
+    partner = partner_client.partner
+    links = [LinkFactory(partner=partner), LinkFactory(partner=partner)]
+    now = timezone.now()
+    n = 0
+    for days_ago in (1, 3, 3, 8, 20, 40):
+        for status in Referral.Status.values:
+            for link in links:
+                n += 1
+                at = now - timedelta(days=days_ago, minutes=n % 3)  # ties on signed_up_at too
+                ReferralFactory(
+                    click__link=link, status=status, signed_up_at=at.replace(second=0, microsecond=0)
+                )  # trial_ends_at 14 days on: the 20- and 40-day-old trials have ended, unmarked
+    today = timezone.localdate()
+    for sort in ("status", "-status"):
+        for link_id in (None, links[1].pk):
+            for start in (None, today - timedelta(days=10)):
+                filters = {"sort": sort, "link_id": link_id, "start": start, "end": None, "status": None}
+                expected = list(referral_list(partner=partner, **filters).values_list("pk", flat=True))
+                count, keys = status_sort_keys(partner=partner, **filters)
+                assert count == len(expected)
+                queryset = referral_list(partner=partner, **filters)
+                paginator = SeekPaginator(queryset, 7, count=count, keys=keys)
+                got = [row.pk for number in paginator.page_range for row in paginator.page(number).object_list]
+                assert got == expected, (sort, link_id, start)
+    response = partner_client.get(reverse("commissions:referral_list"), {"sort": "-status"})
+    assert [row.pk for row in response.context["referrals"]] == list(
+        referral_list(partner=partner, sort="-status").values_list("pk", flat=True)[:25]
+    )
