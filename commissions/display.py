@@ -62,3 +62,10 @@ def format_date(value: date | datetime | None, *, for_csv: bool = False) -> str:
     if for_csv:
         return value.isoformat()
     return f"{value:%b} {value.day}, {value.year}"
+
+
+def format_day(value: date | datetime | None) -> str:
+    """The day of a moment, or a day, for people (``Mar 5, 2026``), in the program's time zone."""
+    if isinstance(value, datetime):
+        value = timezone.localdate(value) if timezone.is_aware(value) else value.date()
+    return format_date(value)

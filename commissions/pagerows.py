@@ -8,7 +8,6 @@ commission's state cell (one or several parts), which ``state_cell`` builds with
 
 from __future__ import annotations
 
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
@@ -16,33 +15,17 @@ from django.utils.safestring import SafeString, mark_safe
 from commissions import display
 from commissions.lifecycle import PAID, PENDING, REVERSED, STATE_LABELS, EntryState
 from commissions.models import CommissionEntry, Referral
-from commissions.selectors import STATUS_LABELS
-
-_SENTINEL = 987654321  # reversed once per page, the row's id put in its place
-
-
-def _url_of(name: str):
-    pattern = reverse(name, args=[_SENTINEL])
-    return lambda pk: pattern.replace(str(_SENTINEL), str(pk))
-
-
-def _day(moment) -> str:
-    return display.format_date(timezone.localdate(moment)) if moment is not None else ""
+from commissions.selectors import COMMISSION_TYPE_LABELS, STATUS_LABELS, link_name
+from config.reverse import url_with_id
 
 
 def _iso(moment) -> str:
+    """What ``{{ moment|date:'c' }}`` writes: ISO 8601 in the program's time zone."""
     return timezone.localtime(moment).isoformat() if moment is not None else ""
 
 
-def link_name(link) -> str:
-    """commissions/partials/link_name.html, for a row."""
-    if link.description:
-        return link.description
-    return "Default link" if link.is_default else f"/r/{link.code}"
-
-
 def referral_rows(referrals: list[Referral], *, list_query: str) -> list[dict]:
-    detail = _url_of("commissions:referral_detail")
+    detail = url_with_id("commissions:referral_detail")
     suffix = f"?{list_query}" if list_query else ""
     rows = []
     for referral in referrals:
@@ -56,9 +39,9 @@ def referral_rows(referrals: list[Referral], *, list_query: str) -> list[dict]:
                 "url": f"{detail(referral.pk)}{suffix}",
                 "self_referral": referral.is_self_referral,
                 "customer": display.mask_email(referral.email) or "—",
-                "link": link_name(referral.link),
+                "link": link_name(referral.link.code, referral.link.description, referral.link.is_default),
                 "signed_up_iso": _iso(referral.signed_up_at),
-                "signed_up": _day(referral.signed_up_at),
+                "signed_up": display.format_day(referral.signed_up_at),
                 "status": status,
                 "status_label": STATUS_LABELS.get(status, status),
                 "plan": plan or "—",
@@ -87,7 +70,7 @@ def state_cell(entry: CommissionEntry, life: EntryState | None, *, statement_url
         amount = format_html(" {}", display.format_money(part.amount)) if several else ""
         available = ""
         if part.state == PENDING and life.available_from:
-            available = format_html(" <small>available {}</small>", _day(life.available_from))
+            available = format_html(" <small>available {}</small>", display.format_day(life.available_from))
         payout = ""
         if part.payout_id:
             payout = format_html(
@@ -107,9 +90,10 @@ def state_cell(entry: CommissionEntry, life: EntryState | None, *, statement_url
     return format_html_join(mark_safe("<br>"), "{}", ((cell,) for cell in cells))
 
 
-def commission_rows(entries: list[CommissionEntry], states: dict[int, EntryState], *, type_labels) -> list[dict]:
-    detail = _url_of("commissions:referral_detail")
-    statement = _url_of("payouts:payout_statement")
+def commission_rows(entries: list[CommissionEntry], states: dict[int, EntryState]) -> list[dict]:
+    detail = url_with_id("commissions:referral_detail")
+    statement = url_with_id("payouts:payout_statement")
+    type_labels = COMMISSION_TYPE_LABELS
     rows = []
     for entry in entries:
         kind = entry.kind

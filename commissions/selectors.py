@@ -167,14 +167,10 @@ def status_sort_keys(
     if sort not in ("status", "-status") or status or not referraldays.kept():
         return None
     now = now or timezone.now()
-    days = ReferralDay.objects.filter(partner=partner)
     mine = Referral.objects.filter(partner=partner).filter(_day_bounds(start, end, "signed_up_at"))
     if link_id is not None:
-        days, mine = days.filter(link_id=link_id), mine.filter(link_id=link_id)
-    if start is not None:
-        days = days.filter(day__gte=start)
-    if end is not None:
-        days = days.filter(day__lte=end)
+        mine = mine.filter(link_id=link_id)
+    days = _referral_days(partner=partner, link_id=link_id, start=start, end=end)
     stored = dict(days.values_list("status").annotate(n=Sum("referrals")).order_by())
     running = mine.filter(active_trials_q(now=now)).count()
     sizes = {
@@ -220,16 +216,22 @@ def referral_count(
     for the trial filters, which depend on the time now (the paginator counts those)."""
     if not referraldays.kept() or status in (Status.TRIAL, Status.EXPIRED):
         return None
-    days = ReferralDay.objects.filter(partner=partner)
+    days = _referral_days(partner=partner, link_id=link_id, start=start, end=end)
     if status:
         days = days.filter(status=status)
+    return int(days.aggregate(n=Coalesce(Sum("referrals"), 0))["n"])
+
+
+def _referral_days(*, partner: Partner, link_id: int | None, start: date | None, end: date | None):
+    """The partner's ``ReferralDay`` rows for the Referrals page's link and sign-up-day filters."""
+    days = ReferralDay.objects.filter(partner=partner)
     if link_id is not None:
         days = days.filter(link_id=link_id)
     if start is not None:
         days = days.filter(day__gte=start)
     if end is not None:
         days = days.filter(day__lte=end)
-    return int(days.aggregate(n=Coalesce(Sum("referrals"), 0))["n"])
+    return days
 
 
 def referral_get(*, partner: Partner, pk: int, now: datetime | None = None) -> Referral:
@@ -276,8 +278,9 @@ def referral_csv_header() -> list[str]:
     ]
 
 
-def _link_name(code: str, description: str, is_default: bool) -> str:
-    # templates/commissions/partials/link_name.html in words.
+def link_name(code: str, description: str, is_default: bool) -> str:
+    """How the Referrals pages and CSV name a referral's link: its description, else "Default
+    link" or its path."""
     return description or ("Default link" if is_default else f"/r/{code}")
 
 
@@ -318,7 +321,7 @@ def referral_csv_rows(queryset: QuerySet[Referral]) -> Iterator[list[object]]:
         yield [
             pk,
             mask_email(email),
-            _link_name(code, description, is_default),
+            link_name(code, description, is_default),
             code,
             format_date(signed_up, for_csv=True),
             STATUS_LABELS.get(status, status),

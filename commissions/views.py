@@ -15,7 +15,6 @@ from commissions.models import Referral
 from commissions.pagerows import commission_rows, referral_rows
 from commissions.rates import current_rate
 from commissions.selectors import (
-    COMMISSION_TYPE_LABELS,
     commission_csv_header,
     commission_csv_rows,
     commission_labels,
@@ -23,6 +22,7 @@ from commissions.selectors import (
     commission_totals,
     commission_totals_in_state,
     commission_totals_of,
+    link_name,
     referral_count,
     referral_csv_header,
     referral_csv_rows,
@@ -156,6 +156,7 @@ def referral_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "commissions/referral_detail.html",
         {
             "referral": referral,
+            "link_name": link_name(referral.link.code, referral.link.description, referral.link.is_default),
             "timeline": page.object_list,
             "page_obj": page,
             "query_string": "",
@@ -208,7 +209,7 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
             "dates": dates,
             "page_obj": page,
             "entries": entries,
-            "rows": commission_rows(entries, states.states(entries), type_labels=COMMISSION_TYPE_LABELS),
+            "rows": commission_rows(entries, states.states(entries)),
             "state": state,
             "state_choices": lifecycle.STATE_LABELS.items(),
             "totals": totals,

@@ -15,7 +15,7 @@ from django.core.paginator import Paginator
 
 class SeekPaginator(Paginator):
     """``keys``, when given, reads the primary keys of rows ``bottom``..``top`` of the ordering
-    (an ordering the database cannot read from one index: commissions.selectors.StatusSortKeys)."""
+    (an ordering the database cannot read from one index: ``commissions.selectors.status_sort_keys``)."""
 
     def __init__(self, object_list, per_page, *, count: int | None = None, keys=None, **kwargs) -> None:
         super().__init__(object_list, per_page, **kwargs)
@@ -31,13 +31,13 @@ class SeekPaginator(Paginator):
         bottom = (number - 1) * self.per_page
         top = min(bottom + self.per_page, self.count)
         queryset = self.object_list
-        keys = queryset.values_list("pk", flat=True)
         if self.keys is not None:
             ids = self.keys(bottom, top) if top > bottom else []
         elif bottom > self.count - top:
             # Nearer the end: the same ordering reversed, skipping fewer index entries.
-            ids = list(keys.reverse()[self.count - top : self.count - bottom])[::-1]
+            keys = queryset.values_list("pk", flat=True).reverse()
+            ids = list(keys[self.count - top : self.count - bottom])[::-1]
         else:
-            ids = list(keys[bottom:top])
+            ids = list(queryset.values_list("pk", flat=True)[bottom:top])
         rows = {row.pk: row for row in queryset.order_by().filter(pk__in=ids)} if ids else {}
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)

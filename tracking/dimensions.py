@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from commissions.models import CommissionEntry, Referral
@@ -20,11 +20,11 @@ from commissions.money import ZERO
 from partners.models import Partner
 from tracking.link_performance import _ratio
 from tracking.models import DailyDimensionStats, DailyLinkStats, Link, PartnerDailyDimensionStats
+from tracking.reports import MONEY_SUM
 from tracking.rollups import program_tz
 
 SUB_ID_DIMENSIONS = ("sub1", "sub2", "sub3")
 SOURCE_DIMENSIONS = ("referrer", "device", "country")
-AMOUNT = DecimalField(max_digits=14, decimal_places=2)
 NONE = ""  # the value of the clicks without one ("(none)" on the page)
 
 
@@ -104,7 +104,7 @@ def sub_id_breakdown(*, link: Link, dimension: str, start: date, end: date) -> l
     # (referral, earned_at) index (an index-only probe per referral), not a scan of the ledger.
     in_range = CommissionEntry.objects.filter(_bounds(start, end, "earned_at"), referral=OuterRef("pk"))
     commission_in_range = Subquery(
-        in_range.values("referral").annotate(total=Sum("amount")).values("total"), output_field=AMOUNT
+        in_range.values("referral").annotate(total=Sum("amount")).values("total"), output_field=MONEY_SUM
     )
     by_value = (
         Referral.objects.filter(link=link)
@@ -112,7 +112,7 @@ def sub_id_breakdown(*, link: Link, dimension: str, start: date, end: date) -> l
         .annotate(
             trials=Count("pk", filter=_bounds(start, end, "signed_up_at")),
             subscriptions=Count("pk", filter=_bounds(start, end, "first_paid_at")),
-            commission=Sum(commission_in_range, output_field=AMOUNT),
+            commission=Sum(commission_in_range, output_field=MONEY_SUM),
         )
         .order_by()
     )

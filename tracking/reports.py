@@ -41,9 +41,10 @@ MAX_RANGE_DAYS = 731
 DEFAULT_RANGE_DAYS = 30
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
-_MONEY = DecimalField(max_digits=14, decimal_places=2)
+# Sums of money columns (a partner's all-time commission can outgrow a single amount's 12 digits).
+MONEY_SUM = DecimalField(max_digits=14, decimal_places=2)
 _INT_ZERO = Value(0, output_field=IntegerField())
-_MONEY_ZERO = Value(ZERO, output_field=_MONEY)
+_MONEY_SUM_ZERO = Value(ZERO, output_field=MONEY_SUM)
 
 
 # --- Date ranges ----------------------------------------------------------------------------
@@ -152,7 +153,7 @@ class PartnerSummary:
 def _total(queryset, field: str, output_field) -> Coalesce:
     """``SUM(field)`` of ``queryset`` (correlated on the partner) as a scalar subquery, 0 when empty."""
     summed = queryset.order_by().values("partner").annotate(total=Sum(field)).values("total")
-    zero = _MONEY_ZERO if isinstance(output_field, DecimalField) else _INT_ZERO
+    zero = _MONEY_SUM_ZERO if isinstance(output_field, DecimalField) else _INT_ZERO
     return Coalesce(Subquery(summed, output_field=output_field), zero, output_field=output_field)
 
 
@@ -179,7 +180,7 @@ def partner_summary(partner: Partner) -> PartnerSummary:
             # per link and day (written in the same transaction as each entry), the month rows
             # the same sums per link and month: so this is the ledger's sum, read from a row per
             # link and month (and no partner-wide row every event would have to lock).
-            commission=_total(LinkMonthlyStats.objects.filter(**mine), "commission", _MONEY),
+            commission=_total(LinkMonthlyStats.objects.filter(**mine), "commission", MONEY_SUM),
             # Unique clicks are additive across days and links: the last 30 days, today included.
             unique_clicks_30d=_total(
                 DailyLinkStats.objects.filter(**mine, day__gte=since, day__lte=today), "unique_clicks", IntegerField()
@@ -194,11 +195,11 @@ def partner_summary(partner: Partner) -> PartnerSummary:
             held=_total(
                 CommissionEntry.objects.filter(**mine, kind=CommissionEntry.Kind.COMMISSION, earned_at__gt=cutoff),
                 "amount",
-                _MONEY,
+                MONEY_SUM,
             ),
-            paid_out=_total(Payout.objects.filter(**mine, status__in=Payout.COUNTED_STATUSES), "amount", _MONEY),
+            paid_out=_total(Payout.objects.filter(**mine, status__in=Payout.COUNTED_STATUSES), "amount", MONEY_SUM),
             open_payout=Exists(Payout.objects.filter(**mine, status__in=Payout.OPEN_STATUSES)),
-            in_payouts=_total(Payout.objects.filter(**mine, status__in=Payout.OPEN_STATUSES), "amount", _MONEY),
+            in_payouts=_total(Payout.objects.filter(**mine, status__in=Payout.OPEN_STATUSES), "amount", MONEY_SUM),
         )
         .get()
     )

@@ -1,6 +1,5 @@
 from django import template
 from django.conf import settings
-from django.utils import timezone
 
 from commissions import display
 from commissions.selectors import STATUS_LABELS
@@ -39,14 +38,4 @@ def when(value) -> str:
 @register.filter
 def day(value) -> str:
     """The day of a moment (``Mar 5, 2026``), in the program's time zone."""
-    if value is None:
-        return ""
-    return display.format_date(timezone.localdate(value) if hasattr(value, "hour") else value)
-
-
-@register.filter
-def lifecycle_label(value: str) -> str:
-    """A commission's lifecycle state in the panel's words (commissions.lifecycle)."""
-    from commissions.lifecycle import STATE_LABELS
-
-    return STATE_LABELS.get(value, value)
+    return display.format_day(value)

@@ -160,6 +160,14 @@ def test_staff_void_a_commission_with_a_reason_the_partner_sees(partner_client):
         commission_void(entry_id=entry.pk, actor=staff, reason="again")
 
 
+def test_a_void_reason_is_shown_as_text_never_as_markup(partner_client):
+    entry = add_commission(partner_client.partner, "25.00")
+    commission_void(entry_id=entry.pk, actor=StaffFactory(), reason='<img src=x onerror="alert(1)"> refunded twice')
+    page = partner_client.get(reverse("commissions:commission_list")).content.decode()
+    assert '<img src=x onerror="alert(1)">' not in page
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; refunded twice" in page
+
+
 def test_a_void_needs_a_reason_and_writes_nothing_without_one():
     entry = add_commission(PartnerFactory(), "25.00")
     with pytest.raises(FraudReviewError, match="reason"):
