@@ -204,6 +204,21 @@ def test_a_trial_that_ended_unpaid_shows_in_the_timeline(partner_client, refer):
     assert "Trial ended" in response.content.decode()
 
 
+def test_a_referral_names_its_link_as_the_list_and_the_csv_do(partner_client, refer, link_of):
+    campaign = link_of(code="spring", description="Spring newsletter")
+    plain = link_of(code="plain01", description="")
+    for customer_id, link, name in (
+        ("cus_default", None, "Default link"),
+        ("cus_campaign", campaign, "Spring newsletter"),
+        ("cus_plain", plain, "/r/plain01"),
+    ):
+        referral = refer(customer_id, link=link)
+        page = partner_client.get(reverse("commissions:referral_detail", args=[referral.pk])).content.decode()
+        assert f"<dt>Link</dt><dd>{name} <span" in page
+        listed = partner_client.get(reverse("commissions:referral_list")).content.decode()
+        assert f'data-label="Link">{name}</td>' in listed
+
+
 def test_another_partners_referral_is_a_404(partner_client, send):
     other_click = ClickFactory(created_at=timezone.now() - timedelta(minutes=1))
     send(signed_up("cus_theirs", other_click.id))
