@@ -201,7 +201,9 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
     add("")
     add(
         f"In-process, through Django's whole stack (middleware, URL resolving, view, template), "
-        f"{opts['report_samples']} requests each after a warm-up, on the loaded database, the server idle:"
+        f"{opts['report_samples']} requests each after a warm-up, in interleaved rounds (each round requests every "
+        "report once, so a slow spell of the machine is shared by all of them), on the loaded database, the server "
+        "idle:"
     )
     add("")
     add("| report | median ms | p95 ms | queries | status |")
@@ -232,7 +234,8 @@ def write_markdown(data: dict, path: Path, start: str, end: str) -> None:
         add("")
         add(
             "bench/pages.py, in-process as the reports above (median / p95 of "
-            f"{opts.get('page_samples', 30)} requests after a warm-up, queries of one request):"
+            f"{opts.get('page_samples', 30)} requests after a warm-up, in interleaved rounds over the pages of each "
+            "table, queries of one request):"
         )
         add("")
         lines.extend(pages_markdown(data["pages"]))

@@ -41,34 +41,54 @@ class ServerTime:
         return dict(self.__dict__)
 
 
-def time_view(
-    client: Client, key: str, label: str, path: str, headers: dict[str, str], *, samples: int, warmup: int = 10
-) -> ServerTime:
-    status = 0
-    for _ in range(warmup):
-        status = client.get(path, headers=headers).status_code
-    with CaptureQueriesContext(connection) as captured:
-        client.get(path, headers=headers)
-    # Read now: captured_queries reads the connection's log lazily, and it is reset below.
-    queries = len(captured.captured_queries)
-    timings: list[float] = []
+@dataclass(frozen=True)
+class View:
+    key: str
+    label: str
+    path: str
+    headers: dict[str, str]
+
+
+def time_views(client: Client, views: list[View], *, samples: int, warmup: int = 10) -> list[ServerTime]:
+    """Median and p95 server time of each view, over ``samples`` rounds that request every view
+    once, in turn. Interleaved, a slow spell of the machine (a busy neighbour on a shared VM) is
+    spread over all the views instead of landing on the few timed during it, so the medians
+    compare views rather than moments. The queries of one request are counted after the
+    warm-up."""
+    statuses: dict[str, int] = {}
+    for view in views:
+        for _ in range(warmup):
+            statuses[view.key] = client.get(view.path, headers=view.headers).status_code
+    queries: dict[str, int] = {}
+    for view in views:
+        with CaptureQueriesContext(connection) as captured:
+            client.get(view.path, headers=view.headers)
+        # Read now: captured_queries reads the connection's log lazily, and it is reset below.
+        queries[view.key] = len(captured.captured_queries)
+    timings: dict[str, list[float]] = {view.key: [] for view in views}
     for _ in range(samples):
-        started = time.perf_counter()
-        response = client.get(path, headers=headers)
-        timings.append((time.perf_counter() - started) * 1000)
-        status = response.status_code
-        reset_queries()
-    timings.sort()
-    return ServerTime(
-        key=key,
-        label=label,
-        path=path,
-        samples=samples,
-        median_ms=statistics.median(timings),
-        p95_ms=timings[min(len(timings) - 1, round(0.95 * (len(timings) - 1)))],
-        queries=queries,
-        status=status,
-    )
+        for view in views:
+            started = time.perf_counter()
+            response = client.get(view.path, headers=view.headers)
+            timings[view.key].append((time.perf_counter() - started) * 1000)
+            statuses[view.key] = response.status_code
+            reset_queries()
+    results = []
+    for view in views:
+        times = sorted(timings[view.key])
+        results.append(
+            ServerTime(
+                key=view.key,
+                label=view.label,
+                path=view.path,
+                samples=samples,
+                median_ms=statistics.median(times),
+                p95_ms=times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+                queries=queries[view.key],
+                status=statuses[view.key],
+            )
+        )
+    return results
 
 
 # --- the same numbers from the raw rows -------------------------------------------------------
@@ -270,9 +290,7 @@ def measure(partner: Partner, session_cookie: str, token: str, *, samples: int) 
             bearer,
         ),
     ]
-    server_times = [
-        time_view(client, key, label, path, headers, samples=samples) for key, label, path, headers in views
-    ]
+    server_times = time_views(client, [View(*view) for view in views], samples=samples)
     month_start = today - timedelta(days=29)
     raw = [
         raw_summary(partner),
