@@ -61,6 +61,7 @@ def time_views(client: Client, views: list[View], *, samples: int, warmup: int =
             statuses[view.key] = client.get(view.path, headers=view.headers).status_code
     queries: dict[str, int] = {}
     for view in views:
+        reset_queries()  # the request resets the log too: start the capture from an empty one
         with CaptureQueriesContext(connection) as captured:
             client.get(view.path, headers=view.headers)
         # Read now: captured_queries reads the connection's log lazily, and it is reset below.
