@@ -96,9 +96,12 @@ def _referral_filters(request: HttpRequest) -> tuple[ReferralFilterForm, DateRan
 def referral_list_view(request: HttpRequest) -> HttpResponse:
     form, dates, filters = _referral_filters(request)
     referrals = referral_list(partner=request.partner, **filters)
-    # Sorted by status: the page's ids read status by status (PostgreSQL), not by sorting them all.
-    by_status = status_sort_keys(partner=request.partner, **filters)
-    if by_status is not None:
+    keys = None
+    if dates.errors:
+        # Dates that cannot be a range show the error and no rows, never "all referrals".
+        referrals, count = referrals.none(), 0
+    elif (by_status := status_sort_keys(partner=request.partner, **filters)) is not None:
+        # Sorted by status: the page's ids read status by status (PostgreSQL), not by sorting them all.
         count, keys = by_status
     else:
         # The count from the day counts the referrals' triggers keep (None: the paginator counts).
@@ -109,11 +112,8 @@ def referral_list_view(request: HttpRequest) -> HttpResponse:
             start=filters["start"],
             end=filters["end"],
         )
-        keys = None
-    if dates.errors:
-        # Dates that cannot be a range show the error and no rows, never "all referrals".
-        referrals, count, keys = referrals.none(), 0, None
     page = SeekPaginator(referrals, PAGE_SIZE, count=count, keys=keys).get_page(request.GET.get("page"))
+    list_query = _list_query(request)
     return render(
         request,
         "commissions/referral_list.html",
@@ -122,12 +122,12 @@ def referral_list_view(request: HttpRequest) -> HttpResponse:
             "dates": dates,
             "page_obj": page,
             "referrals": page.object_list,
-            "rows": referral_rows(list(page.object_list), list_query=_list_query(request)),
+            "rows": referral_rows(list(page.object_list), list_query=list_query),
             "query_string": _query_string(request),
             "sort_links": _sort_links(request, filters["sort"]),
             "filtered": any(request.GET.get(key) for key in ("status", "link", "start", "end")),
             "labels": referral_labels(),
-            "list_query": _list_query(request),
+            "list_query": list_query,
         },
     )
 
