@@ -291,29 +291,41 @@ class PageProblems:
     def attach(self, page) -> None:
         started = time.monotonic()
         navigations = [0]  # main-frame navigations started so far
-        seen_at: dict[int, int] = {}  # id(request) -> navigations when it started
+        leaving = [False]  # a main-frame navigation has started and its document has not committed
+        seen_at: dict[int, tuple[int, bool]] = {}  # id(request) -> (navigations, leaving) when it started
 
         def note(text: str) -> None:
             self.log.append(f"{time.monotonic() - started:7.2f}s {text}")
 
         def on_request(req) -> None:
-            seen_at[id(req)] = navigations[0]
+            seen_at[id(req)] = (navigations[0], leaving[0])
             if req.is_navigation_request() and req.frame == page.main_frame:
                 navigations[0] += 1
+                leaving[0] = True
             note(f"-> {req.method} {req.url}")
+
+        def on_navigated(frame) -> None:
+            if frame == page.main_frame:
+                leaving[0] = False
+                note(f"committed {frame.url}")
 
         def on_failed(req) -> None:
             note(f"xx {req.method} {req.url} {req.failure}")
-            # Leaving a page cancels what it was still loading (a favicon, a chart's fetch):
-            # that is the test moving on, not the page failing. Chromium also cancels its own
-            # favicon fetch at times (a page closed or a favicon already cached): a favicon that
-            # is missing still shows up as a bad response. Anything else counts.
-            if req.failure == "net::ERR_ABORTED" and (
-                req.url.endswith("/favicon.svg")
-                or navigations[0] > seen_at.get(id(req), navigations[0]) + (1 if req.is_navigation_request() else 0)
-            ):
+            if req.failure == "net::ERR_ABORTED" and left_behind(req, *seen_at.get(id(req), (navigations[0], False))):
                 return
             self.failed_requests.append(f"{req.method} {req.url}: {req.failure}")
+
+        def left_behind(req, started_at: int, started_leaving: bool) -> bool:
+            # Leaving a page cancels what it was still loading (a favicon, a chart's fetch, a CSS
+            # background the old document asked for after the test had already moved on): that
+            # is the test moving on, not the page failing. Chromium also cancels its own favicon
+            # fetch at times (a page closed or a favicon already cached): a favicon that is
+            # missing still shows up as a bad response. Anything else counts.
+            if req.url.endswith("/favicon.svg"):
+                return True
+            if req.is_navigation_request():
+                return navigations[0] > started_at + 1
+            return started_leaving or navigations[0] > started_at
 
         page.on("console", lambda msg: msg.type == "error" and self.console.append(f"{msg.text} @ {msg.location}"))
         page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
@@ -321,8 +333,13 @@ class PageProblems:
         page.on("request", on_request)
         page.on("requestfailed", on_failed)
         page.on("requestfinished", lambda req: note(f"<- {req.method} {req.url}"))
+        page.on("framenavigated", on_navigated)
         page.on("domcontentloaded", lambda p: note(f"domcontentloaded {p.url}"))
         page.on("load", lambda p: note(f"load {p.url}"))
+
+    def aborted(self) -> list[str]:
+        """Every cancelled request in the log, however long ago (the failure report shows the tail)."""
+        return [line for line in self.log if " xx " in line]
 
     def all(self) -> list[str]:
         return self.console + self.page_errors + self.failed_requests + self.bad_responses
@@ -375,7 +392,9 @@ def pytest_runtest_makereport(item, call):
         except Exception as exc:  # the page may be the reason of the failure; say so, keep going
             report.sections.append(("e2e", f"could not screenshot {page.url}: {exc}"))
     for page, problems in zip(recorder.pages, recorder.problems, strict=True):
-        report.sections.append((f"e2e page {page.url}", "\n".join([*problems.all(), *problems.log[-40:]])))
+        report.sections.append(
+            (f"e2e page {page.url}", "\n".join([*problems.all(), *problems.aborted(), *problems.log[-40:]]))
+        )
     if recorder.last is not None:
         shown = os.path.relpath(recorder.last, Path.cwd())
         report.sections.append(("e2e screenshots", f"last screenshot: {shown}\nall: {recorder.folder}"))
