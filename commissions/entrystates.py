@@ -106,6 +106,7 @@ class _CommissionPrefix:
         self.partner = partner
         self.kept = ledgerdays.kept()
         self.days: list[date] = []
+        self.entries: list[int] = []  # the ledger rows of days[i], every kind
         self.before_day: list[Decimal] = []  # commission of every day before days[i]
         self.total = ZERO
         self.within: dict[int, Decimal] = {}  # per commission: its day's commission before it
@@ -124,6 +125,7 @@ class _CommissionPrefix:
         total, seen = ZERO, self.seen
         for day, commission, entries in rows:
             self.days.append(day)
+            self.entries.append(entries)
             self.before_day.append(total)
             total += commission - debit_days.get(day, (ZERO, 0))[0]
             seen.append(f"{day}:{commission}:{entries}")
@@ -416,6 +418,13 @@ class PageStates:
             running += consumer[3]
             self.ends.append(running)
         self.demand = running
+
+    def day_entries(self) -> list[tuple[date, int]] | None:
+        """The ledger's rows per program day, oldest first (``LedgerDay``, read for the states
+        anyway); None where the rollup is not kept (SQLite) or the states came from a replay."""
+        if self.replay or not self.prefix.kept:
+            return None
+        return list(zip(self.prefix.days, self.prefix.entries, strict=True))
 
     def _taken_before(self, key: Key) -> Decimal:
         i = bisect.bisect_left(self.take_keys, key)

@@ -8,6 +8,7 @@ None of them depends on ``expire_trials_task`` having run: an *active trial* is 
 from __future__ import annotations
 
 import itertools
+import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -456,6 +457,28 @@ def commission_list(
         .select_related("payment", "refund", "referral")
         .order_by("-earned_at", "-id")
     )
+
+
+def ledger_page_keys(entries: QuerySet[CommissionEntry], day_entries: list[tuple[date, int]]):
+    """``SeekPaginator``'s ``keys`` for ``commission_list``: the ids of rows ``bottom``..``top``
+    (newest first) read from the day that holds row ``bottom``, found from the ledger's rows per
+    day (``LedgerDay``), so a page deep in 100,000 entries skips at most that day's rows, not the
+    whole ledger before it. ``entries`` is ``commission_list``'s (its date range applied); days
+    outside that range count nothing."""
+    newest_first = [(day, n) for day, n in reversed(day_entries) if n > 0]
+    tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)  # the zone of LedgerDay's days (commissions_ledger_day)
+
+    def keys(bottom: int, top: int) -> list[int]:
+        skipped = 0
+        for day, n in newest_first:
+            if skipped + n > bottom:
+                before = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+                page = entries.filter(earned_at__lt=before).values_list("pk", flat=True)
+                return list(page[bottom - skipped : top - skipped])
+            skipped += n
+        return []
+
+    return keys
 
 
 @dataclass(frozen=True)

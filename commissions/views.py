@@ -22,6 +22,7 @@ from commissions.selectors import (
     commission_totals,
     commission_totals_in_state,
     commission_totals_of,
+    ledger_page_keys,
     link_name,
     referral_count,
     referral_csv_header,
@@ -175,6 +176,10 @@ def _in_state(entries: QuerySet, states: PageStates, state: str) -> QuerySet:
     return entries.filter(states.ids_filter(state))
 
 
+def _days_in(day_entries: list, start, end) -> list:
+    return [(day, n) for day, n in day_entries if (start is None or day >= start) and (end is None or day <= end)]
+
+
 @partner_required
 def commission_list_view(request: HttpRequest) -> HttpResponse:
     dates = DateRangeForm(request.GET)
@@ -197,8 +202,12 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
         totals = commission_totals(partner=request.partner, start=start, end=end)
     # The count is the totals' row count (a rollup without a state filter): no COUNT(*) over the ledger.
     count = 0 if dates.errors else totals.rows
+    # Without a state filter a page deep in the ledger starts at its day (the rows per day).
+    keys = None
+    if not state and not dates.errors and (day_entries := states.day_entries()) is not None:
+        keys = ledger_page_keys(entries, _days_in(day_entries, start, end))
     # A staff void shows its reason (fraud.CommissionVoid) beside the entry.
-    page = SeekPaginator(entries.select_related("void_record"), PAGE_SIZE, count=count).get_page(
+    page = SeekPaginator(entries.select_related("void_record"), PAGE_SIZE, count=count, keys=keys).get_page(
         request.GET.get("page")
     )
     entries = list(page.object_list)
