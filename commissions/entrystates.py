@@ -107,6 +107,7 @@ class _CommissionPrefix:
         self.kept = ledgerdays.kept()
         self.days: list[date] = []
         self.entries: list[int] = []  # the ledger rows of days[i], every kind
+        self.sums: list[tuple[date, Decimal, Decimal, Decimal, int]] = []  # LedgerDay's, per day
         self.before_day: list[Decimal] = []  # commission of every day before days[i]
         self.total = ZERO
         self.within: dict[int, Decimal] = {}  # per commission: its day's commission before it
@@ -117,15 +118,17 @@ class _CommissionPrefix:
         # A plain cursor: the ORM's decimal converters cost more than the query on 1,000 days.
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT day, SUM(commission), SUM(entries) FROM {LedgerDay._meta.db_table} "
+                # Payments and refunds too: the page's totals for any dates are sums of these rows.
+                f"SELECT day, SUM(commission), SUM(entries), SUM(payments), SUM(refunds) FROM {LedgerDay._meta.db_table} "
                 "WHERE partner_id = %s GROUP BY day ORDER BY day",
                 [partner.pk],
             )
             rows = cursor.fetchall()
         total, seen = ZERO, self.seen
-        for day, commission, entries in rows:
+        for day, commission, entries, payments, refunds in rows:
             self.days.append(day)
             self.entries.append(entries)
+            self.sums.append((day, payments, refunds, commission, entries))
             self.before_day.append(total)
             total += commission - debit_days.get(day, (ZERO, 0))[0]
             seen.append(f"{day}:{commission}:{entries}")
@@ -222,8 +225,9 @@ def _debits_digest(partner: Partner) -> tuple[int, datetime | None, str]:
         with connection.cursor() as cursor:
             cursor.execute(
                 # The ledger is append-only: its rows' count, sums and last id change with any row.
+                # The voids' count, not string_agg(DISTINCT kind): that sort was 1.5 of 3.5 ms.
                 "SELECT COUNT(*), MAX(earned_at), concat_ws(':', MAX(id), SUM(amount), SUM(payment_id), "
-                "SUM(extract(epoch FROM earned_at)), string_agg(DISTINCT kind, ',')) "
+                "SUM(extract(epoch FROM earned_at)), COUNT(*) FILTER (WHERE kind = 'void')) "
                 "FROM commissions_commissionentry WHERE partner_id = %s AND kind <> 'commission'",
                 [partner.pk],
             )
@@ -418,6 +422,13 @@ class PageStates:
             running += consumer[3]
             self.ends.append(running)
         self.demand = running
+
+    def ledger_days(self) -> list[tuple[date, Decimal, Decimal, Decimal, int]] | None:
+        """(day, payments, refunds, commission, rows) of the ledger per program day, oldest first
+        (``LedgerDay``, read for the states anyway); None as ``day_entries``."""
+        if self.replay or not self.prefix.kept:
+            return None
+        return self.prefix.sums
 
     def day_entries(self) -> list[tuple[date, int]] | None:
         """The ledger's rows per program day, oldest first (``LedgerDay``, read for the states

@@ -490,12 +490,25 @@ class CommissionTotals:
     rows: int
 
 
-def commission_totals(*, partner: Partner, start: date | None = None, end: date | None = None) -> CommissionTotals:
+def commission_totals(
+    *, partner: Partner, start: date | None = None, end: date | None = None, days: list[tuple] | None = None
+) -> CommissionTotals:
     """Totals of ``commission_list(partner=, start=, end=)`` and its row count, in one query.
 
     On PostgreSQL from ``LedgerDay`` (the ledger's sums per program day, kept by triggers in the
     same transaction as every entry; a few rows a day instead of every ledger row); elsewhere
-    (SQLite: the demo and tests) from the ledger itself. Both give the same numbers."""
+    (SQLite: the demo and tests) from the ledger itself. Both give the same numbers. ``days``:
+    the partner's (day, payments, refunds, commission, rows) per day, already read from
+    ``LedgerDay`` (``PageStates.ledger_days``): summed here, no query."""
+    if days is not None:
+        row = {"payments": ZERO, "refunds": ZERO, "commission": ZERO, "rows": 0}
+        for day, payments, refunds, commission, rows in days:
+            if (start is None or day >= start) and (end is None or day <= end):
+                row["payments"] += payments
+                row["refunds"] += refunds
+                row["commission"] += commission
+                row["rows"] += rows
+        return _totals(row)
     if not ledgerdays.kept():
         return commission_totals_of(commission_list(partner=partner, start=start, end=end))
     zero = Value(ZERO, output_field=_MONEY)

@@ -199,7 +199,7 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
             commission_totals_of(entries) if scanned is None else commission_totals_in_state(entries, scanned=scanned)
         )
     else:
-        totals = commission_totals(partner=request.partner, start=start, end=end)
+        totals = commission_totals(partner=request.partner, start=start, end=end, days=states.ledger_days())
     # The count is the totals' row count (a rollup without a state filter): no COUNT(*) over the ledger.
     count = 0 if dates.errors else totals.rows
     # Without a state filter a page deep in the ledger starts at its day (the rows per day).

@@ -45,9 +45,9 @@ def _rollup_by_day(partner) -> dict:
     return {row["day"]: (row["p"], row["r"], row["c"], row["n"]) for row in rows if row["n"]}
 
 
-def _activity(partner, *, days: int = 5) -> None:
+def _activity(partner, *, days: int = 5, ago: int = 0) -> None:
     link = LinkFactory(partner=partner)
-    now = timezone.now()
+    now = timezone.now() - timedelta(days=ago)
     for n in range(days):
         at = now - timedelta(days=n * 3, hours=n)
         referral = b.signup(b.click(link, f"v{n}", at), at + timedelta(minutes=1))
@@ -68,26 +68,48 @@ def test_the_general_path_keeps_the_day_rows_equal_too(partner, settings):
     assert _rollup_by_day(partner) == _ledger_by_day(partner)
 
 
+def _ranges(partner):
+    """All dates, and ranges that start and end on days with entries (a boundary day counts)."""
+    days = sorted({timezone.localtime(at).date() for at in CommissionEntry.objects.values_list("earned_at", flat=True)})
+    assert len(days) >= 6
+    return ((None, None), (days[1], None), (None, days[-2]), (days[2], days[-3]))
+
+
+def _assert_ledger_totals(partner, totals, start, end) -> None:
+    entries = CommissionEntry.objects.filter(partner=partner)
+    if start:
+        entries = entries.filter(earned_at__date__gte=start)
+    if end:
+        entries = entries.filter(earned_at__date__lte=end)
+    ledger = entries.aggregate(
+        payments=Sum("payment__amount", filter=Q(kind="commission")),
+        refunds=Sum("refund__amount", filter=Q(kind="reversal")),
+        commission=Sum("amount"),
+        rows=Count("id"),
+    )
+    assert totals.payments == (ledger["payments"] or 0)
+    assert totals.refunds == (ledger["refunds"] or 0)
+    assert totals.commission == (ledger["commission"] or 0)
+    assert totals.rows == ledger["rows"]
+
+
 def test_totals_read_from_the_day_rows_equal_the_ledger_for_any_range(partner):
     _activity(partner, days=6)
-    today = timezone.localdate()
-    for start, end in ((None, None), (today - timedelta(days=7), None), (None, today - timedelta(days=4))):
-        entries = CommissionEntry.objects.filter(partner=partner)
-        if start:
-            entries = entries.filter(earned_at__date__gte=start)
-        if end:
-            entries = entries.filter(earned_at__date__lte=end)
-        ledger = entries.aggregate(
-            payments=Sum("payment__amount", filter=Q(kind="commission")),
-            refunds=Sum("refund__amount", filter=Q(kind="reversal")),
-            commission=Sum("amount"),
-            rows=Count("id"),
-        )
-        totals = commission_totals(partner=partner, start=start, end=end)
-        assert totals.payments == (ledger["payments"] or 0)
-        assert totals.refunds == (ledger["refunds"] or 0)
-        assert totals.commission == (ledger["commission"] or 0)
-        assert totals.rows == ledger["rows"]
+    for start, end in _ranges(partner):
+        _assert_ledger_totals(partner, commission_totals(partner=partner, start=start, end=end), start, end)
+
+
+def test_the_pages_totals_summed_from_the_days_it_read_equal_the_ledger(partner_client):
+    # The page sums the per-day rows it reads for the entries' states (PageStates.ledger_days);
+    # all in the past (an entry dated after now sends the states to the replay, which reads none).
+    partner = partner_client.partner
+    _activity(partner, days=6, ago=3)
+    for start, end in _ranges(partner):
+        query = {key: day.isoformat() for key, day in (("start", start), ("end", end)) if day}
+        response = partner_client.get(reverse("commissions:commission_list"), query)
+        assert response.status_code == 200
+        _assert_ledger_totals(partner, response.context["totals"], start, end)
+        assert response.context["page_obj"].paginator.count == response.context["totals"].rows
 
 
 def test_another_partners_entries_stay_in_their_own_rows(partner):

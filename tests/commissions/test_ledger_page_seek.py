@@ -70,8 +70,9 @@ def test_every_page_of_a_date_range_holds_its_rows(partner_client):
     expected = _expected(partner, start, end)
     _every_page(partner_client, {"start": start.isoformat(), "end": end.isoformat()}, expected)
     # A page past the end shows the last one (Django's paginator), read the same way.
-    assert _page_ids(partner_client, {"start": start.isoformat(), "end": end.isoformat(), "page": 9999}) == (
-        expected[(len(expected) - 1) // PAGE_SIZE * PAGE_SIZE :]
+    assert (
+        _page_ids(partner_client, {"start": start.isoformat(), "end": end.isoformat(), "page": 9999})
+        == (expected[(len(expected) - 1) // PAGE_SIZE * PAGE_SIZE :])
     )
 
 
