@@ -9,12 +9,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
 from django.views.decorators.http import require_http_methods, require_POST
 
 from commissions.money import money_str
+from config.reverse import url_with_id
 from partners.decorators import partner_required
 from tracking.embed import creative_image_url, embed_html, link_url
 from tracking.forms import LinkBuilderForm
@@ -51,6 +56,96 @@ def _creatives_data(creatives: list[Creative]) -> list[dict]:
         }
         for c in creatives
     ]
+
+
+_LINK_ROW = (
+    "<tr>"
+    '<td class="link-cell" data-label="">'
+    '<a href="{detail}">{code}</a>{default_badge}'
+    '<div class="link-url"><code id="link-url-{pk}">{url}</code> '
+    '<button type="button" class="button button-small" data-copy-target="link-url-{pk}" '
+    'aria-label="Copy link {code}">Copy</button></div>'
+    "</td>"
+    '<td class="cell-wrap" data-label="Description"><span class="clamp">{description}</span></td>'
+    '<td class="cell-wrap" data-label="Lands on"><code class="clamp" title="{lands_on}">{lands_on_short}</code></td>'
+    '<td data-label="Trial">{trial_days} days</td>'
+    '<td class="cell-wrap" data-label="Creative">{creative}</td>'
+    '<td data-label="Status">{status}</td>'
+    '<td class="actions-cell" data-label="">'
+    '<a class="button button-small button-secondary" href="{detail}" aria-label="Details of link {code}">Details</a>'
+    "{actions}</td>"
+    "</tr>\n"
+)
+_ACTIVE = mark_safe('<span class="badge badge-paying">Active</span>')
+_DISABLED = mark_safe('<span class="badge badge-cancelled">Disabled</span>')
+_DEFAULT = mark_safe(' <span class="badge">Default</span>')
+_TOGGLE = (
+    ' <form method="post" action="{action}" class="inline-form"{confirm}>'
+    '<input type="hidden" name="csrfmiddlewaretoken" value="{csrf}">'
+    '<input type="hidden" name="next" value="{next}"> '
+    '<input type="hidden" name="action" value="{verb}">'
+    '<button type="submit" class="button button-small{danger}" aria-label="{label} link {code}">{label}</button>'
+    "</form>"
+)
+_DELETE = (
+    ' <form method="post" action="{action}" class="inline-form" data-confirm="Delete link {code}? This cannot be undone.">'
+    '<input type="hidden" name="csrfmiddlewaretoken" value="{csrf}">'
+    '<button type="submit" class="button button-small button-secondary" aria-label="Delete link {code}">Delete</button>'
+    "</form>"
+)
+
+
+def _link_rows(request: HttpRequest, links: list[Link]) -> list[SafeString]:
+    """The links table's rows, one ``format_html`` ``<tr>`` each: with its four ``{% url %}``
+    tags, two CSRF fields and some 40 lookups, the template took ~0.5 ms a row."""
+    detail, toggle, delete = (url_with_id(f"tracking:{name}") for name in ("link_detail", "link_toggle", "link_delete"))
+    csrf, back = get_token(request), f"{request.get_full_path()}#links"
+    rows = []
+    for link in links:
+        code = link.code
+        actions = ""
+        if not link.is_default:
+            active = link.is_active
+            actions = format_html(
+                _TOGGLE,
+                action=toggle(link.pk),
+                confirm=format_html(
+                    ' data-confirm="Disable link {}? Visitors will go to the homepage and no clicks will be counted."',
+                    code,
+                )
+                if active
+                else "",
+                csrf=csrf,
+                next=back,
+                verb="disable" if active else "enable",
+                danger=" button-danger" if active else "",
+                label="Disable" if active else "Enable",
+                code=code,
+            )
+            if not link.has_clicks:
+                actions = format_html(
+                    "{}{}", actions, format_html(_DELETE, action=delete(link.pk), csrf=csrf, code=code)
+                )
+        lands_on = link.destination or settings.DEFAULT_LANDING_URL
+        creative = link.creative
+        rows.append(
+            format_html(
+                _LINK_ROW,
+                detail=detail(link.pk),
+                code=code,
+                default_badge=_DEFAULT if link.is_default else "",
+                pk=link.pk,
+                url=link_url(link),
+                description=link.description or "—",
+                lands_on=lands_on,
+                lands_on_short=Truncator(lands_on).chars(120),
+                trial_days=link.trial_days,
+                creative=f"{creative.get_kind_display()}: {creative.title}" if creative else "—",
+                status=_ACTIVE if link.is_active else _DISABLED,
+                actions=actions,
+            )
+        )
+    return rows
 
 
 @partner_required
@@ -98,7 +193,7 @@ def resources_view(request: HttpRequest) -> HttpResponse:
             "default_link_url": link_url(default_link) if default_link else "",
             "form": form,
             "page_obj": page,
-            "links": [(link, link_url(link)) for link in page.object_list],
+            "links": _link_rows(request, list(page.object_list)),
             "query_string": urlencode({"kind": kind}) if kind else "",
             "kinds": Creative.Kind.choices,
             "kind": kind,
