@@ -329,3 +329,24 @@ class ReferralDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id} {self.day} {self.status}"
+
+
+class ReferralCount(models.Model):
+    """The partner's referrals per stored status, for the dashboard's active subscriptions and
+    trials (``tracking.reports.partner_summary``): a few rows instead of counting every referral.
+
+    Kept on PostgreSQL by triggers on the referrals (commissions/referraldays.py, beside
+    ``ReferralDay``'s), in the same transaction as every sign-up, status change, move or delete,
+    without waiting for a lock (a status may have a few rows, to be summed). Not kept on SQLite:
+    the summary counts the referrals.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+", db_index=False)
+    status = models.CharField(max_length=10)
+    referrals = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["partner", "status"], name="referral_count_partner_status")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id} {self.status}: {self.referrals}"

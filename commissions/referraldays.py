@@ -1,6 +1,6 @@
 """The triggers that keep ``ReferralDay`` equal to the referrals' counts per partner, link,
-program day of sign-up and stored status, and their recomputation (PostgreSQL; SQLite counts the
-referrals themselves).
+program day of sign-up and stored status, and ``ReferralCount`` equal to their counts per partner
+and stored status, and their recomputation (PostgreSQL; SQLite counts the referrals themselves).
 
 The same design as ``commissions/ledgerdays.py`` (never waiting for a lock: each change adds to
 a row of that key nobody else holds, or inserts another; reads sum them): statement-level
@@ -22,6 +22,7 @@ from commissions.daytriggers import execute_on_postgres, statement_triggers
 
 _REFERRALS = "commissions_referral"
 _DAYS = "commissions_referralday"
+_COUNTS = "commissions_referralcount"
 
 
 def _counts(source: str, sign: str = "") -> str:
@@ -84,17 +85,83 @@ POSTGRES_FORWARD = _STATEMENT_FORWARD + ROW_UPDATE_FORWARD
 POSTGRES_REVERSE = _STATEMENT_REVERSE + ROW_UPDATE_REVERSE + STATEMENT_UPDATE_REVERSE
 
 
+# ReferralCount: the same design, keyed by (partner, status) alone.
+def _status_counts(source: str, sign: str = "") -> str:
+    return f"SELECT partner_id, status, {sign}COUNT(*) AS referrals FROM {source} GROUP BY 1, 2"
+
+
+def _apply_counts(select: str) -> str:
+    return f"""DECLARE
+  c record;
+BEGIN
+  FOR c IN SELECT partner_id, status, SUM(referrals) AS referrals
+           FROM ({select}) AS changed GROUP BY 1, 2 ORDER BY 1, 2 LOOP
+    CONTINUE WHEN c.referrals = 0;
+    UPDATE {_COUNTS} SET referrals = referrals + c.referrals
+    WHERE id = (SELECT id FROM {_COUNTS} WHERE partner_id = c.partner_id AND status = c.status
+                LIMIT 1 FOR UPDATE SKIP LOCKED);
+    IF NOT FOUND THEN
+      INSERT INTO {_COUNTS} (partner_id, status, referrals) VALUES (c.partner_id, c.status, c.referrals);
+    END IF;
+  END LOOP;
+  RETURN NULL;
+END"""
+
+
+_COUNTS_STATEMENT_FORWARD, _COUNTS_STATEMENT_REVERSE = statement_triggers(
+    name="commissions_referral_counts",
+    table=_REFERRALS,
+    apply=_apply_counts,
+    changes=_status_counts,
+    ops=("insert", "delete"),
+)
+_COUNTED_BY_STATUS = ("partner_id", "status")
+_COUNTS_ROW_CHANGE = (
+    "SELECT NEW.partner_id AS partner_id, NEW.status AS status, 1 AS referrals "
+    "UNION ALL SELECT OLD.partner_id, OLD.status, -1"
+)
+COUNTS_FORWARD = [
+    *_COUNTS_STATEMENT_FORWARD,
+    f"""CREATE OR REPLACE FUNCTION commissions_referral_counts_row_update() RETURNS trigger LANGUAGE plpgsql AS $$
+{_apply_counts(_COUNTS_ROW_CHANGE)} $$""",
+    f"DROP TRIGGER IF EXISTS commissions_referral_counts_row_update ON {_REFERRALS}",
+    f"CREATE TRIGGER commissions_referral_counts_row_update AFTER UPDATE OF {', '.join(_COUNTED_BY_STATUS)} "
+    f"ON {_REFERRALS} FOR EACH ROW WHEN "
+    f"({' OR '.join(f'OLD.{c} IS DISTINCT FROM NEW.{c}' for c in _COUNTED_BY_STATUS)}) "
+    "EXECUTE FUNCTION commissions_referral_counts_row_update()",
+]
+COUNTS_REVERSE = [
+    *_COUNTS_STATEMENT_REVERSE,
+    f"DROP TRIGGER IF EXISTS commissions_referral_counts_row_update ON {_REFERRALS}",
+    "DROP FUNCTION IF EXISTS commissions_referral_counts_row_update()",
+]
+
+
 def kept() -> bool:
     return connection.vendor == "postgresql"
 
 
-def recompute_sql(*, partner_filter: bool) -> list[str]:
+def days_recompute_sql(*, partner_filter: bool) -> list[str]:
     where = "WHERE partner_id = ANY(%s)" if partner_filter else ""
     return [
         f"DELETE FROM {_DAYS} {where}",
         f"INSERT INTO {_DAYS} (partner_id, link_id, day, status, referrals) "
         f"SELECT partner_id, link_id, commissions_ledger_day(signed_up_at), status, COUNT(*) FROM {_REFERRALS} "
         f"{where} GROUP BY 1, 2, 3, 4",
+    ]
+
+
+def recompute_sql(*, partner_filter: bool) -> list[str]:
+    """Both tables' rows from the referrals (``manage.py rebuild_ledger_days``, ``loadbench``)."""
+    return days_recompute_sql(partner_filter=partner_filter) + counts_recompute_sql(partner_filter=partner_filter)
+
+
+def counts_recompute_sql(*, partner_filter: bool) -> list[str]:
+    where = "WHERE partner_id = ANY(%s)" if partner_filter else ""
+    return [
+        f"DELETE FROM {_COUNTS} {where}",
+        f"INSERT INTO {_COUNTS} (partner_id, status, referrals) "
+        f"SELECT partner_id, status, COUNT(*) FROM {_REFERRALS} {where} GROUP BY 1, 2",
     ]
 
 
@@ -109,11 +176,21 @@ def recompute(*, partner_ids: Iterable[int] | None = None) -> None:
 
 
 def install(schema_editor) -> None:
-    execute_on_postgres(schema_editor, POSTGRES_FORWARD, recompute_sql(partner_filter=False))
+    # Migration 0014: ReferralDay only (ReferralCount comes with 0017).
+    execute_on_postgres(schema_editor, POSTGRES_FORWARD, days_recompute_sql(partner_filter=False))
 
 
 def uninstall(schema_editor) -> None:
     execute_on_postgres(schema_editor, POSTGRES_REVERSE)
+
+
+def install_counts(schema_editor) -> None:
+    """Migration 0017: ``ReferralCount``'s triggers, and the counts of the referrals already there."""
+    execute_on_postgres(schema_editor, COUNTS_FORWARD, counts_recompute_sql(partner_filter=False))
+
+
+def uninstall_counts(schema_editor) -> None:
+    execute_on_postgres(schema_editor, COUNTS_REVERSE)
 
 
 def use_row_update_trigger(schema_editor) -> None:

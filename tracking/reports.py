@@ -27,7 +27,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from commissions.models import CommissionEntry, Referral
+from commissions import referraldays
+from commissions.models import CommissionEntry, Referral, ReferralCount
 from commissions.money import ZERO, cents
 from config.errors import PortalError
 from partners.models import Partner
@@ -162,10 +163,31 @@ def _count(queryset) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), _INT_ZERO, output_field=IntegerField())
 
 
+def _status_counts(mine: dict, now) -> dict:
+    """The summary's active trials and subscriptions. On PostgreSQL from ``ReferralCount`` (the
+    referrals per stored status, kept by triggers): "active trial" also depends on the time now
+    (a trial that ended without payment stops counting at once, whether or not the periodic
+    expiry task has run yet), so the trials that ended but still read "trial" are subtracted, a
+    range of the (partner, status, trial_ends_at) index holding only those few. Elsewhere
+    (SQLite) counted from the referrals, each a range of that index."""
+    trial, paying = Referral.Status.TRIAL, Referral.Status.PAYING
+    if not referraldays.kept():
+        return {
+            "active_trials": _count(Referral.objects.filter(**mine, status=trial, trial_ends_at__gt=now)),
+            "active_subscriptions": _count(Referral.objects.filter(**mine, status=paying)),
+        }
+    stored = ReferralCount.objects.filter(**mine)
+    return {
+        "trials_stored": _total(stored.filter(status=trial), "referrals", IntegerField()),
+        "trials_ended": _count(Referral.objects.filter(**mine, status=trial, trial_ends_at__lte=now)),
+        "active_subscriptions": _total(stored.filter(status=paying), "referrals", IntegerField()),
+    }
+
+
 def partner_summary(partner: Partner) -> PartnerSummary:
     """The five KPIs of the contract plus whether the partner can withdraw, in one statement
     whose every part reads a bounded number of index entries (a row per link and month, 30 days of
-    rollups, the partner's active referrals, the newest ledger entries, the payouts)."""
+    rollups, a few counter rows per status, the newest ledger entries, the payouts)."""
     today = program_today()
     since = today - timedelta(days=29)
     now = timezone.now()
@@ -185,12 +207,7 @@ def partner_summary(partner: Partner) -> PartnerSummary:
             unique_clicks_30d=_total(
                 DailyLinkStats.objects.filter(**mine, day__gte=since, day__lte=today), "unique_clicks", IntegerField()
             ),
-            # Status counts come from the referrals themselves: "active trial" depends on the
-            # time now (a trial that ended without payment stops counting at once, whether or
-            # not the periodic expiry task has run yet), which a daily counter cannot express.
-            # Each count is a range of the (partner, status, trial_ends_at) index alone.
-            active_trials=_count(Referral.objects.filter(**mine, status=Referral.Status.TRIAL, trial_ends_at__gt=now)),
-            active_subscriptions=_count(Referral.objects.filter(**mine, status=Referral.Status.PAYING)),
+            **_status_counts(mine, now),
             # The balance, see below: commission still in the hold, and payouts that hold money.
             held=_total(
                 CommissionEntry.objects.filter(**mine, kind=CommissionEntry.Kind.COMMISSION, earned_at__gt=cutoff),
@@ -211,6 +228,8 @@ def partner_summary(partner: Partner) -> PartnerSummary:
     # the other two read only recent entries and the payouts. So it equals the ledger balance,
     # always current. Withdrawals themselves never use it: the payouts code recomputes the
     # balance from the ledger under the partner lock.
+    if "trials_stored" in row:  # the counters, less the trials that ended since the expiry task ran
+        row["active_trials"] = row["trials_stored"] - row["trials_ended"]
     commission = cents(row["commission"])
     balance = cents(row["commission"] - row["held"] - row["paid_out"])
     withdrawal = withdrawal_status(partner=partner, balance=balance, open_payout=row["open_payout"])
