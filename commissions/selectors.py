@@ -21,7 +21,16 @@ from django.utils import timezone
 
 from commissions import ledgerdays, referraldays
 from commissions.display import format_date, format_money, mask_email
-from commissions.models import CommissionEntry, LedgerDay, MerchantEvent, Payment, Referral, ReferralDay, Refund
+from commissions.models import (
+    CommissionEntry,
+    LedgerDay,
+    MerchantEvent,
+    Payment,
+    Referral,
+    ReferralCount,
+    ReferralDay,
+    Refund,
+)
 from commissions.money import ZERO, cents
 from partners.models import Partner
 from tracking.models import PromoCode
@@ -171,9 +180,13 @@ def status_sort_keys(
     mine = Referral.objects.filter(partner=partner).filter(_day_bounds(start, end, "signed_up_at"))
     if link_id is not None:
         mine = mine.filter(link_id=link_id)
-    days = _referral_days(partner=partner, link_id=link_id, start=start, end=end)
-    stored = dict(days.values_list("status").annotate(n=Sum("referrals")).order_by())
-    running = mine.filter(active_trials_q(now=now)).count()
+    if link_id is None and start is None and end is None:
+        stored = _stored_counts(partner)  # a few rows; the trials still running, less those that ended
+        running = stored.get(Status.TRIAL, 0) - _ended_but_stored_as_trial(partner, now)
+    else:
+        days = _referral_days(partner=partner, link_id=link_id, start=start, end=end)
+        stored = dict(days.values_list("status").annotate(n=Sum("referrals")).order_by())
+        running = mine.filter(active_trials_q(now=now)).count()
     sizes = {
         Status.TRIAL: running,
         Status.EXPIRED: stored.get(Status.EXPIRED, 0) + stored.get(Status.TRIAL, 0) - running,
@@ -212,15 +225,36 @@ def referral_count(
     start: date | None = None,
     end: date | None = None,
 ) -> int | None:
-    """The number of ``referral_list(...)`` rows from ``ReferralDay`` (PostgreSQL: a few rows a
-    day instead of every referral), or ``None`` where the rollup cannot say it: on SQLite, and
-    for the trial filters, which depend on the time now (the paginator counts those)."""
-    if not referraldays.kept() or status in (Status.TRIAL, Status.EXPIRED):
+    """The number of ``referral_list(...)`` rows from ``ReferralCount`` (PostgreSQL, no link or
+    date filter: a few rows per status) or ``ReferralDay`` (a few rows a day instead of every
+    referral), or ``None`` where the rollups cannot say it: on SQLite, and for the trial filters
+    of a link or dates, which depend on the time now (the paginator counts those)."""
+    if not referraldays.kept():
+        return None
+    if link_id is None and start is None and end is None:
+        stored = _stored_counts(partner)
+        if status in (Status.TRIAL, Status.EXPIRED):
+            # A trial that ended reads "Trial ended" before the expiry task marks it.
+            ended = _ended_but_stored_as_trial(partner, timezone.now())
+            return stored.get(Status.TRIAL, 0) - ended if status == Status.TRIAL else stored.get(status, 0) + ended
+        return stored.get(status, 0) if status else sum(stored.values())
+    if status in (Status.TRIAL, Status.EXPIRED):
         return None
     days = _referral_days(partner=partner, link_id=link_id, start=start, end=end)
     if status:
         days = days.filter(status=status)
     return int(days.aggregate(n=Coalesce(Sum("referrals"), 0))["n"])
+
+
+def _stored_counts(partner: Partner) -> dict[str, int]:
+    """The partner's referrals per stored status (``ReferralCount``, PostgreSQL)."""
+    counts = ReferralCount.objects.filter(partner=partner).values_list("status").annotate(n=Sum("referrals"))
+    return {status: int(n) for status, n in counts.order_by()}
+
+
+def _ended_but_stored_as_trial(partner: Partner, now: datetime) -> int:
+    """Trials over that the expiry task has not marked yet (a range of the status index)."""
+    return Referral.objects.filter(partner=partner, status=Status.TRIAL, trial_ends_at__lte=now).count()
 
 
 def _referral_days(*, partner: Partner, link_id: int | None, start: date | None, end: date | None):
