@@ -176,6 +176,22 @@ def _in_state(entries: QuerySet, states: PageStates, state: str) -> QuerySet:
     return entries.filter(states.ids_filter(state))
 
 
+# What commission_rows and the entries' states read of a page's rows and their joins.
+_ROW_COLUMNS = (
+    "kind",
+    "amount",
+    "earned_at",
+    "partner_id",
+    "referral__email",
+    "referral__is_self_referral",
+    "payment__plan",
+    "payment__seats",
+    "payment__amount",
+    "refund__amount",
+    "void_record__reason",
+)
+
+
 def _days_in(day_entries: list, start, end) -> list:
     return [(day, n) for day, n in day_entries if (start is None or day >= start) and (end is None or day <= end)]
 
@@ -206,8 +222,11 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     keys = None
     if not state and not dates.errors and (day_entries := states.day_entries()) is not None:
         keys = ledger_page_keys(entries, _days_in(day_entries, start, end))
-    # A staff void shows its reason (fraud.CommissionVoid) beside the entry.
-    page = SeekPaginator(entries.select_related("void_record"), PAGE_SIZE, count=count, keys=keys).get_page(
+    # A staff void shows its reason (fraud.CommissionVoid) beside the entry. The page's rows are
+    # read by id from the partner's whole ledger (a state filter's id arrays are applied once),
+    # with the columns the rows show only (2 of 6 ms of 25 rows' models on the loadbench account).
+    rows = commission_list(partner=request.partner).select_related("void_record").only(*_ROW_COLUMNS)
+    page = SeekPaginator(entries.select_related("void_record"), PAGE_SIZE, count=count, keys=keys, rows=rows).get_page(
         request.GET.get("page")
     )
     entries = list(page.object_list)

@@ -15,11 +15,16 @@ from django.core.paginator import Paginator
 
 class SeekPaginator(Paginator):
     """``keys``, when given, reads the primary keys of rows ``bottom``..``top`` of the ordering
-    (an ordering the database cannot read from one index: ``commissions.selectors.status_sort_keys``)."""
+    (an ordering the database cannot read from one index: ``commissions.selectors.status_sort_keys``).
+    ``rows``, when given, is read for the page's rows instead of ``object_list`` (a superset of it
+    with the same joins: the ids already went through the filter)."""
 
-    def __init__(self, object_list, per_page, *, count: int | None = None, keys=None, **kwargs) -> None:
+    def __init__(self, object_list, per_page, *, count: int | None = None, keys=None, rows=None, **kwargs) -> None:
         super().__init__(object_list, per_page, **kwargs)
         self.keys = keys
+        # ``rows``: the queryset the page's rows are read from by primary key, when the list's
+        # filter is costly to apply again (a state filter's id arrays); same columns and joins.
+        self.rows = rows
         if count is not None:
             # ``count`` is a cached_property: a known count (an exact rollup) replaces the COUNT(*).
             # Never below zero: a rollup that drifted (restored with its triggers off, say) shows
@@ -39,5 +44,6 @@ class SeekPaginator(Paginator):
             ids = list(keys[self.count - top : self.count - bottom])[::-1]
         else:
             ids = list(queryset.values_list("pk", flat=True)[bottom:top])
-        rows = {row.pk: row for row in queryset.order_by().filter(pk__in=ids)} if ids else {}
+        source = queryset if self.rows is None else self.rows
+        rows = {row.pk: row for row in source.order_by().filter(pk__in=ids)} if ids else {}
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)

@@ -10,6 +10,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -488,3 +490,47 @@ def test_money_and_dates_read_the_same_everywhere(partner_client, refer, send):
     assert "2,469.12\u00a0USD" in html  # the currency never wraps apart from the amount
     day = timezone.localtime().strftime("%b ") + str(timezone.localtime().day)
     assert day in html
+
+
+@pytest.mark.parametrize("query", [{}, {"state": "reversed"}])
+def test_each_kind_of_ledger_row_shows_what_it_is(partner_client, refer, send, query):
+    """A commission of the partner's own sign-up (badge), a refund's reversal (negative refunded
+    amount), a staff void (its reason): the rows are read with the columns they show only, so a
+    cell that needed another would cost a query per row."""
+    from django.contrib.auth import get_user_model
+
+    from commissions.fraud.services import commission_void
+    from commissions.models import CommissionEntry
+
+    own = partner_client.partner.user.email
+    refer("cus_self", email=own.upper())
+    send(paid("pay_self", "cus_self", "20.00"))
+    refer("cus_2", email="bob@example.com")
+    send(paid("pay_2", "cus_2", "50.00", plan="B", seats=3))
+    send(refunded("pay_2", "15.00"))
+    send(paid("pay_3", "cus_2", "40.00"))
+    staff = get_user_model().objects.create_user(email="staff@example.com", password="x", is_staff=True)
+    entry = CommissionEntry.objects.get(payment__payment_id="pay_3", kind=CommissionEntry.Kind.COMMISSION)
+    commission_void(entry_id=entry.pk, actor=staff, reason="Test traffic <b>not</b> real")
+    response = partner_client.get(reverse("commissions:commission_list"), query)
+    assert response.status_code == 200
+    rows = re.findall(r"<tr[ >].*?</tr>", response.content.decode(), re.S)[1:-1]  # header and totals out
+    text = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip() for row in rows]
+    void = next(row for row in rows if "Void" in row)
+    assert 'class="reversal-row"' in void
+    assert "Test traffic &lt;b&gt;not&lt;/b&gt; real" in void  # the reason, escaped
+    reversal = next(row for row in rows if "Refund" in row or "Reversal" in row)
+    assert 'class="num negative"' in reversal and "-15.00" in reversal
+    if not query:
+        own_row = next(row for row, words in zip(rows, text, strict=True) if "Plan A" in words and "20.00" in words)
+        assert "Self-referral" in own_row
+        assert any("Plan B" in words and "3" in words.split() for words in text)
+    with CaptureQueriesContext(connection) as queries:
+        partner_client.get(reverse("commissions:commission_list"), query)
+    for n in range(4, 8):
+        send(paid(f"pay_{n}", "cus_self" if n % 2 else "cus_2", "10.00"))
+        send(refunded(f"pay_{n}", "10.00"))
+    partner_client.get(reverse("commissions:commission_list"), query)  # the own takes recomputed once
+    with CaptureQueriesContext(connection) as more:
+        partner_client.get(reverse("commissions:commission_list"), query)
+    assert len(more.captured_queries) == len(queries.captured_queries)
