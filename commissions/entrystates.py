@@ -525,6 +525,20 @@ class PageStates:
             return (matured & held) | _in(scan.owned) | (~commission & ~Q(amount=0))
         return matured & held
 
+    def reversed_parts(self) -> tuple[Q, Q] | None:
+        """``ids_filter(REVERSED)`` as its two disjoint halves: (the commissions a reversal or a
+        void took from, the reversals and voids themselves), for a page that reads each half from
+        its own index; None where the filter is not made of them (a replay, a debt)."""
+        if self.replay:
+            return None
+        scan = self.scan()
+        if scan is None:
+            return None
+        commission = Q(kind=COMMISSION)
+        matured = commission & Q(earned_at__lte=self.now - self.hold)
+        held = ~Q(amount=0) & _not_in(scan.emptied) & self._members(scan, REVERSED)
+        return commission & ((matured & held) | _in(scan.owned)), ~commission & ~Q(amount=0)
+
     @staticmethod
     def _members(scan: _Scan, state: str) -> Q:
         ids = scan.ids.get(state)

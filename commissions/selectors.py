@@ -515,6 +515,21 @@ def ledger_page_keys(entries: QuerySet[CommissionEntry], day_entries: list[tuple
     return keys
 
 
+def reversed_page_keys(entries: QuerySet[CommissionEntry], taken: Q, debits: Q, *, count: int):
+    """``SeekPaginator``'s ``keys`` for ``commission_list`` filtered to the reversed state, given
+    as its two disjoint halves (``PageStates.reversed_parts``): one statement, each half read from
+    its own index, merged in the ledger's order (from the nearer end of the ``count`` rows)."""
+    halves = [entries.filter(half).order_by().values_list("earned_at", "id") for half in (taken, debits)]
+    merged = halves[0].union(halves[1], all=True)
+
+    def keys(bottom: int, top: int) -> list[int]:
+        if bottom > count - top:  # nearer the oldest: the sort keeps fewer rows
+            return [pk for _at, pk in merged.order_by("earned_at", "id")[count - top : count - bottom]][::-1]
+        return [pk for _at, pk in merged.order_by("-earned_at", "-id")[bottom:top]]
+
+    return keys
+
+
 @dataclass(frozen=True)
 class CommissionTotals:
     payments: Decimal

@@ -31,6 +31,7 @@ from commissions.selectors import (
     referral_labels,
     referral_list,
     referral_timeline,
+    reversed_page_keys,
     status_sort_keys,
 )
 from config.exports import bad_date_range, csv_response
@@ -218,10 +219,16 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
         totals = commission_totals(partner=request.partner, start=start, end=end, days=states.ledger_days())
     # The count is the totals' row count (a rollup without a state filter): no COUNT(*) over the ledger.
     count = 0 if dates.errors else totals.rows
-    # Without a state filter a page deep in the ledger starts at its day (the rows per day).
     keys = None
-    if not state and not dates.errors and (day_entries := states.day_entries()) is not None:
-        keys = ledger_page_keys(entries, _days_in(day_entries, start, end))
+    if not dates.errors and (day_entries := states.day_entries()) is not None:  # PostgreSQL, no replay
+        if not state:
+            # A page deep in the ledger starts at its day (the rows per day).
+            keys = ledger_page_keys(entries, _days_in(day_entries, start, end))
+        elif state == lifecycle.REVERSED and (parts := states.reversed_parts()) is not None:
+            # The commissions taken from (by id) and the debits (their own index), merged, instead
+            # of walking the whole ledger's index past every commission that is not reversed.
+            listed = commission_list(partner=request.partner, start=start, end=end)
+            keys = reversed_page_keys(listed, *parts, count=count)
     # A staff void shows its reason (fraud.CommissionVoid) beside the entry. The page's rows are
     # read by id from the partner's whole ledger (a state filter's id arrays are applied once),
     # with the columns the rows show only (2 of 6 ms of 25 rows' models on the loadbench account).

@@ -48,9 +48,9 @@ def _expected(partner, start: date | None = None, end: date | None = None) -> li
     ]
 
 
-def _every_page(client, query: dict, expected: list[int]) -> None:
+def _every_page(client, query: dict, expected: list[int], *, at_least: int = 3) -> None:
     pages = -(-len(expected) // PAGE_SIZE)
-    assert pages >= 3, "the ledger should span several pages"
+    assert pages >= at_least, "the rows should span several pages"
     for number in range(1, pages + 1):
         want = expected[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
         assert _page_ids(client, {**query, "page": number}) == want, f"page {number} of {query}"
@@ -85,3 +85,25 @@ def test_a_new_entry_moves_every_page_by_one_row(partner_client):
     after = _expected(partner)
     assert after[1:] == before
     _every_page(partner_client, {}, after)
+
+
+def test_every_page_of_the_reversed_state_holds_its_rows(partner_client):
+    # Read as two halves merged (the commissions taken from, the debits): the same rows, in the
+    # same order, as the replay's reversed entries.
+    from commissions.lifecycle import REVERSED, entry_ids_in_state, partner_lifecycle
+
+    partner = partner_client.partner
+    _ledger(partner)
+    reversed_ids = entry_ids_in_state(partner_lifecycle(partner=partner), REVERSED)
+    expected = [pk for pk in _expected(partner) if pk in reversed_ids]
+    assert any(
+        kind == "commission" for kind in CommissionEntry.objects.filter(pk__in=expected).values_list("kind", flat=True)
+    )
+    _every_page(partner_client, {"state": "reversed"}, expected, at_least=2)  # read from both ends
+    today = timezone.localdate()
+    start, end = today - timedelta(days=90), today - timedelta(days=45)
+    in_range = [pk for pk in _expected(partner, start, end) if pk in reversed_ids]
+    query = {"state": "reversed", "start": start.isoformat(), "end": end.isoformat()}
+    for number in range(1, -(-len(in_range) // PAGE_SIZE) + 1):
+        want = in_range[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+        assert _page_ids(partner_client, {**query, "page": number}) == want
