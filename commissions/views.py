@@ -94,6 +94,23 @@ def _referral_filters(request: HttpRequest) -> tuple[ReferralFilterForm, DateRan
     return form, dates, {**form.filters(), "start": start, "end": end}
 
 
+# What referral_rows reads of a page's referrals and their links.
+_REFERRAL_ROW_COLUMNS = (
+    "email",
+    "is_self_referral",
+    "status",
+    "signed_up_at",
+    "trial_ends_at",
+    "plan",
+    "seats",
+    "total_paid",
+    "total_commission",
+    "link__code",
+    "link__description",
+    "link__is_default",
+)
+
+
 @partner_required
 def referral_list_view(request: HttpRequest) -> HttpResponse:
     form, dates, filters = _referral_filters(request)
@@ -114,7 +131,9 @@ def referral_list_view(request: HttpRequest) -> HttpResponse:
             start=filters["start"],
             end=filters["end"],
         )
-    page = SeekPaginator(referrals, PAGE_SIZE, count=count, keys=keys).get_page(request.GET.get("page"))
+    # The page's rows by id with the columns they show only (the ids already went through the filters).
+    rows = referral_list(partner=request.partner).only(*_REFERRAL_ROW_COLUMNS)
+    page = SeekPaginator(referrals, PAGE_SIZE, count=count, keys=keys, rows=rows).get_page(request.GET.get("page"))
     list_query = _list_query(request)
     return render(
         request,
