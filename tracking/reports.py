@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Count,
     DecimalField,
@@ -164,39 +165,19 @@ def _count(queryset) -> Coalesce:
 
 
 def _status_counts(mine: dict, now) -> dict:
-    """The summary's active trials and subscriptions. On PostgreSQL from ``ReferralCount`` (the
-    referrals per stored status, kept by triggers): "active trial" also depends on the time now
-    (a trial that ended without payment stops counting at once, whether or not the periodic
-    expiry task has run yet), so the trials that ended but still read "trial" are subtracted, a
-    range of the (partner, status, trial_ends_at) index holding only those few. Elsewhere
-    (SQLite) counted from the referrals, each a range of that index."""
-    trial, paying = Referral.Status.TRIAL, Referral.Status.PAYING
-    if not referraldays.kept():
-        return {
-            "active_trials": _count(Referral.objects.filter(**mine, status=trial, trial_ends_at__gt=now)),
-            "active_subscriptions": _count(Referral.objects.filter(**mine, status=paying)),
-        }
-    stored = ReferralCount.objects.filter(**mine)
+    """The active trials and subscriptions counted from the referrals, each a range of the
+    (partner, status, trial_ends_at) index (SQLite; PostgreSQL reads ``ReferralCount``,
+    ``_summary_sql``)."""
     return {
-        "trials_stored": _total(stored.filter(status=trial), "referrals", IntegerField()),
-        "trials_ended": _count(Referral.objects.filter(**mine, status=trial, trial_ends_at__lte=now)),
-        "active_subscriptions": _total(stored.filter(status=paying), "referrals", IntegerField()),
+        "active_trials": _count(Referral.objects.filter(**mine, status=Referral.Status.TRIAL, trial_ends_at__gt=now)),
+        "active_subscriptions": _count(Referral.objects.filter(**mine, status=Referral.Status.PAYING)),
     }
 
 
-def partner_summary(partner: Partner) -> PartnerSummary:
-    """The five KPIs of the contract plus whether the partner can withdraw, in one statement
-    whose every part reads a bounded number of index entries (a row per link and month, 30 days of
-    rollups, a few counter rows per status, the newest ledger entries, the payouts)."""
-    today = program_today()
-    since = today - timedelta(days=29)
-    now = timezone.now()
-    # The partner as a constant, not OuterRef: each subquery is then planned for this partner
-    # (with a correlated one the planner guesses a few rows and picks the wrong index).
-    mine = {"partner_id": partner.pk}
-    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
-    row = (
-        Partner.objects.filter(pk=partner.pk)
+def _summary_row(mine: dict, *, since: date, today: date, now, cutoff) -> dict:
+    """The summary's sums and counts in one ORM statement (SQLite: the demo and tests)."""
+    return (
+        Partner.objects.filter(pk=mine["partner_id"])
         .values(
             # Commission = every commission entry, reversals included. The rollups hold their sum
             # per link and day (written in the same transaction as each entry), the month rows
@@ -220,6 +201,75 @@ def partner_summary(partner: Partner) -> PartnerSummary:
         )
         .get()
     )
+
+
+def _summary_sql() -> str:
+    """``_summary_row``'s statement written out for PostgreSQL: building and compiling the ORM's
+    nine subqueries cost more than running them (3-5 of 8-15 ms a dashboard on the loadbench
+    account). Same subqueries, same indexes; the partner and the moments are parameters.
+
+    The active trials and subscriptions come from ``ReferralCount`` (the referrals per stored
+    status, kept by triggers): "active trial" also depends on the time now (a trial that ended
+    without payment stops counting at once, whether or not the periodic expiry task has run
+    yet), so the trials that ended but still read "trial" are subtracted, a range of the
+    (partner, status, trial_ends_at) index holding only those few."""
+    trial, paying = Referral.Status.TRIAL, Referral.Status.PAYING
+    commission = CommissionEntry.Kind.COMMISSION
+    monthly, daily = LinkMonthlyStats._meta.db_table, DailyLinkStats._meta.db_table
+    referrals, counts = Referral._meta.db_table, ReferralCount._meta.db_table
+    ledger, payouts = CommissionEntry._meta.db_table, Payout._meta.db_table
+    counted = ", ".join(f"'{status}'" for status in Payout.COUNTED_STATUSES)
+    open_ = ", ".join(f"'{status}'" for status in Payout.OPEN_STATUSES)
+    return (
+        f"SELECT COALESCE((SELECT SUM(commission) FROM {monthly} WHERE partner_id = %(p)s), 0), "
+        f"COALESCE((SELECT SUM(unique_clicks) FROM {daily} WHERE partner_id = %(p)s "
+        "AND day >= %(since)s AND day <= %(today)s), 0), "
+        f"COALESCE((SELECT SUM(referrals) FROM {counts} WHERE partner_id = %(p)s AND status = '{trial}'), 0) "
+        f"- (SELECT COUNT(*) FROM {referrals} WHERE partner_id = %(p)s AND status = '{trial}' "
+        "AND trial_ends_at <= %(now)s), "
+        f"COALESCE((SELECT SUM(referrals) FROM {counts} WHERE partner_id = %(p)s AND status = '{paying}'), 0), "
+        f"COALESCE((SELECT SUM(amount) FROM {ledger} WHERE partner_id = %(p)s AND kind = '{commission}' "
+        "AND earned_at > %(cutoff)s), 0), "
+        f"COALESCE((SELECT SUM(amount) FROM {payouts} WHERE partner_id = %(p)s AND status IN ({counted})), 0), "
+        f"EXISTS (SELECT 1 FROM {payouts} WHERE partner_id = %(p)s AND status IN ({open_})), "
+        f"COALESCE((SELECT SUM(amount) FROM {payouts} WHERE partner_id = %(p)s AND status IN ({open_})), 0)"
+    )
+
+
+def _summary_row_postgres(partner_id: int, *, since: date, today: date, now, cutoff) -> dict:
+    """``_summary_row`` on PostgreSQL (``_summary_sql``); its numeric sums arrive as ``Decimal``."""
+    params = {"p": partner_id, "since": since, "today": today, "now": now, "cutoff": cutoff}
+    with connection.cursor() as cursor:
+        cursor.execute(_summary_sql(), params)
+        values = cursor.fetchone()
+    keys = (
+        "commission",
+        "unique_clicks_30d",
+        "active_trials",
+        "active_subscriptions",
+        "held",
+        "paid_out",
+        "open_payout",
+        "in_payouts",
+    )
+    return dict(zip(keys, values, strict=True))
+
+
+def partner_summary(partner: Partner) -> PartnerSummary:
+    """The five KPIs of the contract plus whether the partner can withdraw, in one statement
+    whose every part reads a bounded number of index entries (a row per link and month, 30 days of
+    rollups, a few counter rows per status, the newest ledger entries, the payouts)."""
+    today = program_today()
+    since = today - timedelta(days=29)
+    now = timezone.now()
+    # The partner as a constant, not OuterRef: each subquery is then planned for this partner
+    # (with a correlated one the planner guesses a few rows and picks the wrong index).
+    mine = {"partner_id": partner.pk}
+    cutoff = now - timedelta(days=settings.COMMISSION_HOLD_DAYS)
+    if referraldays.kept():
+        row = _summary_row_postgres(partner.pk, since=since, today=today, now=now, cutoff=cutoff)
+    else:
+        row = _summary_row(mine, since=since, today=today, now=now, cutoff=cutoff)
     # Which balance: neither the denormalised Partner.balance (it lags the ledger by a Celery
     # round-trip, so the button here could disagree with /payouts/ or with what a request then
     # finds) nor a full ledger aggregate (hundreds of milliseconds for a partner with 100,000
@@ -228,8 +278,6 @@ def partner_summary(partner: Partner) -> PartnerSummary:
     # the other two read only recent entries and the payouts. So it equals the ledger balance,
     # always current. Withdrawals themselves never use it: the payouts code recomputes the
     # balance from the ledger under the partner lock.
-    if "trials_stored" in row:  # the counters, less the trials that ended since the expiry task ran
-        row["active_trials"] = row["trials_stored"] - row["trials_ended"]
     commission = cents(row["commission"])
     balance = cents(row["commission"] - row["held"] - row["paid_out"])
     withdrawal = withdrawal_status(partner=partner, balance=balance, open_payout=row["open_payout"])
