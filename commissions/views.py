@@ -244,10 +244,10 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
             # A page deep in the ledger starts at its day (the rows per day).
             keys = ledger_page_keys(entries, _days_in(day_entries, start, end))
         elif state == lifecycle.REVERSED and (parts := states.reversed_parts()) is not None:
-            # The commissions taken from (by id) and the debits (their own index), merged, instead
-            # of walking the whole ledger's index past every commission that is not reversed.
+            # Deep pages: the commissions taken from (by id) and the debits (their own index),
+            # merged, instead of walking the ledger's index past every commission not reversed.
             listed = commission_list(partner=request.partner, start=start, end=end)
-            keys = reversed_page_keys(listed, *parts, count=count)
+            keys = reversed_page_keys(listed, *parts, count=count, filtered=entries)
     # A staff void shows its reason (fraud.CommissionVoid) beside the entry. The page's rows are
     # read by id from the partner's whole ledger (a state filter's id arrays are applied once),
     # with the columns the rows show only (2 of 6 ms of 25 rows' models on the loadbench account).

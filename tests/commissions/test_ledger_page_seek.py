@@ -87,11 +87,14 @@ def test_a_new_entry_moves_every_page_by_one_row(partner_client):
     _every_page(partner_client, {}, after)
 
 
-def test_every_page_of_the_reversed_state_holds_its_rows(partner_client):
-    # Read as two halves merged (the commissions taken from, the debits): the same rows, in the
-    # same order, as the replay's reversed entries.
+@pytest.mark.parametrize("near_end", [0, 200])
+def test_every_page_of_the_reversed_state_holds_its_rows(partner_client, monkeypatch, near_end):
+    # Read as two halves merged (the commissions taken from, the debits) on deep pages (every
+    # page with near_end=0), by the filter near the ends: the same rows, in the same order, as
+    # the replay's reversed entries.
     from commissions.lifecycle import REVERSED, entry_ids_in_state, partner_lifecycle
 
+    monkeypatch.setattr("commissions.selectors._REVERSED_NEAR_END", near_end)
     partner = partner_client.partner
     _ledger(partner)
     reversed_ids = entry_ids_in_state(partner_lifecycle(partner=partner), REVERSED)
