@@ -23,6 +23,7 @@ from commissions.selectors import (
     link_name,
     referral_labels,
 )
+from config import rows as table_rows
 from config.reverse import url_with_id
 
 
@@ -48,15 +49,11 @@ _REFERRAL_ROW = (
 )
 
 
-def _label_args(labels: dict[str, str]) -> dict[str, str]:
-    return {f"l_{key}": value for key, value in labels.items()}
-
-
 def referral_rows(referrals: list[Referral], *, list_query: str) -> list[SafeString]:
     """A ``<tr>`` per referral (the row opens its timeline, keeping the list's filters)."""
     detail = url_with_id("commissions:referral_detail")
     suffix = f"?{list_query}" if list_query else ""
-    labels = _label_args(referral_labels())
+    template = table_rows.labelled(_REFERRAL_ROW, referral_labels())
     rows = []
     for referral in referrals:
         status = referral.current_status
@@ -64,8 +61,8 @@ def referral_rows(referrals: list[Referral], *, list_query: str) -> list[SafeStr
         if referral.plan:
             plan = f"Plan {referral.plan} · {referral.seats} seat{'' if referral.seats == 1 else 's'}"
         rows.append(
-            format_html(
-                _REFERRAL_ROW,
+            table_rows.row(
+                template,
                 url=f"{detail(referral.pk)}{suffix}",
                 pk=referral.pk,
                 self_referral=_SELF_REFERRAL if referral.is_self_referral else "",
@@ -79,7 +76,6 @@ def referral_rows(referrals: list[Referral], *, list_query: str) -> list[SafeStr
                 paid=display.format_money(referral.total_paid),
                 commission=display.format_money(referral.total_commission),
                 negative=" negative" if referral.total_commission < 0 else "",
-                **labels,
             )
         )
     return rows
@@ -144,7 +140,7 @@ def commission_rows(entries: list[CommissionEntry], states: dict[int, EntryState
     detail = url_with_id("commissions:referral_detail")
     statement = url_with_id("payouts:payout_statement")
     type_labels = COMMISSION_TYPE_LABELS
-    labels = _label_args(commission_labels())
+    template = table_rows.labelled(_COMMISSION_ROW, commission_labels())
     reversal_row, no_class, negative = mark_safe(' class="reversal-row"'), "", " negative"
     rows = []
     for entry in entries:
@@ -161,8 +157,8 @@ def commission_rows(entries: list[CommissionEntry], states: dict[int, EntryState
             kind_html = type_labels["commission"]
         reversal = kind == CommissionEntry.Kind.REVERSAL
         rows.append(
-            format_html(
-                _COMMISSION_ROW,
+            table_rows.row(
+                template,
                 row_class=reversal_row if kind != CommissionEntry.Kind.COMMISSION else no_class,
                 iso=_iso(entry.earned_at),
                 when=display.format_date(entry.earned_at),
@@ -179,7 +175,6 @@ def commission_rows(entries: list[CommissionEntry], states: dict[int, EntryState
                 commission_class=negative if entry.amount < 0 else no_class,
                 commission=display.format_money(entry.amount),
                 state=state_cell(entry, states.get(entry.pk), statement_url=statement),
-                **labels,
             )
         )
     return rows

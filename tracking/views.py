@@ -19,6 +19,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_http_methods, require_POST
 
 from commissions.money import money_str
+from config import rows as table_rows
 from config.reverse import url_with_id
 from partners.decorators import partner_required
 from tracking.embed import creative_image_url, embed_html, link_url
@@ -129,7 +130,7 @@ def _link_rows(request: HttpRequest, links: list[Link]) -> list[SafeString]:
         lands_on = link.destination or settings.DEFAULT_LANDING_URL
         creative = link.creative
         rows.append(
-            format_html(
+            table_rows.row(
                 _LINK_ROW,
                 detail=detail(link.pk),
                 code=code,
