@@ -32,23 +32,47 @@ def _counts(source: str, sign: str = "") -> str:
     )
 
 
-def _apply(select: str) -> str:
-    return f"""DECLARE
+def _applier(table: str, keys: tuple[str, ...]):
+    """A PL/pgSQL block adding a select's counts to ``table``'s rows of each key: to a row of that
+    key no other transaction holds (``FOR UPDATE SKIP LOCKED``), else to a new one."""
+    columns, numbered = ", ".join(keys), ", ".join(str(n) for n in range(1, len(keys) + 1))
+    matches = " AND ".join(f"{key} = c.{key}" for key in keys)
+
+    def apply(select: str) -> str:
+        return f"""DECLARE
   c record;
 BEGIN
-  FOR c IN SELECT partner_id, link_id, day, status, SUM(referrals) AS referrals
-           FROM ({select}) AS changed GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 LOOP
+  FOR c IN SELECT {columns}, SUM(referrals) AS referrals
+           FROM ({select}) AS changed GROUP BY {numbered} ORDER BY {numbered} LOOP
     CONTINUE WHEN c.referrals = 0;
-    UPDATE {_DAYS} SET referrals = referrals + c.referrals
-    WHERE id = (SELECT id FROM {_DAYS} WHERE partner_id = c.partner_id AND link_id = c.link_id
-                AND day = c.day AND status = c.status LIMIT 1 FOR UPDATE SKIP LOCKED);
+    UPDATE {table} SET referrals = referrals + c.referrals
+    WHERE id = (SELECT id FROM {table} WHERE {matches} LIMIT 1 FOR UPDATE SKIP LOCKED);
     IF NOT FOUND THEN
-      INSERT INTO {_DAYS} (partner_id, link_id, day, status, referrals)
-      VALUES (c.partner_id, c.link_id, c.day, c.status, c.referrals);
+      INSERT INTO {table} ({columns}, referrals) VALUES ({", ".join(f"c.{key}" for key in keys)}, c.referrals);
     END IF;
   END LOOP;
   RETURN NULL;
 END"""
+
+    return apply
+
+
+def _row_update_trigger(name: str, apply, change: str, counted: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(forward, reverse) SQL of ``<name>_row_update``: a row-level trigger running ``apply`` over
+    ``change`` (the new row added, the old one taken off), only when a ``counted`` column changed."""
+    function = f"{name}_row_update"
+    forward = [
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$\n{apply(change)} $$",
+        f"DROP TRIGGER IF EXISTS {function} ON {_REFERRALS}",
+        f"CREATE TRIGGER {function} AFTER UPDATE OF {', '.join(counted)} ON {_REFERRALS} "
+        f"FOR EACH ROW WHEN ({' OR '.join(f'OLD.{c} IS DISTINCT FROM NEW.{c}' for c in counted)}) "
+        f"EXECUTE FUNCTION {function}()",
+    ]
+    reverse = [f"DROP TRIGGER IF EXISTS {function} ON {_REFERRALS}", f"DROP FUNCTION IF EXISTS {function}()"]
+    return forward, reverse
+
+
+_apply = _applier(_DAYS, ("partner_id", "link_id", "day", "status"))
 
 
 # Inserts and deletes: statement-level triggers with transition tables. Updates: a row-level
@@ -64,18 +88,7 @@ _ROW_CHANGE = (
     "NEW.status AS status, 1 AS referrals UNION ALL SELECT OLD.partner_id, OLD.link_id, "
     "commissions_ledger_day(OLD.signed_up_at), OLD.status, -1"
 )
-ROW_UPDATE_FORWARD = [
-    f"""CREATE OR REPLACE FUNCTION commissions_referral_days_row_update() RETURNS trigger LANGUAGE plpgsql AS $$
-{_apply(_ROW_CHANGE)} $$""",
-    f"DROP TRIGGER IF EXISTS commissions_referral_days_row_update ON {_REFERRALS}",
-    f"CREATE TRIGGER commissions_referral_days_row_update AFTER UPDATE OF {', '.join(_COUNTED)} ON {_REFERRALS} "
-    f"FOR EACH ROW WHEN ({' OR '.join(f'OLD.{c} IS DISTINCT FROM NEW.{c}' for c in _COUNTED)}) "
-    "EXECUTE FUNCTION commissions_referral_days_row_update()",
-]
-ROW_UPDATE_REVERSE = [
-    f"DROP TRIGGER IF EXISTS commissions_referral_days_row_update ON {_REFERRALS}",
-    "DROP FUNCTION IF EXISTS commissions_referral_days_row_update()",
-]
+ROW_UPDATE_FORWARD, ROW_UPDATE_REVERSE = _row_update_trigger("commissions_referral_days", _apply, _ROW_CHANGE, _COUNTED)
 # The statement-level UPDATE trigger of the first design (migration 0014 before 0016).
 STATEMENT_UPDATE_REVERSE = [
     f"DROP TRIGGER IF EXISTS commissions_referral_days_update ON {_REFERRALS}",
@@ -90,22 +103,7 @@ def _status_counts(source: str, sign: str = "") -> str:
     return f"SELECT partner_id, status, {sign}COUNT(*) AS referrals FROM {source} GROUP BY 1, 2"
 
 
-def _apply_counts(select: str) -> str:
-    return f"""DECLARE
-  c record;
-BEGIN
-  FOR c IN SELECT partner_id, status, SUM(referrals) AS referrals
-           FROM ({select}) AS changed GROUP BY 1, 2 ORDER BY 1, 2 LOOP
-    CONTINUE WHEN c.referrals = 0;
-    UPDATE {_COUNTS} SET referrals = referrals + c.referrals
-    WHERE id = (SELECT id FROM {_COUNTS} WHERE partner_id = c.partner_id AND status = c.status
-                LIMIT 1 FOR UPDATE SKIP LOCKED);
-    IF NOT FOUND THEN
-      INSERT INTO {_COUNTS} (partner_id, status, referrals) VALUES (c.partner_id, c.status, c.referrals);
-    END IF;
-  END LOOP;
-  RETURN NULL;
-END"""
+_apply_counts = _applier(_COUNTS, ("partner_id", "status"))
 
 
 _COUNTS_STATEMENT_FORWARD, _COUNTS_STATEMENT_REVERSE = statement_triggers(
@@ -120,21 +118,11 @@ _COUNTS_ROW_CHANGE = (
     "SELECT NEW.partner_id AS partner_id, NEW.status AS status, 1 AS referrals "
     "UNION ALL SELECT OLD.partner_id, OLD.status, -1"
 )
-COUNTS_FORWARD = [
-    *_COUNTS_STATEMENT_FORWARD,
-    f"""CREATE OR REPLACE FUNCTION commissions_referral_counts_row_update() RETURNS trigger LANGUAGE plpgsql AS $$
-{_apply_counts(_COUNTS_ROW_CHANGE)} $$""",
-    f"DROP TRIGGER IF EXISTS commissions_referral_counts_row_update ON {_REFERRALS}",
-    f"CREATE TRIGGER commissions_referral_counts_row_update AFTER UPDATE OF {', '.join(_COUNTED_BY_STATUS)} "
-    f"ON {_REFERRALS} FOR EACH ROW WHEN "
-    f"({' OR '.join(f'OLD.{c} IS DISTINCT FROM NEW.{c}' for c in _COUNTED_BY_STATUS)}) "
-    "EXECUTE FUNCTION commissions_referral_counts_row_update()",
-]
-COUNTS_REVERSE = [
-    *_COUNTS_STATEMENT_REVERSE,
-    f"DROP TRIGGER IF EXISTS commissions_referral_counts_row_update ON {_REFERRALS}",
-    "DROP FUNCTION IF EXISTS commissions_referral_counts_row_update()",
-]
+_COUNTS_ROW_FORWARD, _COUNTS_ROW_REVERSE = _row_update_trigger(
+    "commissions_referral_counts", _apply_counts, _COUNTS_ROW_CHANGE, _COUNTED_BY_STATUS
+)
+COUNTS_FORWARD = _COUNTS_STATEMENT_FORWARD + _COUNTS_ROW_FORWARD
+COUNTS_REVERSE = _COUNTS_STATEMENT_REVERSE + _COUNTS_ROW_REVERSE
 
 
 def kept() -> bool:
