@@ -20,7 +20,7 @@ import pytest
 from django.db.models import Sum
 from django.test import override_settings
 from django.utils import timezone
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -28,7 +28,7 @@ from commissions.balance import partner_balance
 from commissions.entrystates import PageStates
 from commissions.lifecycle import AVAILABLE, PAID, PENDING, STATE_LABELS, entry_ids_in_state, partner_lifecycle
 from commissions.models import CommissionEntry, Refund
-from commissions.money import ZERO
+from commissions.money import ZERO, cents
 from commissions.selectors import commission_list, commission_totals_in_state, commission_totals_of
 from payouts.models import Payout
 from tests.factories import CommissionEntryFactory, MerchantEventFactory, PartnerFactory
@@ -53,16 +53,18 @@ steps = st.lists(
 def _check(partner, now, hold_days: int) -> None:
     life = partner_lifecycle(partner=partner, now=now)
     entries = CommissionEntry.objects.filter(partner=partner)
-    ledger = entries.aggregate(total=Sum("amount"))["total"] or ZERO
-    held = (
+    # The expected sums to the cent: SQLite sums a decimal column as a float and Django does not
+    # round an aggregate back (0.35 - 0.34 came back as 0.00999999999999995).
+    ledger = cents(entries.aggregate(total=Sum("amount"))["total"] or ZERO)
+    held = cents(
         entries.filter(kind="commission", amount__gt=0, earned_at__gt=now - timedelta(days=hold_days)).aggregate(
             total=Sum("amount")
         )["total"]
         or ZERO
     )
     payouts = Payout.objects.filter(partner=partner)
-    open_total = payouts.filter(status__in=Payout.OPEN_STATUSES).aggregate(t=Sum("amount"))["t"] or ZERO
-    paid_total = payouts.filter(status="paid").aggregate(t=Sum("amount"))["t"] or ZERO
+    open_total = cents(payouts.filter(status__in=Payout.OPEN_STATUSES).aggregate(t=Sum("amount"))["t"] or ZERO)
+    paid_total = cents(payouts.filter(status="paid").aggregate(t=Sum("amount"))["t"] or ZERO)
 
     assert life.available == partner_balance(partner=partner, now=now)
     assert life.pending == held
@@ -108,6 +110,8 @@ def _check_page_states(partner, now, life) -> None:
 
 @hypothesis_settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(history=steps, hold_days=st.integers(min_value=0, max_value=3))
+# Found by a clean clone's run on SQLite: 0.35 less a 0.34 refund summed as 0.00999999999999995.
+@example(history=[("commission", 35), ("refund", 0, 97)], hold_days=0)
 def test_lifecycle_parts_equal_the_ledger_and_the_balance(history, hold_days):
     with override_settings(COMMISSION_HOLD_DAYS=hold_days):
         partner = PartnerFactory()
