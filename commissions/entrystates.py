@@ -106,7 +106,6 @@ class _CommissionPrefix:
         self.partner = partner
         self.kept = ledgerdays.kept()
         self.days: list[date] = []
-        self.entries: list[int] = []  # the ledger rows of days[i], every kind
         self.sums: list[tuple[date, Decimal, Decimal, Decimal, int]] = []  # LedgerDay's, per day
         self.before_day: list[Decimal] = []  # commission of every day before days[i]
         self.total = ZERO
@@ -127,7 +126,6 @@ class _CommissionPrefix:
         total, seen = ZERO, self.seen
         for day, commission, entries, payments, refunds in rows:
             self.days.append(day)
-            self.entries.append(entries)
             self.sums.append((day, payments, refunds, commission, entries))
             self.before_day.append(total)
             total += commission - debit_days.get(day, (ZERO, 0))[0]
@@ -425,17 +423,11 @@ class PageStates:
 
     def ledger_days(self) -> list[tuple[date, Decimal, Decimal, Decimal, int]] | None:
         """(day, payments, refunds, commission, rows) of the ledger per program day, oldest first
-        (``LedgerDay``, read for the states anyway); None as ``day_entries``."""
+        (``LedgerDay``, read for the states anyway); None where the rollup is not kept (SQLite)
+        or the states came from a replay."""
         if self.replay or not self.prefix.kept:
             return None
         return self.prefix.sums
-
-    def day_entries(self) -> list[tuple[date, int]] | None:
-        """The ledger's rows per program day, oldest first (``LedgerDay``, read for the states
-        anyway); None where the rollup is not kept (SQLite) or the states came from a replay."""
-        if self.replay or not self.prefix.kept:
-            return None
-        return list(zip(self.prefix.days, self.prefix.entries, strict=True))
 
     def _taken_before(self, key: Key) -> Decimal:
         i = bisect.bisect_left(self.take_keys, key)
@@ -522,16 +514,16 @@ class PageStates:
             later = _after(scan.last)
             return matured & ~_before(first) & (Q(amount=0) | (kept & (self._members(scan, state) | later)))
         if state == REVERSED:
-            return (matured & held) | _in(scan.owned) | (~commission & ~Q(amount=0))
+            taken, debits = self.reversed_parts()
+            return taken | debits
         return matured & held
 
     def reversed_parts(self) -> tuple[Q, Q] | None:
-        """``ids_filter(REVERSED)`` as its two disjoint halves: (the commissions a reversal or a
-        void took from, the reversals and voids themselves), for a page that reads each half from
-        its own index; None where the filter is not made of them (a replay, a debt)."""
-        if self.replay:
-            return None
-        scan = self.scan()
+        """``ids_filter(REVERSED)`` as its two disjoint halves, for a page that reads each from its
+        own index: (the matured commissions with a reversed part and those a reversal took from,
+        the reversals and voids themselves); None where the filter is not made of them (a
+        replay, a debt)."""
+        scan = None if self.replay else self.scan()
         if scan is None:
             return None
         commission = Q(kind=COMMISSION)

@@ -493,13 +493,12 @@ def commission_list(
     )
 
 
-def ledger_page_keys(entries: QuerySet[CommissionEntry], day_entries: list[tuple[date, int]]):
+def ledger_page_keys(entries: QuerySet[CommissionEntry], days: list[tuple]):
     """``SeekPaginator``'s ``keys`` for ``commission_list``: the ids of rows ``bottom``..``top``
     (newest first) read from the day that holds row ``bottom``, found from the ledger's rows per
-    day (``LedgerDay``), so a page deep in 100,000 entries skips at most that day's rows, not the
-    whole ledger before it. ``entries`` is ``commission_list``'s (its date range applied); days
-    outside that range count nothing."""
-    newest_first = [(day, n) for day, n in reversed(day_entries) if n > 0]
+    day, so a page deep in 100,000 entries skips at most that day's rows, not the whole ledger
+    before it. ``entries`` is ``commission_list``'s and ``days`` its days (``ledger_days_in``)."""
+    newest_first = [(day, n) for day, *_sums, n in reversed(days) if n > 0]
     tz = zoneinfo.ZoneInfo(settings.TIME_ZONE)  # the zone of LedgerDay's days (commissions_ledger_day)
 
     def keys(bottom: int, top: int) -> list[int]:
@@ -520,26 +519,20 @@ def ledger_page_keys(entries: QuerySet[CommissionEntry], day_entries: list[tuple
 _REVERSED_NEAR_END = 200
 
 
-def reversed_page_keys(
-    entries: QuerySet[CommissionEntry], taken: Q, debits: Q, *, count: int, filtered: QuerySet[CommissionEntry]
-):
-    """``SeekPaginator``'s ``keys`` for ``commission_list`` filtered to the reversed state
-    (``filtered``), given also as its two disjoint halves (``PageStates.reversed_parts``). Near
-    either end the filter walks the ledger's index from that end; deeper pages read the halves
-    in one statement, each from its own index, merged in the ledger's order: that costs the same
-    on every page, where the walk grows with the page's depth (page 50 of 4,700 reversed rows on
-    the loadbench account: 51 against 59 ms; the first and the last pages: the walk)."""
+def reversed_page_keys(entries: QuerySet[CommissionEntry], taken: Q, debits: Q, *, count: int):
+    """``SeekPaginator``'s ``keys`` for ``commission_list`` filtered to the reversed state, given
+    as its two disjoint halves (``PageStates.reversed_parts``). Deep pages read the halves in one
+    statement, each from its own index, merged in the ledger's order: that costs the same on
+    every page, where the walk along the ledger's index grows with the page's depth (page 50 of
+    4,700 reversed rows on the loadbench account: 51 against 59 ms). Within
+    ``_REVERSED_NEAR_END`` rows of either end, None: the paginator's own walk from that end."""
     halves = [entries.filter(half).order_by().values_list("earned_at", "id") for half in (taken, debits)]
     merged = halves[0].union(halves[1], all=True)
 
-    def keys(bottom: int, top: int) -> list[int]:
-        from_end = bottom > count - top
+    def keys(bottom: int, top: int) -> list[int] | None:
         if min(bottom, count - top) < _REVERSED_NEAR_END:
-            ids = filtered.values_list("pk", flat=True)
-            if from_end:
-                return list(ids.reverse()[count - top : count - bottom])[::-1]
-            return list(ids[bottom:top])
-        if from_end:  # nearer the oldest: the sort keeps fewer rows
+            return None
+        if bottom > count - top:  # nearer the oldest: the sort keeps fewer rows
             return [pk for _at, pk in merged.order_by("earned_at", "id")[count - top : count - bottom]][::-1]
         return [pk for _at, pk in merged.order_by("-earned_at", "-id")[bottom:top]]
 
@@ -555,25 +548,30 @@ class CommissionTotals:
     rows: int
 
 
-def commission_totals(
-    *, partner: Partner, start: date | None = None, end: date | None = None, days: list[tuple] | None = None
-) -> CommissionTotals:
+def ledger_days_in(days: list[tuple], start: date | None, end: date | None) -> list[tuple]:
+    """The rows of ``PageStates.ledger_days`` (day, payments, refunds, commission, rows) within
+    the program days ``start``..``end``."""
+    return [row for row in days if (start is None or row[0] >= start) and (end is None or row[0] <= end)]
+
+
+def commission_totals_of_days(days: list[tuple]) -> CommissionTotals:
+    """The totals of ``ledger_days_in``'s rows: ``commission_totals`` without its query."""
+    return _totals(
+        {
+            "payments": sum((row[1] for row in days), ZERO),
+            "refunds": sum((row[2] for row in days), ZERO),
+            "commission": sum((row[3] for row in days), ZERO),
+            "rows": sum(row[4] for row in days),
+        }
+    )
+
+
+def commission_totals(*, partner: Partner, start: date | None = None, end: date | None = None) -> CommissionTotals:
     """Totals of ``commission_list(partner=, start=, end=)`` and its row count, in one query.
 
     On PostgreSQL from ``LedgerDay`` (the ledger's sums per program day, kept by triggers in the
     same transaction as every entry; a few rows a day instead of every ledger row); elsewhere
-    (SQLite: the demo and tests) from the ledger itself. Both give the same numbers. ``days``:
-    the partner's (day, payments, refunds, commission, rows) per day, already read from
-    ``LedgerDay`` (``PageStates.ledger_days``): summed here, no query."""
-    if days is not None:
-        row = {"payments": ZERO, "refunds": ZERO, "commission": ZERO, "rows": 0}
-        for day, payments, refunds, commission, rows in days:
-            if (start is None or day >= start) and (end is None or day <= end):
-                row["payments"] += payments
-                row["refunds"] += refunds
-                row["commission"] += commission
-                row["rows"] += rows
-        return _totals(row)
+    (SQLite: the demo and tests) from the ledger itself. Both give the same numbers."""
     if not ledgerdays.kept():
         return commission_totals_of(commission_list(partner=partner, start=start, end=end))
     zero = Value(ZERO, output_field=_MONEY)

@@ -22,6 +22,8 @@ from commissions.selectors import (
     commission_totals,
     commission_totals_in_state,
     commission_totals_of,
+    commission_totals_of_days,
+    ledger_days_in,
     ledger_page_keys,
     link_name,
     referral_count,
@@ -212,20 +214,18 @@ _ROW_COLUMNS = (
 )
 
 
-def _days_in(day_entries: list, start, end) -> list:
-    return [(day, n) for day, n in day_entries if (start is None or day >= start) and (end is None or day <= end)]
-
-
 @partner_required
 def commission_list_view(request: HttpRequest) -> HttpResponse:
     dates = DateRangeForm(request.GET)
     start, end = dates.range()
     state = _state_filter(request)
-    entries = commission_list(partner=request.partner, start=start, end=end)
-    if dates.errors:
-        entries = entries.none()  # dates that are no range show the error and no rows
+    listed = commission_list(partner=request.partner, start=start, end=end)
+    # Dates that are no range show the error and no rows.
+    entries = listed.none() if dates.errors else listed
     # The states of the page's entries only (commissions/entrystates.py), not a replay.
     states = PageStates(partner=request.partner)
+    # LedgerDay's rows in the dates (PostgreSQL), read for the states: the totals and the seek.
+    days = None if (all_days := states.ledger_days()) is None else ledger_days_in(all_days, start, end)
     if state:
         entries = _in_state(entries, states, state)
         # All dates: the state's totals kept with its runs, plus the rows matured since.
@@ -234,27 +234,26 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
         totals = (
             commission_totals_of(entries) if scanned is None else commission_totals_in_state(entries, scanned=scanned)
         )
+    elif days is not None:  # the day rows PageStates read, no query of their own
+        totals = commission_totals_of_days(days)
     else:
-        totals = commission_totals(partner=request.partner, start=start, end=end, days=states.ledger_days())
+        totals = commission_totals(partner=request.partner, start=start, end=end)
     # The count is the totals' row count (a rollup without a state filter): no COUNT(*) over the ledger.
     count = 0 if dates.errors else totals.rows
     keys = None
-    if not dates.errors and (day_entries := states.day_entries()) is not None:  # PostgreSQL, no replay
+    if days is not None and not dates.errors:  # PostgreSQL, no replay
         if not state:
             # A page deep in the ledger starts at its day (the rows per day).
-            keys = ledger_page_keys(entries, _days_in(day_entries, start, end))
+            keys = ledger_page_keys(entries, days)
         elif state == lifecycle.REVERSED and (parts := states.reversed_parts()) is not None:
             # Deep pages: the commissions taken from (by id) and the debits (their own index),
             # merged, instead of walking the ledger's index past every commission not reversed.
-            listed = commission_list(partner=request.partner, start=start, end=end)
-            keys = reversed_page_keys(listed, *parts, count=count, filtered=entries)
+            keys = reversed_page_keys(listed, *parts, count=count)
     # A staff void shows its reason (fraud.CommissionVoid) beside the entry. The page's rows are
     # read by id from the partner's whole ledger (a state filter's id arrays are applied once),
     # with the columns the rows show only (2 of 6 ms of 25 rows' models on the loadbench account).
     rows = commission_list(partner=request.partner).select_related("void_record").only(*_ROW_COLUMNS)
-    page = SeekPaginator(entries.select_related("void_record"), PAGE_SIZE, count=count, keys=keys, rows=rows).get_page(
-        request.GET.get("page")
-    )
+    page = SeekPaginator(entries, PAGE_SIZE, count=count, keys=keys, rows=rows).get_page(request.GET.get("page"))
     entries = list(page.object_list)
     return render(
         request,

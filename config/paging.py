@@ -15,7 +15,8 @@ from django.core.paginator import Paginator
 
 class SeekPaginator(Paginator):
     """``keys``, when given, reads the primary keys of rows ``bottom``..``top`` of the ordering
-    (an ordering the database cannot read from one index: ``commissions.selectors.status_sort_keys``).
+    (an ordering the database cannot read from one index: ``commissions.selectors.status_sort_keys``),
+    or returns None to leave a page to the walk from the nearer end of ``object_list``.
     ``rows``, when given, is read for the page's rows instead of ``object_list`` (a superset of it
     with the same joins: the ids already went through the filter)."""
 
@@ -35,15 +36,17 @@ class SeekPaginator(Paginator):
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         top = min(bottom + self.per_page, self.count)
-        queryset = self.object_list
-        if self.keys is not None:
-            ids = self.keys(bottom, top) if top > bottom else []
-        elif bottom > self.count - top:
-            # Nearer the end: the same ordering reversed, skipping fewer index entries.
-            keys = queryset.values_list("pk", flat=True).reverse()
-            ids = list(keys[self.count - top : self.count - bottom])[::-1]
-        else:
-            ids = list(queryset.values_list("pk", flat=True)[bottom:top])
-        source = queryset if self.rows is None else self.rows
+        ids = self.keys(bottom, top) if self.keys is not None and top > bottom else None
+        if ids is None:
+            ids = self._walk(bottom, top)
+        source = self.object_list if self.rows is None else self.rows
         rows = {row.pk: row for row in source.order_by().filter(pk__in=ids)} if ids else {}
         return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
+
+    def _walk(self, bottom: int, top: int) -> list:
+        """The ids of rows ``bottom``..``top`` along the ordering's index, from the nearer end."""
+        keys = self.object_list.values_list("pk", flat=True)
+        if bottom > self.count - top:
+            # Nearer the end: the same ordering reversed, skipping fewer index entries.
+            return list(keys.reverse()[self.count - top : self.count - bottom])[::-1]
+        return list(keys[bottom:top])
