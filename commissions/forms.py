@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from django import forms
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from commissions.selectors import DEFAULT_REFERRAL_SORT, REFERRAL_SORTS, STATUS_LABELS, link_name
+from config import rows as table_rows
 from partners.models import Partner
 from tracking.models import Link
 from tracking.reports import DateRangeError, check_day
+
+_OPTION = '<option value="{value}"{selected}>{label}</option>'
 
 
 class _LinkChoice(forms.ModelChoiceField):
@@ -51,7 +54,7 @@ class ReferralFilterForm(forms.Form):
             field.auto_id,
             mark_safe(
                 "".join(
-                    f'<option value="{escape(value)}"{selected if value == current else ""}>{escape(label)}</option>'
+                    table_rows.row(_OPTION, value=value, selected=selected if value == current else "", label=label)
                     for value, label in options
                 )
             ),

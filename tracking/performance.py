@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from commissions.display import format_money
 from commissions.money import money_str
-from config import rows
+from config import rows as table_rows
 from config.exports import bad_date_range_message, csv_response
 from config.reverse import url_with_id
 from partners.decorators import partner_required
@@ -142,15 +142,15 @@ def _creative_cell(creative) -> SafeString:
 
 
 def _display(
-    row_: LinkPerformance, *, template: str, sub_ids_url: Callable[[int], str], sources_url: str, range_query: str
+    row: LinkPerformance, *, template: str, sub_ids_url: Callable[[int], str], sources_url: str, range_query: str
 ) -> SafeString:
     """One link's ``<tr>``, every value escaped (``config.rows``; the column titles are in
     ``template`` already): the template engine took some 35 lookups a row, ``format_html`` a
     ``conditional_escape`` per value (a report can have hundreds of links)."""
-    link = row_.link
+    link = row.link
     destination = link_destination(link)
-    numbers = row_numbers(row_)
-    return rows.row(
+    numbers = row_numbers(row)
+    return table_rows.row(
         template,
         label=link_label(link),
         disabled="" if link.is_active else _DISABLED,
@@ -191,8 +191,8 @@ def performance_view(request: HttpRequest) -> HttpResponse:
         )
     sub_ids_url = url_with_id("tracking:link_sub_ids")  # reversed once per page, not per link
     sources_url = reverse("tracking:sources")
-    template = rows.labelled(_ROW, {**titles, "creative": CREATIVE_TITLE}, prefix="t_")
-    table = [
+    template = table_rows.labelled(_ROW, {**titles, "creative": CREATIVE_TITLE}, prefix="t_")
+    rows = [
         _display(row, template=template, sub_ids_url=sub_ids_url, sources_url=sources_url, range_query=base_query)
         for row in report.rows
     ]
@@ -202,7 +202,7 @@ def performance_view(request: HttpRequest) -> HttpResponse:
         "tracking/performance.html",
         {
             "report": report,
-            "rows": table,
+            "rows": rows,
             "totals": row_numbers(totals),
             "columns": columns,
             "start": start,
@@ -213,8 +213,7 @@ def performance_view(request: HttpRequest) -> HttpResponse:
             "currency": settings.PROGRAM_CURRENCY,
             "titles": titles,
             "creative_title": CREATIVE_TITLE,
-            "range_query": base_query,
-            "sources_url": sources_url,
+            "range_query": base_query,  # the tabs' links
         },
     )
 

@@ -12,7 +12,6 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
@@ -88,6 +87,9 @@ _TOGGLE = (
     '<button type="submit" class="button button-small{danger}" aria-label="{label} link {code}">{label}</button>'
     "</form>"
 )
+_CONFIRM_DISABLE = (
+    ' data-confirm="Disable link {code}? Visitors will go to the homepage and no clicks will be counted."'
+)
 _DELETE = (
     ' <form method="post" action="{action}" class="inline-form" data-confirm="Delete link {code}? This cannot be undone.">'
     '<input type="hidden" name="csrfmiddlewaretoken" value="{csrf}">'
@@ -97,8 +99,8 @@ _DELETE = (
 
 
 def _link_rows(request: HttpRequest, links: list[Link]) -> list[SafeString]:
-    """The links table's rows, one ``format_html`` ``<tr>`` each: with its four ``{% url %}``
-    tags, two CSRF fields and some 40 lookups, the template took ~0.5 ms a row."""
+    """The links table's rows, a ``<tr>`` each (``config.rows``): with its four ``{% url %}`` tags,
+    two CSRF fields and some 40 lookups, the template took ~0.5 ms a row."""
     detail, toggle, delete = (url_with_id(f"tracking:{name}") for name in ("link_detail", "link_toggle", "link_delete"))
     csrf, back = get_token(request), f"{request.get_full_path()}#links"
     rows = []
@@ -107,15 +109,10 @@ def _link_rows(request: HttpRequest, links: list[Link]) -> list[SafeString]:
         actions = ""
         if not link.is_default:
             active = link.is_active
-            actions = format_html(
+            actions = table_rows.row(
                 _TOGGLE,
                 action=toggle(link.pk),
-                confirm=format_html(
-                    ' data-confirm="Disable link {}? Visitors will go to the homepage and no clicks will be counted."',
-                    code,
-                )
-                if active
-                else "",
+                confirm=table_rows.row(_CONFIRM_DISABLE, code=code) if active else "",
                 csrf=csrf,
                 next=back,
                 verb="disable" if active else "enable",
@@ -124,9 +121,7 @@ def _link_rows(request: HttpRequest, links: list[Link]) -> list[SafeString]:
                 code=code,
             )
             if not link.has_clicks:
-                actions = format_html(
-                    "{}{}", actions, format_html(_DELETE, action=delete(link.pk), csrf=csrf, code=code)
-                )
+                actions += table_rows.row(_DELETE, action=delete(link.pk), csrf=csrf, code=code)
         lands_on = link.destination or settings.DEFAULT_LANDING_URL
         creative = link.creative
         rows.append(
