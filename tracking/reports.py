@@ -9,6 +9,7 @@ balance for the summary). Definitions are docs/reference.md's.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -203,10 +204,12 @@ def _summary_row(mine: dict, *, since: date, today: date, now, cutoff) -> dict:
     )
 
 
+@functools.cache
 def _summary_sql() -> str:
     """``_summary_row``'s statement written out for PostgreSQL: building and compiling the ORM's
     nine subqueries cost more than running them (3-5 of 8-15 ms a dashboard on the loadbench
-    account). Same subqueries, same indexes; the partner and the moments are parameters.
+    account). Same subqueries, same indexes; the partner and the moments are parameters, so the
+    text is built once per process. The contract's summary tests run on both databases.
 
     The active trials and subscriptions come from ``ReferralCount`` (the referrals per stored
     status, kept by triggers): "active trial" also depends on the time now (a trial that ended

@@ -1,6 +1,7 @@
-"""Recompute the commissions page's ledger day sums (``LedgerDay``) from the ledger, with the
-day function re-created for the current ``PROGRAM_TIME_ZONE`` (run it after changing that, or
-after restoring a dump loaded with triggers off). PostgreSQL only."""
+"""Recompute the commissions page's ledger day sums (``LedgerDay``) from the ledger and the
+referrals' counts (``ReferralDay``, ``ReferralCount``) from the referrals, with the day function
+re-created for the current ``PROGRAM_TIME_ZONE`` (run it after changing that, or after restoring
+a dump loaded with triggers off). PostgreSQL only."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from commissions import ledgerdays, referraldays
 
 
 class Command(BaseCommand):
-    help = "Recompute LedgerDay (the commissions page's totals per partner and day) from the ledger."
+    help = (
+        "Recompute LedgerDay (the commissions page's totals per partner and day) from the ledger, and "
+        "ReferralDay and ReferralCount (the referrals' counts) from the referrals."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--partner", type=int, action="append", help="Only these partner ids (repeatable).")
@@ -19,6 +23,7 @@ class Command(BaseCommand):
         if not ledgerdays.kept():
             raise CommandError("Ledger day sums are kept on PostgreSQL only; SQLite reads the ledger directly.")
         ledgerdays.recompute(partner_ids=options["partner"])
-        # The referrals' day counts use the same day function (commissions/referraldays.py).
+        # The referrals' day counts use the same day function; their status counts come along
+        # (commissions/referraldays.py).
         referraldays.recompute(partner_ids=options["partner"])
-        self.stdout.write(self.style.SUCCESS("Ledger day sums recomputed from the ledger."))
+        self.stdout.write(self.style.SUCCESS("Ledger day sums and referral counts recomputed."))
