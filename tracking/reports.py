@@ -165,16 +165,6 @@ def _count(queryset) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), _INT_ZERO, output_field=IntegerField())
 
 
-def _status_counts(mine: dict, now) -> dict:
-    """The active trials and subscriptions counted from the referrals, each a range of the
-    (partner, status, trial_ends_at) index (SQLite; PostgreSQL reads ``ReferralCount``,
-    ``_summary_sql``)."""
-    return {
-        "active_trials": _count(Referral.objects.filter(**mine, status=Referral.Status.TRIAL, trial_ends_at__gt=now)),
-        "active_subscriptions": _count(Referral.objects.filter(**mine, status=Referral.Status.PAYING)),
-    }
-
-
 def _summary_row(mine: dict, *, since: date, today: date, now, cutoff) -> dict:
     """The summary's sums and counts in one ORM statement (SQLite: the demo and tests)."""
     return (
@@ -189,7 +179,11 @@ def _summary_row(mine: dict, *, since: date, today: date, now, cutoff) -> dict:
             unique_clicks_30d=_total(
                 DailyLinkStats.objects.filter(**mine, day__gte=since, day__lte=today), "unique_clicks", IntegerField()
             ),
-            **_status_counts(mine, now),
+            # Counted from the referrals (PostgreSQL reads ReferralCount, _summary_sql): "active
+            # trial" depends on the time now. Each count is a range of the (partner, status,
+            # trial_ends_at) index alone.
+            active_trials=_count(Referral.objects.filter(**mine, status=Referral.Status.TRIAL, trial_ends_at__gt=now)),
+            active_subscriptions=_count(Referral.objects.filter(**mine, status=Referral.Status.PAYING)),
             # The balance, see below: commission still in the hold, and payouts that hold money.
             held=_total(
                 CommissionEntry.objects.filter(**mine, kind=CommissionEntry.Kind.COMMISSION, earned_at__gt=cutoff),
