@@ -181,18 +181,11 @@ def status_sort_keys(
     if link_id is not None:
         mine = mine.filter(link_id=link_id)
     if link_id is None and start is None and end is None:
-        stored = _stored_counts(partner)  # a few rows; the trials still running, less those that ended
-        running = stored.get(Status.TRIAL, 0) - _ended_but_stored_as_trial(partner, now)
+        sizes = _current_counts(partner, now)
     else:
         days = _referral_days(partner=partner, link_id=link_id, start=start, end=end)
         stored = dict(days.values_list("status").annotate(n=Sum("referrals")).order_by())
-        running = mine.filter(active_trials_q(now=now)).count()
-    sizes = {
-        Status.TRIAL: running,
-        Status.EXPIRED: stored.get(Status.EXPIRED, 0) + stored.get(Status.TRIAL, 0) - running,
-        Status.PAYING: stored.get(Status.PAYING, 0),
-        Status.CANCELLED: stored.get(Status.CANCELLED, 0),
-    }
+        sizes = _by_current_status(stored, running=mine.filter(active_trials_q(now=now)).count())
     order = _BY_STATUS if sort == "status" else _BY_STATUS[::-1]
 
     def keys(bottom: int, top: int) -> list[int]:
@@ -232,12 +225,8 @@ def referral_count(
     if not referraldays.kept():
         return None
     if link_id is None and start is None and end is None:
-        stored = _stored_counts(partner)
-        if status in (Status.TRIAL, Status.EXPIRED):
-            # A trial that ended reads "Trial ended" before the expiry task marks it.
-            ended = _ended_but_stored_as_trial(partner, timezone.now())
-            return stored.get(Status.TRIAL, 0) - ended if status == Status.TRIAL else stored.get(status, 0) + ended
-        return stored.get(status, 0) if status else sum(stored.values())
+        counts = _current_counts(partner, timezone.now())
+        return counts.get(status, 0) if status else sum(counts.values())
     if status in (Status.TRIAL, Status.EXPIRED):
         return None
     days = _referral_days(partner=partner, link_id=link_id, start=start, end=end)
@@ -246,15 +235,24 @@ def referral_count(
     return int(days.aggregate(n=Coalesce(Sum("referrals"), 0))["n"])
 
 
-def _stored_counts(partner: Partner) -> dict[str, int]:
-    """The partner's referrals per stored status (``ReferralCount``, PostgreSQL)."""
-    counts = ReferralCount.objects.filter(partner=partner).values_list("status").annotate(n=Sum("referrals"))
-    return {status: int(n) for status, n in counts.order_by()}
+def _by_current_status(stored: dict[str, int], *, running: int) -> dict[str, int]:
+    """Referrals per stored status as the page shows them: of the trials, ``running`` are still
+    on and the rest read "Trial ended" before the expiry task marks them."""
+    return {
+        Status.TRIAL: running,
+        Status.EXPIRED: stored.get(Status.EXPIRED, 0) + stored.get(Status.TRIAL, 0) - running,
+        Status.PAYING: stored.get(Status.PAYING, 0),
+        Status.CANCELLED: stored.get(Status.CANCELLED, 0),
+    }
 
 
-def _ended_but_stored_as_trial(partner: Partner, now: datetime) -> int:
-    """Trials over that the expiry task has not marked yet (a range of the status index)."""
-    return Referral.objects.filter(partner=partner, status=Status.TRIAL, trial_ends_at__lte=now).count()
+def _current_counts(partner: Partner, now: datetime) -> dict[str, int]:
+    """All the partner's referrals by current status, from ``ReferralCount`` (a few rows) less the
+    trials that ended but still read "trial" (a range of the status index) (PostgreSQL)."""
+    rows = ReferralCount.objects.filter(partner=partner).values_list("status").annotate(n=Sum("referrals"))
+    stored = {status: int(n) for status, n in rows.order_by()}
+    ended = Referral.objects.filter(partner=partner, status=Status.TRIAL, trial_ends_at__lte=now).count()
+    return _by_current_status(stored, running=stored.get(Status.TRIAL, 0) - ended)
 
 
 def _referral_days(*, partner: Partner, link_id: int | None, start: date | None, end: date | None):
