@@ -90,6 +90,11 @@ class Referral(models.Model):
     # Denormalised sums, updated in the same transaction as the payment/refund that changes them.
     total_paid = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     total_commission = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
+    # The click's sub-IDs, for the sub-ID report: copied from the click by the database
+    # (commissions/referralsubs.py), never set by the app; "" without a click.
+    sub1 = models.CharField(max_length=100, blank=True, default="", db_default="", editable=False)
+    sub2 = models.CharField(max_length=100, blank=True, default="", db_default="", editable=False)
+    sub3 = models.CharField(max_length=100, blank=True, default="", db_default="", editable=False)
 
     class Meta:
         ordering = ["-signed_up_at"]

@@ -100,15 +100,16 @@ def sub_id_breakdown(*, link: Link, dimension: str, start: date, end: date) -> l
     values, totals = _clicks_by_value(partner=link.partner, dimension=dimension, start=start, end=end, link=link)
     clicks = _with_none(values, totals)
     # One pass over the link's referrals: the trials and subscriptions in the range by their
-    # click's sub-ID, and each referral's commission in the range from the ledger's
-    # (referral, earned_at) index (an index-only probe per referral), not a scan of the ledger.
+    # click's sub-ID (the copy on the referral: commissions/referralsubs.py), and each referral's
+    # commission in the range from the ledger's (referral, earned_at) index (an index-only probe
+    # per referral), not a scan of the ledger.
     in_range = CommissionEntry.objects.filter(_bounds(start, end, "earned_at"), referral=OuterRef("pk"))
     commission_in_range = Subquery(
         in_range.values("referral").annotate(total=Sum("amount")).values("total"), output_field=MONEY_SUM
     )
     by_value = (
         Referral.objects.filter(link=link)
-        .values_list(f"click__{dimension}")
+        .values_list(dimension)
         .annotate(
             trials=Count("pk", filter=_bounds(start, end, "signed_up_at")),
             subscriptions=Count("pk", filter=_bounds(start, end, "first_paid_at")),
@@ -128,7 +129,7 @@ def sub_id_breakdown(*, link: Link, dimension: str, start: date, end: date) -> l
     def merged(counts: dict) -> dict[str, int | Decimal]:
         out: dict = {}
         for value, n in counts.items():
-            value = value or NONE  # no click (a promo code) reads as no sub-ID
+            value = value or NONE  # no click (a promo code: "") reads as no sub-ID
             out[value] = out.get(value, 0) + n
         return out
 

@@ -39,7 +39,7 @@ from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from commissions import ledgerdays, referraldays
+from commissions import ledgerdays, referraldays, referralsubs
 from commissions.balance import partner_balances_refresh
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral, Refund
 from commissions.money import ZERO, cents, commission_for, reversal_for
@@ -1151,10 +1151,11 @@ class Command(BaseCommand):
             rollup_rows = generator.rollups.write(partner_of)
             _add_dimension_rollups(run, generator.days, partner_ids)
             partner_balances_refresh(partner_ids=partner_ids)
-            # The ledger's day sums and the referrals' day counts: their triggers did not fire
-            # while the rows were copied in.
+            # The ledger's day sums, the referrals' day counts and their clicks' sub-IDs: their
+            # triggers did not fire while the rows were copied in.
             ledgerdays.recompute(partner_ids=partner_ids)
             referraldays.recompute(partner_ids=partner_ids)
+            referralsubs.recompute(partner_ids=partner_ids)
             phase("rollups and balances")
         phase("commit")
         progress.close()
@@ -1224,10 +1225,11 @@ class Command(BaseCommand):
                 cursor.execute("SET LOCAL synchronous_commit = off")
             skips_checks = writer.skip_foreign_key_checks()
             written = load(scale, run, self.stdout.write)
-            # The ledger's day rows and the referrals' day counts are kept by triggers, which the
-            # replica role skipped.
+            # The ledger's day rows, the referrals' day counts and their clicks' sub-IDs are kept
+            # by triggers, which the replica role skipped.
             ledgerdays.recompute(partner_ids=written["partner_ids"])
             referraldays.recompute(partner_ids=written["partner_ids"])
+            referralsubs.recompute(partner_ids=written["partner_ids"])
             partner_balances_refresh(partner_ids=written["partner_ids"])
         with connection.cursor() as cursor:
             for table in (
