@@ -103,6 +103,11 @@ class Referral(models.Model):
             models.CheckConstraint(
                 condition=Q(trial_ends_at__gt=F("signed_up_at")), name="referral_trial_after_signup"
             ),
+            # A refund never exceeds its payment, and a reversal or a void never takes more than is
+            # left of the payment's commission (commissions.money.reversal_for, fraud.services);
+            # the Referrals page's sorts by these totals rely on it (amount_sort_keys).
+            models.CheckConstraint(condition=Q(total_paid__gte=0), name="referral_total_paid_not_negative"),
+            models.CheckConstraint(condition=Q(total_commission__gte=0), name="referral_total_commission_not_negative"),
             # Every referral was brought by something: a click or a promo code.
             models.CheckConstraint(
                 condition=Q(click__isnull=False) | Q(promo_code__isnull=False), name="referral_click_or_promo_code"

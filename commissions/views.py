@@ -15,6 +15,7 @@ from commissions.models import Referral
 from commissions.pagerows import commission_rows, referral_rows
 from commissions.rates import current_rate
 from commissions.selectors import (
+    amount_sort_keys,
     commission_csv_header,
     commission_csv_rows,
     commission_labels,
@@ -124,6 +125,9 @@ def referral_list_view(request: HttpRequest) -> HttpResponse:
     elif (by_status := status_sort_keys(partner=request.partner, **filters)) is not None:
         # Sorted by status: the page's ids read status by status (PostgreSQL), not by sorting them all.
         count, keys = by_status
+    elif (by_amount := amount_sort_keys(partner=request.partner, **filters)) is not None:
+        # Sorted by paid or commission, ascending: the page's ids read below, at and above 0.00.
+        count, keys = by_amount
     else:
         # The count from the day counts the referrals' triggers keep (None: the paginator counts).
         count = referral_count(
