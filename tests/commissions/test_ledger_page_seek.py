@@ -89,9 +89,9 @@ def test_a_new_entry_moves_every_page_by_one_row(partner_client):
 
 @pytest.mark.parametrize("near_end", [0, 200])
 def test_every_page_of_the_reversed_state_holds_its_rows(partner_client, monkeypatch, near_end):
-    # Read as two halves merged (the commissions taken from, the debits) on deep pages (every
-    # page with near_end=0), by the filter near the ends: the same rows, in the same order, as
-    # the replay's reversed entries.
+    # Read as two halves merged (the commissions taken from, the debits) on every page (with
+    # near_end=0) or all but those near the oldest end, which the filter walks: the same rows, in
+    # the same order, as the replay's reversed entries.
     from commissions.lifecycle import REVERSED, entry_ids_in_state, partner_lifecycle
 
     monkeypatch.setattr("commissions.selectors._REVERSED_NEAR_END", near_end)
