@@ -180,6 +180,12 @@ def main() -> int:
     if backend_before is not None and backend_after is not None:
         per_event = (backend_after - backend_before) / args.events * 1000
         print(f"PostgreSQL backend CPU: {per_event:.2f} ms/event (the connection's server process)")
+    if connection.vendor == "postgresql":
+        # Whether PostgreSQL plans the prepared statements once (generic) or at every run (custom).
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements ORDER BY name")
+            for name, generic, custom in cursor.fetchall():
+                print(f"prepared {name}: {generic} generic plans, {custom} custom plans")
     return 0
 
 

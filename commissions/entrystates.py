@@ -330,7 +330,9 @@ def _in(ids: list[int]) -> Q:
 def _array(values: list) -> str:
     """A PostgreSQL array's text (ints, or aware datetimes in ISO 8601): one string parameter
     instead of a list psycopg adapts element by element on every query."""
-    return "{" + ",".join(value.isoformat() if isinstance(value, datetime) else str(value) for value in values) + "}"
+    if values and isinstance(values[0], datetime):
+        return "{" + ",".join(value.isoformat() for value in values) + "}"
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _not_in(ids: list[int]) -> Q:
@@ -522,7 +524,12 @@ class PageStates:
         """``ids_filter(REVERSED)`` as its two disjoint halves, for a page that reads each from its
         own index: (the matured commissions with a reversed part and those a reversal took from,
         the reversals and voids themselves); None where the filter is not made of them (a
-        replay, a debt)."""
+        replay, a debt). Built once per page (their id arrays run to thousands)."""
+        if not hasattr(self, "_reversed_parts"):
+            self._reversed_parts = self._reversed_halves()
+        return self._reversed_parts
+
+    def _reversed_halves(self) -> tuple[Q, Q] | None:
         scan = None if self.replay else self.scan()
         if scan is None:
             return None

@@ -180,7 +180,9 @@ class CommissionEntry(models.Model):
     partner = models.ForeignKey(
         Partner, on_delete=models.PROTECT, related_name="commission_entries", db_index=False
     )  # an index below starts with it
-    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="commission_entries")
+    referral = models.ForeignKey(
+        Referral, on_delete=models.PROTECT, related_name="commission_entries", db_index=False
+    )  # an index below starts with it
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="commission_entries")
     refund = models.OneToOneField(Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="entry")
     kind = models.CharField(max_length=12, choices=Kind.choices)
