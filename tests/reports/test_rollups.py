@@ -20,6 +20,7 @@ from commissions.money import cents
 from config.celery_app import app as celery_app
 from tests.factories import LinkFactory, PartnerFactory
 from tests.reports import builders as b
+from tracking import monthly
 from tracking.models import DailyLinkStats, LinkMonthlyStats
 from tracking.rebuild import rebuild_rollups, rebuild_rollups_task
 from tracking.reports import partner_summary
@@ -173,6 +174,44 @@ def test_month_rows_follow_inserts_updates_and_deletes_of_daily_rows(partner):
     months = {m.month: (m.clicks, m.unique_clicks, m.commission) for m in LinkMonthlyStats.objects.filter(link=link)}
     assert months == {date(2026, 1, 1): (0, 0, Decimal("0.00")), date(2026, 2, 1): (9, 1, Decimal("2.50"))}
     assert b.monthly_differences() == []
+
+
+@pytest.mark.django_db
+def test_month_rows_follow_a_daily_row_moved_to_another_month_or_link_and_many_rows_at_once(partner):
+    link, other = LinkFactory(partner=partner), LinkFactory(partner=partner)
+    for day in (date(2026, 3, 30), date(2026, 3, 31), date(2026, 4, 1)):
+        rollup_add(link_id=link.pk, partner_id=partner.pk, day=day, clicks=3, new_trials=1, commission=Decimal("2.10"))
+    DailyLinkStats.objects.filter(link=link, day=date(2026, 3, 31)).update(day=date(2026, 5, 2))
+    DailyLinkStats.objects.filter(link=link, day=date(2026, 3, 30)).update(link=other, clicks=5)
+    DailyLinkStats.objects.filter(link__partner=partner).update(new_subscriptions=2)  # several rows, one statement
+    DailyLinkStats.objects.filter(link=link, day=date(2026, 4, 1)).update(clicks=3)  # unchanged: no trigger call
+    months = {
+        (m.link_id, m.month): (m.clicks, m.new_trials, m.new_subscriptions, m.commission)
+        for m in LinkMonthlyStats.objects.filter(partner=partner)
+    }
+    assert months == {
+        (link.pk, date(2026, 3, 1)): (0, 0, 0, Decimal("0.00")),
+        (link.pk, date(2026, 4, 1)): (3, 1, 2, Decimal("2.10")),
+        (link.pk, date(2026, 5, 1)): (3, 1, 2, Decimal("2.10")),
+        (other.pk, date(2026, 3, 1)): (5, 1, 2, Decimal("2.10")),
+    }
+    assert b.monthly_differences() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres
+def test_recompute_rebuilds_the_month_rows_of_daily_rows_written_with_triggers_off(partner):
+    link = LinkFactory(partner=partner)
+    rollup_add(link_id=link.pk, partner_id=partner.pk, day=date(2026, 6, 3), clicks=4)
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        rollup_add(link_id=link.pk, partner_id=partner.pk, day=date(2026, 6, 4), clicks=6)
+        rollup_add(link_id=link.pk, partner_id=partner.pk, day=date(2026, 7, 1), clicks=1)
+        cursor.execute("SET session_replication_role = origin")
+    assert b.monthly_differences() != []
+    monthly.recompute([partner.pk])
+    assert b.monthly_differences() == []
+    assert LinkMonthlyStats.objects.get(link=link, month=date(2026, 6, 1)).clicks == 10
 
 
 @pytest.mark.django_db

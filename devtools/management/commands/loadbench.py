@@ -45,6 +45,7 @@ from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
 from commissions.money import ZERO, cents, commission_for, reversal_for
 from partners.models import Partner, User, new_referral_code
 from payouts.models import Payout
+from tracking import monthly
 from tracking.models import ROLLUP_COUNTERS, Click, Creative, DailyLinkStats, Link, UniqueVisitor
 from tracking.rebuild import DIMENSION_COLUMNS, rebuild_dimension_rollups
 from tracking.rollups import day_start, program_today, program_tz
@@ -305,18 +306,16 @@ class _Rollups:
                 with cursor.copy(f"COPY loadbench_rollup ({columns}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
-                # The triggers on the rollups keep the monthly table (tracking/monthly.py): they
-                # must fire for this statement even when the row-by-row loads above skipped the
-                # foreign-key triggers (session_replication_role = replica skips every trigger).
-                cursor.execute("SHOW session_replication_role")
-                if cursor.fetchone()[0] == "replica":
-                    cursor.execute("SET LOCAL session_replication_role = origin")
                 cursor.execute(
                     f"INSERT INTO {table} ({columns}) SELECT {columns} FROM loadbench_rollup "
                     f"ON CONFLICT (link_id, day) DO UPDATE SET {sets}"
                 )
                 # Dropped now, not at commit: the caller's transaction may go on (tests, a savepoint).
                 cursor.execute("DROP TABLE loadbench_rollup")
+            # The month rows (tracking/monthly.py) from the days: the row triggers that keep them
+            # did not fire if the loads above turned triggers off (session_replication_role).
+            if connection.vendor == "postgresql":
+                monthly.recompute(sorted(set(partner_of.values())))
             else:
                 cursor.executemany(
                     f"INSERT INTO {table} ({columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
