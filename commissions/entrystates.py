@@ -71,7 +71,7 @@ from payouts.models import Payout
 COMMISSION = CommissionEntry.Kind.COMMISSION
 _CREDIT, _REVERSAL, _PAYOUT = 0, 1, 2
 _CACHE_KEY = "lifecycle-states:v4:{}"
-_SCAN_KEY = "lifecycle-state-runs:v4:{}"
+_SCAN_KEY = "lifecycle-state-runs:v5:{}"
 _LEDGER = CommissionEntry._meta.db_table
 _FILTERED = (AVAILABLE, PAID, IN_PAYOUT, REVERSED)
 _IDS_PER_RUN = 20  # a state's ids rather than its runs while they are at most this many per run
@@ -365,6 +365,9 @@ class _Scan:
     totals: dict[str, tuple[Decimal, Decimal, Decimal, int]]
     emptied: list[int]  # commissions their own reversals took entirely
     owned: list[int]  # commissions a reversal took from
+    # Every entry in the reversed state, in the ledger's order: the Reversed filter's pages
+    # without dates are slices of it (the set changes only with a new scan).
+    reversed_ids: list[int]
 
 
 class PageStates:
@@ -520,6 +523,12 @@ class PageStates:
             return taken | debits
         return matured & held
 
+    def reversed_ids(self) -> list[int] | None:
+        """Every entry in the reversed state in the ledger's order (oldest first), as the scan
+        read them; None where there is no scan (a replay, a debt)."""
+        scan = None if self.replay else self.scan()
+        return None if scan is None else scan.reversed_ids
+
     def reversed_parts(self) -> tuple[Q, Q] | None:
         """``ids_filter(REVERSED)`` as its two disjoint halves, for a page that reads each from its
         own index: (the matured commissions with a reversed part and those a reversal took from,
@@ -619,10 +628,11 @@ class PageStates:
         totals = {state: [ZERO, ZERO, ZERO, 0] for state in _FILTERED}
         running = dict.fromkeys(_FILTERED, False)
         low, j, last = ZERO, 0, None
-        emptied, first_zero = [], None
+        emptied, first_zero, reversed_ids = [], None, []
         for pk, earned_at, amount, payment, kind, refund in self._rows(cutoff):
             if kind != COMMISSION:  # a reversal or a void: reversed (unless it took nothing)
                 if amount:
+                    reversed_ids.append(pk)
                     total = totals[REVERSED]
                     total[1] += refund or ZERO
                     total[2] += amount
@@ -657,6 +667,8 @@ class PageStates:
                 emptied.append(pk)
             if pk in took:
                 held.add(REVERSED)
+            if REVERSED in held:
+                reversed_ids.append(pk)
             for state in held:
                 total = totals[state]
                 total[0] += payment or ZERO
@@ -677,6 +689,7 @@ class PageStates:
             totals={state: (total[0], total[1], total[2], total[3]) for state, total in totals.items()},
             emptied=emptied,
             owned=sorted(took),
+            reversed_ids=reversed_ids,
         )
 
     def _rows(self, cutoff: datetime):

@@ -218,6 +218,16 @@ _ROW_COLUMNS = (
 )
 
 
+def _newest_first_slice(ids: list[int]):
+    """``SeekPaginator``'s ``keys`` over ids in the ledger's order, for pages newest first."""
+
+    def keys(bottom: int, top: int) -> list[int]:
+        n = len(ids)
+        return ids[max(n - top, 0) : max(n - bottom, 0)][::-1]
+
+    return keys
+
+
 @partner_required
 def commission_list_view(request: HttpRequest) -> HttpResponse:
     dates = DateRangeForm(request.GET)
@@ -230,10 +240,10 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     states = PageStates(partner=request.partner)
     # LedgerDay's rows in the dates (PostgreSQL), read for the states: the totals and the seek.
     days = None if (all_days := states.ledger_days()) is None else ledger_days_in(all_days, start, end)
+    undated = start is None and end is None and not dates.errors
     if state:
         entries = _in_state(entries, states, state)
         # All dates: the state's totals kept with its runs, plus the rows matured since.
-        undated = start is None and end is None and not dates.errors
         scanned = states.scanned_totals(state) if undated else None
         totals = (
             commission_totals_of(entries) if scanned is None else commission_totals_in_state(entries, scanned=scanned)
@@ -249,6 +259,10 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
         if not state:
             # A page deep in the ledger starts at its day (the rows per day).
             keys = ledger_page_keys(entries, days)
+        elif state == lifecycle.REVERSED and undated and (reversed_ids := states.reversed_ids()) is not None:
+            # Every reversed entry, in order, came with the states' scan: a page is a slice of it
+            # (as many as the scan's totals count).
+            keys = _newest_first_slice(reversed_ids)
         elif state == lifecycle.REVERSED and (parts := states.reversed_parts()) is not None:
             # Deep pages: the commissions taken from (by id) and the debits (their own index),
             # merged, instead of walking the ledger's index past every commission not reversed.

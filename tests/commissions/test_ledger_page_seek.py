@@ -89,9 +89,10 @@ def test_a_new_entry_moves_every_page_by_one_row(partner_client):
 
 @pytest.mark.parametrize("near_end", [0, 200])
 def test_every_page_of_the_reversed_state_holds_its_rows(partner_client, monkeypatch, near_end):
-    # Read as two halves merged (the commissions taken from, the debits) on every page (with
-    # near_end=0) or all but those near the oldest end, which the filter walks: the same rows, in
-    # the same order, as the replay's reversed entries.
+    # Without dates, a slice of the reversed ids the states' scan read in order; with dates, two
+    # halves merged (the commissions taken from, the debits) on every page (with near_end=0) or
+    # all but those near the oldest end, which the filter walks: the same rows, in the same
+    # order, as the replay's reversed entries, and as many as the page says.
     from commissions.lifecycle import REVERSED, entry_ids_in_state, partner_lifecycle
 
     monkeypatch.setattr("commissions.selectors._REVERSED_NEAR_END", near_end)
@@ -103,6 +104,8 @@ def test_every_page_of_the_reversed_state_holds_its_rows(partner_client, monkeyp
         kind == "commission" for kind in CommissionEntry.objects.filter(pk__in=expected).values_list("kind", flat=True)
     )
     _every_page(partner_client, {"state": "reversed"}, expected, at_least=2)  # read from both ends
+    response = partner_client.get("/commissions/", {"state": "reversed"})
+    assert response.context["page_obj"].paginator.count == len(expected)
     today = timezone.localdate()
     start, end = today - timedelta(days=90), today - timedelta(days=45)
     in_range = [pk for pk in _expected(partner, start, end) if pk in reversed_ids]
