@@ -71,7 +71,7 @@ from payouts.models import Payout
 COMMISSION = CommissionEntry.Kind.COMMISSION
 _CREDIT, _REVERSAL, _PAYOUT = 0, 1, 2
 _CACHE_KEY = "lifecycle-states:v4:{}"
-_SCAN_KEY = "lifecycle-state-runs:v5:{}"
+_SCAN_KEY = "lifecycle-state-runs:v6:{}"
 _LEDGER = CommissionEntry._meta.db_table
 _FILTERED = (AVAILABLE, PAID, IN_PAYOUT, REVERSED)
 _IDS_PER_RUN = 20  # a state's ids rather than its runs while they are at most this many per run
@@ -365,9 +365,10 @@ class _Scan:
     totals: dict[str, tuple[Decimal, Decimal, Decimal, int]]
     emptied: list[int]  # commissions their own reversals took entirely
     owned: list[int]  # commissions a reversal took from
-    # Every entry in the reversed state, in the ledger's order: the Reversed filter's pages
-    # without dates are slices of it (the set changes only with a new scan).
-    reversed_ids: list[int]
+    # Every entry in each of the states the scan settles for good (paid, in a payout, reversed),
+    # in the ledger's order: those filters' pages without dates are slices of it (the sets
+    # change only with a new scan). Not "available": commissions maturing after the scan join it.
+    members: dict[str, list[int]]
 
 
 class PageStates:
@@ -523,11 +524,12 @@ class PageStates:
             return taken | debits
         return matured & held
 
-    def reversed_ids(self) -> list[int] | None:
-        """Every entry in the reversed state in the ledger's order (oldest first), as the scan
-        read them; None where there is no scan (a replay, a debt)."""
+    def state_ids(self, state: str) -> list[int] | None:
+        """Every entry in ``state`` (paid, in a payout, reversed) in the ledger's order (oldest
+        first), as the scan read them; None for another state, or where there is no scan (a
+        replay, a debt)."""
         scan = None if self.replay else self.scan()
-        return None if scan is None else scan.reversed_ids
+        return None if scan is None else scan.members.get(state)
 
     def reversed_parts(self) -> tuple[Q, Q] | None:
         """``ids_filter(REVERSED)`` as its two disjoint halves, for a page that reads each from its
@@ -689,7 +691,7 @@ class PageStates:
             totals={state: (total[0], total[1], total[2], total[3]) for state, total in totals.items()},
             emptied=emptied,
             owned=sorted(took),
-            reversed_ids=reversed_ids,
+            members={PAID: ids[PAID], IN_PAYOUT: ids[IN_PAYOUT], REVERSED: reversed_ids},
         )
 
     def _rows(self, cutoff: datetime):

@@ -241,8 +241,15 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     # LedgerDay's rows in the dates (PostgreSQL), read for the states: the totals and the seek.
     days = None if (all_days := states.ledger_days()) is None else ledger_days_in(all_days, start, end)
     undated = start is None and end is None and not dates.errors
-    if state:
+    # Paid, in a payout, reversed, without dates (PostgreSQL, no replay): every entry of the
+    # state, in order, came with the states' scan, and a page is a slice of it (as many as the
+    # scan's totals count), so the filter itself is never built.
+    members = states.state_ids(state) if state and undated and days is not None else None
+    if members is not None:
+        entries = entries.none()  # the pages come from the slices
+    elif state:
         entries = _in_state(entries, states, state)
+    if state:
         # All dates: the state's totals kept with its runs, plus the rows matured since.
         scanned = states.scanned_totals(state) if undated else None
         totals = (
@@ -259,10 +266,8 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
         if not state:
             # A page deep in the ledger starts at its day (the rows per day).
             keys = ledger_page_keys(entries, days)
-        elif state == lifecycle.REVERSED and undated and (reversed_ids := states.reversed_ids()) is not None:
-            # Every reversed entry, in order, came with the states' scan: a page is a slice of it
-            # (as many as the scan's totals count).
-            keys = _newest_first_slice(reversed_ids)
+        elif members is not None:
+            keys = _newest_first_slice(members)
         elif state == lifecycle.REVERSED and (parts := states.reversed_parts()) is not None:
             # Deep pages: the commissions taken from (by id) and the debits (their own index),
             # merged, instead of walking the ledger's index past every commission not reversed.

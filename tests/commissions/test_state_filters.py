@@ -84,6 +84,14 @@ def _check(partner, now) -> PageStates:
         if state != "pending":
             assert scanned is not None, state
             assert commission_totals_in_state(entries, scanned=scanned) == commission_totals_of(entries), state
+        # Paid, in a payout, reversed: the scan's members in the ledger's order (their pages'
+        # slices), as many as its totals count.
+        members = states.state_ids(state)
+        if state in ("paid", "in_payout", "reversed"):
+            assert members == list(entries.order_by("earned_at", "id").values_list("id", flat=True)), state
+            assert len(members) == scanned[3], state
+        else:
+            assert members is None, state
     return states
 
 
@@ -136,3 +144,26 @@ def test_a_state_filter_costs_the_same_queries_however_long_the_history(state):
         counts.append((_queries(partner, now, state), _queries(partner, now, state)))  # a scan, then the cache
     assert counts[0] == counts[1]
     assert counts[0][1] <= counts[0][0]
+
+
+@override_settings(COMMISSION_HOLD_DAYS=HOLD_DAYS)
+@pytest.mark.postgres
+def test_every_page_of_each_state_filter_holds_the_replays_entries_newest_first(partner_client):
+    """The pages without dates: for paid, in a payout and reversed, slices of the scan's members;
+    every page shows exactly the replay's entries of the state in the ledger's order, newest
+    first, and the page count says how many there are."""
+    from commissions.views import PAGE_SIZE
+
+    partner = partner_client.partner
+    _history(partner, timezone.now() - timedelta(days=150), rounds=24)
+    life = partner_lifecycle(partner=partner, now=timezone.now())
+    order = dict(CommissionEntry.objects.filter(partner=partner).values_list("id", "earned_at"))
+    for state in ("available", "paid", "in_payout", "reversed"):
+        expected = sorted(entry_ids_in_state(life, state), key=lambda pk: (order[pk], pk), reverse=True)
+        pages = -(-len(expected) // PAGE_SIZE)
+        assert pages >= (1 if state == "in_payout" else 2), (state, len(expected))
+        for number in range(1, pages + 1):
+            response = partner_client.get("/commissions/", {"state": state, "page": number})
+            assert response.context["page_obj"].paginator.count == len(expected), state
+            want = expected[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+            assert [entry.pk for entry in response.context["entries"]] == want, (state, number)
