@@ -71,7 +71,7 @@ from payouts.models import Payout
 COMMISSION = CommissionEntry.Kind.COMMISSION
 _CREDIT, _REVERSAL, _PAYOUT = 0, 1, 2
 _CACHE_KEY = "lifecycle-states:v4:{}"
-_SCAN_KEY = "lifecycle-state-runs:v6:{}"
+_SCAN_KEY = "lifecycle-state-runs:v7:{}"
 _LEDGER = CommissionEntry._meta.db_table
 _FILTERED = (AVAILABLE, PAID, IN_PAYOUT, REVERSED)
 _IDS_PER_RUN = 20  # a state's ids rather than its runs while they are at most this many per run
@@ -365,9 +365,9 @@ class _Scan:
     totals: dict[str, tuple[Decimal, Decimal, Decimal, int]]
     emptied: list[int]  # commissions their own reversals took entirely
     owned: list[int]  # commissions a reversal took from
-    # Every entry in each of the states the scan settles for good (paid, in a payout, reversed),
-    # in the ledger's order: those filters' pages without dates are slices of it (the sets
-    # change only with a new scan). Not "available": commissions maturing after the scan join it.
+    # Every entry the scan read in each filtered state, in the ledger's order: the filters' pages
+    # without dates are slices of it. Paid, in a payout and reversed change only with a new
+    # scan; "available" also gains every commission that matures after the scan's cutoff.
     members: dict[str, list[int]]
 
 
@@ -524,12 +524,18 @@ class PageStates:
             return taken | debits
         return matured & held
 
-    def state_ids(self, state: str) -> list[int] | None:
-        """Every entry in ``state`` (paid, in a payout, reversed) in the ledger's order (oldest
-        first), as the scan read them; None for another state, or where there is no scan (a
-        replay, a debt)."""
-        scan = None if self.replay else self.scan()
-        return None if scan is None else scan.members.get(state)
+    def state_ids(self, state: str) -> tuple[list[int], Q | None] | None:
+        """The entries in ``state`` (a filtered one) as the scan read them, in the ledger's order
+        (oldest first), and a filter of the partner's ledger for the state's entries after them
+        (None: there are none; for "available", the commissions matured since the scan's cutoff,
+        all available); None for another state, or where there is no scan (a replay, a debt)."""
+        scan = None if self.replay or state not in _FILTERED else self.scan()
+        if scan is None:
+            return None
+        since = None
+        if state == AVAILABLE:
+            since = Q(kind=COMMISSION, earned_at__gt=scan.cutoff, earned_at__lte=self.now - self.hold)
+        return scan.members[state], since
 
     def reversed_parts(self) -> tuple[Q, Q] | None:
         """``ids_filter(REVERSED)`` as its two disjoint halves, for a page that reads each from its
@@ -630,7 +636,7 @@ class PageStates:
         totals = {state: [ZERO, ZERO, ZERO, 0] for state in _FILTERED}
         running = dict.fromkeys(_FILTERED, False)
         low, j, last = ZERO, 0, None
-        emptied, first_zero, reversed_ids = [], None, []
+        emptied, first_zero, reversed_ids, available_ids = [], None, [], []
         for pk, earned_at, amount, payment, kind, refund in self._rows(cutoff):
             if kind != COMMISSION:  # a reversal or a void: reversed (unless it took nothing)
                 if amount:
@@ -671,6 +677,8 @@ class PageStates:
                 held.add(REVERSED)
             if REVERSED in held:
                 reversed_ids.append(pk)
+            if AVAILABLE in held:
+                available_ids.append(pk)
             for state in held:
                 total = totals[state]
                 total[0] += payment or ZERO
@@ -691,7 +699,7 @@ class PageStates:
             totals={state: (total[0], total[1], total[2], total[3]) for state, total in totals.items()},
             emptied=emptied,
             owned=sorted(took),
-            members={PAID: ids[PAID], IN_PAYOUT: ids[IN_PAYOUT], REVERSED: reversed_ids},
+            members={PAID: ids[PAID], IN_PAYOUT: ids[IN_PAYOUT], REVERSED: reversed_ids, AVAILABLE: available_ids},
         )
 
     def _rows(self, cutoff: datetime):

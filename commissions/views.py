@@ -218,12 +218,18 @@ _ROW_COLUMNS = (
 )
 
 
-def _newest_first_slice(ids: list[int]):
-    """``SeekPaginator``'s ``keys`` over ids in the ledger's order, for pages newest first."""
+def _newest_first_slices(members: list[int], after: QuerySet, n_after: int):
+    """``SeekPaginator``'s ``keys`` for a state filter without dates: the ``n_after`` rows of
+    ``after`` (newer than the scan's), then ``members`` (the scan's, in the ledger's order)."""
 
     def keys(bottom: int, top: int) -> list[int]:
-        n = len(ids)
-        return ids[max(n - top, 0) : max(n - bottom, 0)][::-1]
+        ids = []
+        if bottom < n_after:
+            ids = list(after.order_by("-earned_at", "-id").values_list("pk", flat=True)[bottom : min(top, n_after)])
+        n, low, high = len(members), max(bottom - n_after, 0), top - n_after
+        if high > low:
+            ids += members[max(n - high, 0) : max(n - low, 0)][::-1]
+        return ids
 
     return keys
 
@@ -241,12 +247,14 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
     # LedgerDay's rows in the dates (PostgreSQL), read for the states: the totals and the seek.
     days = None if (all_days := states.ledger_days()) is None else ledger_days_in(all_days, start, end)
     undated = start is None and end is None and not dates.errors
-    # Paid, in a payout, reversed, without dates (PostgreSQL, no replay): every entry of the
-    # state, in order, came with the states' scan, and a page is a slice of it (as many as the
-    # scan's totals count), so the filter itself is never built.
-    members = states.state_ids(state) if state and undated and days is not None else None
-    if members is not None:
-        entries = entries.none()  # the pages come from the slices
+    # A state filter without dates (PostgreSQL, no replay): the entries the states' scan read in
+    # the state came with it in order, and a page is a slice of them, after the state's rows
+    # newer than the scan (the commissions matured since, for "available"; none for the others):
+    # the filter itself is never built.
+    found = states.state_ids(state) if state and undated and days is not None else None
+    if found is not None:
+        members, since = found
+        entries = entries.none() if since is None else entries.filter(since)
     elif state:
         entries = _in_state(entries, states, state)
     if state:
@@ -266,8 +274,8 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
         if not state:
             # A page deep in the ledger starts at its day (the rows per day).
             keys = ledger_page_keys(entries, days)
-        elif members is not None:
-            keys = _newest_first_slice(members)
+        elif found is not None:
+            keys = _newest_first_slices(members, entries, count - len(members))
         elif state == lifecycle.REVERSED and (parts := states.reversed_parts()) is not None:
             # Deep pages: the commissions taken from (by id) and the debits (their own index),
             # merged, instead of walking the ledger's index past every commission not reversed.

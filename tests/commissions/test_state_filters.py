@@ -84,14 +84,19 @@ def _check(partner, now) -> PageStates:
         if state != "pending":
             assert scanned is not None, state
             assert commission_totals_in_state(entries, scanned=scanned) == commission_totals_of(entries), state
-        # Paid, in a payout, reversed: the scan's members in the ledger's order (their pages'
-        # slices), as many as its totals count.
-        members = states.state_ids(state)
-        if state in ("paid", "in_payout", "reversed"):
-            assert members == list(entries.order_by("earned_at", "id").values_list("id", flat=True)), state
-            assert len(members) == scanned[3], state
-        else:
-            assert members is None, state
+        # The scan's members in the ledger's order (their pages' slices), as many as its totals
+        # count, then (available) the entries matured since, which the filter "since" selects.
+        found = states.state_ids(state)
+        if state == "pending":
+            assert found is None
+            continue
+        members, since = found
+        in_order = list(entries.order_by("earned_at", "id").values_list("id", flat=True))
+        after = (
+            [] if since is None else list(commission_list(partner=partner).filter(since).values_list("id", flat=True))
+        )
+        assert members + sorted(after, key=in_order.index) == in_order, state
+        assert len(members) == scanned[3], state
     return states
 
 
@@ -167,3 +172,35 @@ def test_every_page_of_each_state_filter_holds_the_replays_entries_newest_first(
             assert response.context["page_obj"].paginator.count == len(expected), state
             want = expected[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
             assert [entry.pk for entry in response.context["entries"]] == want, (state, number)
+
+
+@override_settings(COMMISSION_HOLD_DAYS=HOLD_DAYS)
+@pytest.mark.postgres
+def test_available_pages_put_the_commissions_matured_since_the_scan_first(partner_client, monkeypatch):
+    """The cached scan still applies two days on: the commissions that matured since come first
+    (newest first), then the scan's members; every page equals the replay's at that time."""
+    from commissions.views import PAGE_SIZE
+
+    partner = partner_client.partner
+    _history(partner, timezone.now() - timedelta(days=150), rounds=24)
+    t0 = timezone.now()
+    monkeypatch.setattr("django.utils.timezone.now", lambda: t0)
+    partner_client.get("/commissions/", {"state": "available"})  # the scan, cut off at t0 - hold
+    for hours in (30, 31, 40):  # after the cutoff's day, matured by t1
+        _commission(partner, f"{hours}.00", t0 - timedelta(days=HOLD_DAYS) + timedelta(hours=hours))
+    t1 = t0 + timedelta(days=2)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: t1)
+    states = PageStates(partner=partner, now=t1)
+    _members, since = states.state_ids("available")
+    assert states.scan().cutoff == t0 - timedelta(days=HOLD_DAYS)  # the cached one
+    assert commission_list(partner=partner).filter(since).count() == 3
+    life = partner_lifecycle(partner=partner, now=t1)
+    order = dict(CommissionEntry.objects.filter(partner=partner).values_list("id", "earned_at"))
+    expected = sorted(entry_ids_in_state(life, "available"), key=lambda pk: (order[pk], pk), reverse=True)
+    assert len(expected) > PAGE_SIZE
+    for number in range(1, -(-len(expected) // PAGE_SIZE) + 1):
+        response = partner_client.get("/commissions/", {"state": "available", "page": number})
+        assert response.context["page_obj"].paginator.count == len(expected)
+        assert [entry.pk for entry in response.context["entries"]] == expected[
+            (number - 1) * PAGE_SIZE : number * PAGE_SIZE
+        ], number
