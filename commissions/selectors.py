@@ -210,15 +210,23 @@ def status_sort_keys(
     return sum(max(size, 0) for size in sizes.values()), keys
 
 
-# Sorted by paid or by commission, ascending: PostgreSQL would sort every referral of the partner
-# (a top-N sort of 20,000 rows: about 10 ms, the scan half of it), and an index on either total
-# would make every payment's update of its referral touch all the table's indexes. Neither total
-# is ever below 0.00 (check constraints), most referrals have 0.00 (trials, trials that ended), and
-# those come first, newest first: a range of the (partner, signed_up_at) index. So a page inside
-# them needs no sort; past them, one scan counts them and the rest are sorted by the amount, read
-# from whichever end is nearer.
-_AMOUNT_SORTS = {"paid": "total_paid", "commission": "total_commission"}
+# Sorted by paid or by commission: PostgreSQL would sort every referral of the partner (a top-N
+# sort of 20,000 rows: about 10 ms, the scan half of it; a full sort for a page deep in them), and
+# an index on either total would make every payment's update of its referral touch all the
+# table's indexes. Neither total is ever below 0.00 (check constraints), and most referrals have
+# 0.00 (trials, trials that ended): those are a band of their own, newest first, which is a range
+# of the (partner, signed_up_at) index, first when ascending and last when descending. The
+# other band is sorted by the amount (ties newest first): fewer rows to sort. A page is read from
+# the end of the list it lies nearer, as a page of the band at that end; a full page proves it
+# lies inside that band. A page across the two (one in thousands) is the database's own sort.
+_AMOUNT_SORTS = {"paid": "total_paid", "-paid": "total_paid", "commission": "total_commission"}
+_AMOUNT_SORTS["-commission"] = "total_commission"
 _NEWEST_FIRST = ("-signed_up_at", "-id")
+_AMOUNT_SORT_AT_MOST = 100  # rows the database sorts itself faster than a band is read
+
+
+def _reversed(ordering: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(key[1:] if key.startswith("-") else f"-{key}" for key in ordering)
 
 
 def amount_sort_keys(
@@ -231,43 +239,38 @@ def amount_sort_keys(
     end: date | None = None,
     now: datetime | None = None,
 ) -> tuple[int, Callable[[int, int], list[int]]] | None:
-    """For ``referral_list(..., sort="paid"|"commission")``: (the number of rows, a function
-    reading the ids of rows ``bottom``..``top`` in that order, for ``SeekPaginator(keys=...)``);
-    None for the other sorts (the queryset sorts itself)."""
+    """For ``referral_list(..., sort="paid"|"-paid"|"commission"|"-commission")``: (the number of
+    rows, a function reading the ids of rows ``bottom``..``top`` in that order, for
+    ``SeekPaginator(keys=...)``); None for the other sorts (the queryset sorts itself)."""
     field = _AMOUNT_SORTS.get(sort or "")
     if field is None:
         return None
     mine = referral_list(partner=partner, status=status, link_id=link_id, start=start, end=end, now=now).order_by()
-    at_zero = mine.filter(**{field: 0}).order_by(*_NEWEST_FIRST).values_list("pk", flat=True)
-    above = mine.filter(**{f"{field}__gt": 0})
+    zero = (mine.filter(**{field: 0}), _NEWEST_FIRST)
+    amounts = (mine.filter(**{f"{field}__gt": 0}), (f"-{field}" if sort.startswith("-") else field, *_NEWEST_FIRST))
+    first, second = (amounts, zero) if sort.startswith("-") else (zero, amounts)
     count = referral_count(partner=partner, status=status, link_id=link_id, start=start, end=end)
-    zeros = None
     if count is None:
-        row = mine.aggregate(total=Count("pk"), zeros=Count("pk", filter=Q(**{field: 0})))
-        count, zeros = row["total"], row["zeros"]
+        count = mine.count()
 
-    def from_end(low: int, high: int) -> list[int]:
-        """Rows ``low``..``high`` of the amounts counted from the end (the largest first)."""
-        rows = above.order_by(f"-{field}", "signed_up_at", "id")[low:high]
-        return list(rows.values_list("pk", flat=True))[::-1]
+    def head(band, low: int, high: int) -> list[int]:
+        """Rows ``low``..``high`` of a band from its start."""
+        rows, ordering = band
+        return list(rows.order_by(*ordering).values_list("pk", flat=True)[low:high])
+
+    def tail(band, low: int, high: int) -> list[int]:
+        """Rows ``low``..``high`` of a band counted from its end, in the band's order."""
+        rows, ordering = band
+        return list(rows.order_by(*_reversed(ordering)).values_list("pk", flat=True)[low:high])[::-1]
 
     def keys(bottom: int, top: int) -> list[int]:
-        nonlocal zeros
-        if zeros is None:
-            # Most rows are 0.00 and come first: guess the page's band from where it lies, and
-            # count the 0.00 rows only if the guess was wrong (a full page proves it right).
-            ids = list(at_zero[bottom:top]) if top <= count // 2 else from_end(count - top, count - bottom)
+        if count > _AMOUNT_SORT_AT_MOST:
+            # From the end the page lies nearer: a full page proves it lies inside that band.
+            ids = head(first, bottom, top) if top <= count // 2 else tail(second, count - top, count - bottom)
             if len(ids) == top - bottom:
                 return ids
-            zeros = at_zero.count()
-        ids = list(at_zero[bottom:top]) if bottom < zeros else []
-        low, high, size = max(bottom, zeros) - zeros, top - zeros, count - zeros
-        if high > low:
-            if low > size - high:  # nearer the end: read backwards
-                ids += from_end(size - high, size - low)
-            else:
-                ids += list(above.order_by(field, *_NEWEST_FIRST).values_list("pk", flat=True)[low:high])
-        return ids
+        # A few rows, or a page across the two bands: the database's own sort.
+        return list(mine.order_by(*REFERRAL_SORTS[sort]).values_list("pk", flat=True)[bottom:top])
 
     return count, keys
 

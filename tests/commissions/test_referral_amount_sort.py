@@ -1,4 +1,4 @@
-"""Issue 20: the Referrals page sorted by paid or by commission, ascending, reads its ids band by
+"""Issue 20: the Referrals page sorted by paid or by commission, either way, reads its ids band by
 band (the 0.00 rows newest first, then the rest by the amount: ``amount_sort_keys``) instead of
 sorting every referral; every page holds exactly the rows of the database's own sort. Neither
 total can go below 0.00."""
@@ -44,10 +44,14 @@ def referrals(partner_client):
     return partner, links
 
 
-def test_every_page_sorted_by_an_amount_holds_the_rows_of_the_databases_sort(referrals):
+@pytest.mark.parametrize("sort_at_most", [0, 100])
+def test_every_page_sorted_by_an_amount_holds_the_rows_of_the_databases_sort(referrals, monkeypatch, sort_at_most):
+    # sort_at_most=0: every page read from a band where one holds it (the database's sort for the
+    # few across the two); 100: these 40 referrals sorted by the database.
+    monkeypatch.setattr("commissions.selectors._AMOUNT_SORT_AT_MOST", sort_at_most)
     partner, links = referrals
     today = timezone.localdate()
-    for sort in ("paid", "commission"):
+    for sort in ("paid", "commission", "-paid", "-commission"):
         for link_id in (None, links[1].pk):
             for start in (None, today - timedelta(days=5)):
                 for status in (None, Referral.Status.PAYING):
@@ -60,15 +64,16 @@ def test_every_page_sorted_by_an_amount_holds_the_rows_of_the_databases_sort(ref
                     assert got == expected, filters
 
 
-def test_the_descending_sorts_and_the_others_sort_themselves(referrals):
+def test_the_other_sorts_sort_themselves(referrals):
     partner, _links = referrals
-    for sort in ("-paid", "-commission", "signed_up", "-status", None):
+    for sort in ("signed_up", "-signed_up", "status", "-status", None):
         assert amount_sort_keys(partner=partner, sort=sort) is None
 
 
-def test_the_page_sorted_by_commission_shows_the_lowest_first(partner_client, referrals):
+def test_the_page_sorted_by_commission_shows_the_lowest_first(partner_client, referrals, monkeypatch):
+    monkeypatch.setattr("commissions.selectors._AMOUNT_SORT_AT_MOST", 0)
     partner, _links = referrals
-    for sort in ("commission", "paid"):
+    for sort in ("commission", "paid", "-commission", "-paid"):
         response = partner_client.get(reverse("commissions:referral_list"), {"sort": sort, "page": 2})
         assert response.status_code == 200
         expected = list(referral_list(partner=partner, sort=sort).values_list("pk", flat=True)[25:50])
