@@ -126,7 +126,7 @@ def referral_list_view(request: HttpRequest) -> HttpResponse:
         # Sorted by status: the page's ids read status by status (PostgreSQL), not by sorting them all.
         count, keys = by_status
     elif (by_amount := amount_sort_keys(partner=request.partner, **filters)) is not None:
-        # Sorted by paid or commission, ascending: the page's ids read below, at and above 0.00.
+        # Sorted by paid or commission: the page's ids read from the 0.00 rows or the amounts'.
         count, keys = by_amount
     else:
         # The count from the day counts the referrals' triggers keep (None: the paginator counts).
@@ -277,7 +277,7 @@ def commission_list_view(request: HttpRequest) -> HttpResponse:
         elif found is not None:
             keys = _newest_first_slices(members, entries, count - len(members))
         elif state == lifecycle.REVERSED and (parts := states.reversed_parts()) is not None:
-            # Deep pages: the commissions taken from (by id) and the debits (their own index),
+            # With dates: the commissions taken from (by id) and the debits (their own index),
             # merged, instead of walking the ledger's index past every commission not reversed.
             keys = reversed_page_keys(listed, *parts, count=count)
     # A staff void shows its reason (fraud.CommissionVoid) beside the entry. The page's rows are
