@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import factory
+from django.db.models import F
 from django.utils import timezone
 
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
@@ -133,6 +134,7 @@ class CommissionEntryFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = CommissionEntry
+        skip_postgeneration_save = True  # the hook writes the referral, not the entry
 
     payment = factory.SubFactory(PaymentFactory)
     referral = factory.LazyAttribute(lambda e: e.payment.referral)
@@ -141,6 +143,13 @@ class CommissionEntryFactory(factory.django.DjangoModelFactory):
     amount = Decimal("9.80")
     rate = Decimal("0.20")
     earned_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def referral_total(entry, create, extracted, **kwargs):
+        """The referral's running total of its ledger, as the product keeps it with every entry
+        (a void takes from it, and it can never go below 0.00)."""
+        if create:
+            Referral.objects.filter(pk=entry.referral_id).update(total_commission=F("total_commission") + entry.amount)
 
 
 class PayoutFactory(factory.django.DjangoModelFactory):
