@@ -92,6 +92,17 @@ def install(schema_editor) -> None:
     schema_editor.execute(recompute_sql(vendor, partner_filter=False), params=None)
 
 
+def reinstall_after_rebuild(schema_editor) -> None:
+    """SQLite alters a table (a constraint, a column type) by copying it into a new one, and the
+    old table's triggers go with it: a migration that does so to the referrals table runs this
+    after (PostgreSQL keeps its triggers)."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    for sql in SQLITE_REVERSE + SQLITE_FORWARD:
+        schema_editor.execute(sql, params=None)
+    schema_editor.execute(recompute_sql("sqlite", partner_filter=False), params=None)
+
+
 def uninstall(schema_editor) -> None:
     vendor = schema_editor.connection.vendor
     for sql in {"postgresql": POSTGRES_REVERSE, "sqlite": SQLITE_REVERSE}[vendor]:

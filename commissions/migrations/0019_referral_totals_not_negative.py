@@ -2,6 +2,13 @@
 
 from django.db import migrations, models
 
+from commissions import referralsubs
+
+
+def reinstall_sqlite_triggers(apps, schema_editor):
+    # SQLite adds a constraint by rebuilding the table, which drops its triggers (0018's).
+    referralsubs.reinstall_after_rebuild(schema_editor)
+
 
 class Migration(migrations.Migration):
 
@@ -20,4 +27,5 @@ class Migration(migrations.Migration):
             model_name='referral',
             constraint=models.CheckConstraint(condition=models.Q(('total_commission__gte', 0)), name='referral_total_commission_not_negative'),
         ),
+        migrations.RunPython(reinstall_sqlite_triggers, reinstall_sqlite_triggers),
     ]
