@@ -133,7 +133,7 @@ def use_statement_triggers(schema_editor) -> None:
         f"DROP TRIGGER IF EXISTS tracking_monthly_update ON {_DAILY}",
         "DROP FUNCTION IF EXISTS tracking_monthly_row()",
     ]
-    statements += [sql for sql in POSTGRES_FORWARD if "insert" in sql.split("(")[0] or "update" in sql.split("(")[0]]
+    statements += [POSTGRES_FORWARD[i] for i in (0, 1, 3, 4)]  # the INSERT and UPDATE functions and triggers
     for sql in statements:
         schema_editor.execute(sql, params=None)
 
