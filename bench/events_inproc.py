@@ -183,7 +183,10 @@ def main() -> int:
     if connection.vendor == "postgresql":
         # Whether PostgreSQL plans the prepared statements once (generic) or at every run (custom).
         with connection.cursor() as cursor:
-            cursor.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements ORDER BY name")
+            cursor.execute(
+                "SELECT split_part(statement, ' ', 2), generic_plans, custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE '/* pp_%%' ORDER BY 1"
+            )
             for name, generic, custom in cursor.fetchall():
                 print(f"prepared {name}: {generic} generic plans, {custom} custom plans")
     return 0

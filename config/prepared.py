@@ -1,60 +1,58 @@
 """PostgreSQL prepared statements for the hottest fixed queries (the events API's).
 
-A statement is written with ``%(name)s`` parameters and a PostgreSQL type for each. It is
-PREPAREd once per database connection and then EXECUTEd with the values: PostgreSQL does not
-parse and plan it again for every event, and Django interpolates a few values instead of the
-whole text (for the events' CTEs, parsing and planning cost more than running them). SQL
-``PREPARE`` lives as long as the session, so this needs a real connection per Django
+A statement is written with ``%(name)s`` parameters and a PostgreSQL type for each. psycopg
+prepares it on the server (the extended protocol's Parse, named by psycopg) the first time a
+connection runs it, and afterwards sends only the values (Bind and Execute): PostgreSQL does not
+parse and plan it again for every event (for the events' CTEs, parsing and planning cost more
+than running them), and the values travel as parameters, neither quoted into the text by Django
+nor parsed back by PostgreSQL. Against SQL ``PREPARE`` and an ``EXECUTE`` with quoted values
+(before 2026-12-06), that saved about 10 µs of the app's CPU and 40 µs of PostgreSQL's per event
+(BENCHMARKS.md, analysis). A prepared statement lives as long as the session, so this needs a real connection per Django
 connection, not a pooler in transaction mode (``EVENTS_SQL_FAST_PATH=false`` then).
+
+Django's own queries keep its client-side binding and are never prepared: only the cursor of
+``config.binary.server_binding_cursor(prepare=True)`` binds on the server and prepares.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import weakref
 from typing import Any
 
-from django.db import connection
+from config.binary import server_binding_cursor
 
-# The statements prepared on each open psycopg connection.
-_prepared: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+# psycopg turns a query's %(name)s placeholders into $n once per text, and keeps the result only
+# for texts of at most this many bytes (psycopg/_queries.py, MAX_CACHED_STATEMENT_LENGTH); a
+# longer one is parsed again at every run, which costs more than the rest of the call.
+PSYCOPG_CACHED_LENGTH = 4096
+# A quoted literal (kept as it is), or a run of whitespace and -- comments.
+_TOKEN = re.compile(r"('(?:[^']|'')*')|(?:\s|--[^\n]*)+")
+
+
+def compact(sql: str) -> str:
+    """``sql`` without its comments and with each run of whitespace outside quotes one space."""
+    return _TOKEN.sub(lambda m: m[1] or " ", sql).strip()
 
 
 class PreparedStatement:
     def __init__(self, label: str, sql: str, types: dict[str, str]) -> None:
-        names: list[str] = []
+        self.label = label
+        # Each parameter typed where it appears, so that PostgreSQL never has to guess one (psycopg
+        # sends a str or a None untyped). The label first, as the query log shows it.
+        typed = re.sub(r"%\((\w+)\)s", lambda m: f"{m[0]}::{types[m[1]]}", sql)
+        self.sql = f"/* {self.name_in_log} */ {compact(typed)}"
+        if len(self.sql.encode()) > PSYCOPG_CACHED_LENGTH:
+            raise ValueError(f"{self.name_in_log}: {len(self.sql.encode())} bytes, over {PSYCOPG_CACHED_LENGTH}")
 
-        def positional(match: re.Match[str]) -> str:
-            if match[1] not in names:
-                names.append(match[1])
-            return f"${names.index(match[1]) + 1}"
+    @property
+    def name_in_log(self) -> str:
+        """How the statement starts in Django's query log (tests and the query counts read it)."""
+        return f"pp_{self.label}"
 
-        body = re.sub(r"%\((\w+)\)s", positional, sql)
-        self.names = names
-        # The text's hash in the name: a deployment with a changed statement prepares it anew.
-        self.name = f"pp_{label}_{hashlib.sha256(body.encode()).hexdigest()[:12]}"
-        self.prepare_sql = f"PREPARE {self.name} ({', '.join(types[n] for n in names)}) AS {body}"
-        self.execute_sql = f"EXECUTE {self.name} ({', '.join(['%s'] * len(names))})"
-
-    def prepare(self) -> None:
-        """Once per connection (a new connection, or one whose session was reset, prepares
-        again; the catalog is asked first, so a statement prepared before is not an error)."""
-        connection.ensure_connection()
-        done = _prepared.setdefault(connection.connection, set())
-        if self.name in done:
-            return
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [self.name])
-            if cursor.fetchone() is None:
-                cursor.execute(self.prepare_sql)
-        done.add(self.name)
+    def cursor(self):
+        """A cursor to ``run`` the statement on (``config.binary.server_binding_cursor``)."""
+        return server_binding_cursor(prepare=True)
 
     def run(self, cursor, params: dict[str, Any]) -> None:
-        """EXECUTE on ``cursor`` (after ``prepare``, outside any transaction it could abort)."""
-        cursor.execute(self.execute_sql, [params[name] for name in self.names])
-
-
-def forget_prepared() -> None:
-    """Forget what was prepared (tests that reset the session with DEALLOCATE ALL)."""
-    _prepared.clear()
+        """Run on a cursor of ``cursor()``."""
+        cursor.execute(self.sql, params)

@@ -431,7 +431,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(
 
 # On PostgreSQL, the plain payment and sign-up events run as one prepared statement each
 # (commissions/fastpath/). Off: every event takes the general ORM path; needed behind a
-# connection pooler in transaction mode, which does not keep SQL PREPAREd statements.
+# connection pooler in transaction mode, which does not keep prepared statements.
 EVENTS_SQL_FAST_PATH = env.bool("EVENTS_SQL_FAST_PATH", default=True)
 
 # --- Operations: logs, error reports, health, metrics (docs/deploy.md) -------------------------

@@ -2,7 +2,7 @@
 
 Nearly every event the merchant sends is a ``payment.succeeded`` or a ``customer.signed_up``.
 The general path (``commissions.services``) applies them with six to nine ORM statements; here
-each is one statement of data-modifying CTEs, PREPAREd once per connection, which costs a
+each is one statement of data-modifying CTEs, prepared once per connection (config/prepared.py), which costs a
 fraction of the CPU in Django and in PostgreSQL (BENCHMARKS.md). The statements settle the
 common cases: a payment of a referred customer, a payment of a customer who is not a referral
 (logged), a sign-up with an attributable click, a sign-up without one (logged; a click id this

@@ -25,10 +25,9 @@ def _execute(statement: PreparedStatement, params: dict[str, Any]) -> tuple | No
     """Run one event statement as its own transaction (autocommit; a savepoint inside a caller's
     transaction). None: it lost a race it cannot settle and undid itself (``partner_panel_abort``,
     migration commissions 0005): nothing was written, the general path answers."""
-    statement.prepare()
     try:
         scope = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
-        with scope, connection.cursor() as cursor:
+        with scope, statement.cursor() as cursor:
             statement.run(cursor, params)
             return cursor.fetchone()
     except DatabaseError as exc:

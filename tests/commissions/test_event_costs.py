@@ -14,7 +14,6 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 
-from commissions import fastpath
 from commissions.services import balance_refresh_key
 from commissions.tasks import recalculate_partner_balance_task
 from tests.commissions.conftest import cancelled, paid, signed_up
@@ -26,16 +25,7 @@ def on_postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
-@pytest.fixture(autouse=True)
-def _statements_prepared(db):
-    """PostgreSQL prepares its event statements once per connection (commissions/fastpath/):
-    done before counting, as a server's connection has done it on its first events."""
-    if on_postgresql():
-        for statement in (fastpath._PAYMENT, fastpath._SIGNED_UP, fastpath._UNATTRIBUTED):
-            statement.prepare()
-
-
-# PostgreSQL: SAVEPOINT, EXECUTE the payment statement, RELEASE. Elsewhere (the general path):
+# PostgreSQL: SAVEPOINT, the payment statement, RELEASE. Elsewhere (the general path):
 # SAVEPOINT, INSERT event … ON CONFLICT, SELECT referral FOR UPDATE, INSERT payment … ON
 # CONFLICT, SELECT the partner's own rate (per-partner rates), INSERT commission entry, UPDATE
 # referral, rollup upsert, UPDATE event, RELEASE.
@@ -66,7 +56,7 @@ def test_a_payment_for_a_stranger_costs_a_fixed_number_of_queries(send, django_a
 
 
 def test_an_attributed_sign_up_costs_a_fixed_number_of_queries(send, click, django_assert_num_queries):
-    # PostgreSQL: SAVEPOINT, EXECUTE the sign-up statement (which looks up the click too),
+    # PostgreSQL: SAVEPOINT, the sign-up statement (which looks up the click too),
     # RELEASE. Elsewhere: SELECT click + link + partner + user, SAVEPOINT, INSERT event, INSERT
     # referral … ON CONFLICT, rollup upsert, UPDATE event, RELEASE.
     # The general path also asks whether a sign-up of the customer waits for its click.

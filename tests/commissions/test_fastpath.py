@@ -15,7 +15,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from commissions.models import CommissionEntry, MerchantEvent, Payment, Referral
-from config.prepared import forget_prepared
 from tests.commissions.conftest import cancelled, paid, refunded, signed_up
 from tests.factories import ClickFactory, LinkFactory
 from tracking.models import DailyLinkStats, LinkMonthlyStats
@@ -163,10 +162,8 @@ def test_both_paths_give_the_same_answers_and_rows(send, settings):
         general = _world(send, settings, fast=False, tag="orm", at=at)
     with CaptureQueriesContext(connection) as sql_queries:
         one_statement = _world(send, settings, fast=True, tag="sql", at=at)
-    executed = [
-        q["sql"].split()[1].rsplit("_", 1)[0] for q in sql_queries.captured_queries if q["sql"].startswith("EXECUTE")
-    ]
-    assert not any(q["sql"].startswith("EXECUTE") for q in orm_queries.captured_queries)
+    executed = statements_run(sql_queries)
+    assert statements_run(orm_queries) == []
     # Every payment and sign-up went through a statement first (those it did not settle then
     # took the general path): 11 payments, 7 sign-ups, 6 of them naming a click (the sign-up
     # statement looks it up), one of which is outside the attribution window (then logged by
@@ -185,11 +182,9 @@ def test_both_paths_give_the_same_answers_and_rows(send, settings):
     assert "'commission': {'amount': '0.00'}" in general["answers"][7][1]  # the self-referral's payment
 
 
-def fastpath_statement_name(label: str) -> str:
-    from commissions import fastpath
-
-    statements = (fastpath._PAYMENT, fastpath._SIGNED_UP, fastpath._UNATTRIBUTED)
-    return next(s.name for s in statements if s.name.startswith(f"pp_{label}_"))
+def statements_run(captured) -> list[str]:
+    """The fast path's statements among the captured queries, by the label each starts with."""
+    return [q["sql"].split()[1] for q in captured.captured_queries if q["sql"].startswith("/* pp_")]
 
 
 def test_a_payment_and_a_sign_up_are_one_statement_each(send, settings, click):
@@ -200,12 +195,9 @@ def test_a_payment_and_a_sign_up_are_one_statement_each(send, settings, click):
         assert send(signed_up("cus_1", click.id)).status_code == 201
     with CaptureQueriesContext(connection) as payment:
         assert send(paid("pay_1", "cus_1", "49.00")).status_code == 201
-    executes = [q["sql"] for q in payment.captured_queries if q["sql"].startswith("EXECUTE")]
-    assert len(executes) == 1 and executes[0].startswith("EXECUTE pp_payment_")
+    assert statements_run(payment) == ["pp_payment"]
     # The sign-up: one statement, the click lookup in it (savepoints around it in a test).
-    assert [q["sql"].split()[:2] for q in sign_up.captured_queries if q["sql"].startswith("EXECUTE")] == [
-        ["EXECUTE", fastpath_statement_name("signed_up")],
-    ]
+    assert statements_run(sign_up) == ["pp_signed_up"]
     assert Referral.objects.get(customer_id="cus_1").total_commission == Decimal("9.80")
 
 
@@ -214,10 +206,38 @@ def test_a_statement_is_prepared_again_on_a_new_connection(send, settings, click
     send(signed_up("cus_1", click.id))
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")  # what a pooler's reset or a new session looks like
-    forget_prepared()
     assert send(paid("pay_1", "cus_1", "49.00")).status_code == 201
     assert send(signed_up("cus_2", click.id)).status_code == 201
     assert Payment.objects.filter(payment_id="pay_1").exists()
+
+
+def test_the_statements_are_prepared_once_per_connection_and_run_with_their_values_bound(send, settings, click):
+    settings.EVENTS_SQL_FAST_PATH = True
+    # Values the statement must store as sent: a quote, a percent sign, non-ASCII.
+    email = "o'brien+100%@exämple.com"
+    for n in range(3):
+        assert send(signed_up(f"cus_{n}", click.id, email=email, event_id=f"evt_{n}")).status_code == 201
+        assert send(paid(f"pay_{n}", f"cus_{n}", "49.00")).status_code == 201
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT split_part(statement, ' ', 2), parameter_types::text FROM pg_prepared_statements "
+            "WHERE NOT from_sql AND statement LIKE '/* pp_%%' ORDER BY 1"
+        )
+        prepared = cursor.fetchall()
+    # One each, whatever the run: every parameter's type is written in the statement.
+    assert [label for label, _ in prepared] == ["pp_payment", "pp_signed_up"]
+    assert all("unknown" not in types for _, types in prepared)
+    assert set(Referral.objects.values_list("email", flat=True)) == {email}
+    assert json.loads(MerchantEvent.objects.get(event_id="evt_0").body)["data"]["email"] == email
+
+
+def test_a_statement_is_kept_short_enough_for_psycopg_to_parse_it_once():
+    from config.prepared import PSYCOPG_CACHED_LENGTH, PreparedStatement, compact
+
+    # Comments go, whitespace runs become one space, quoted literals stay as written.
+    assert compact("SELECT  'a  --  b',\n  1 -- one\n  , 'it''s  ok'") == "SELECT 'a  --  b', 1 , 'it''s  ok'"
+    with pytest.raises(ValueError, match="over 4096"):
+        PreparedStatement("long", "SELECT " + ", ".join(["%(x)s"] * PSYCOPG_CACHED_LENGTH), {"x": "text"})
 
 
 def test_a_statement_that_aborts_itself_writes_nothing_and_leaves_the_connection_usable(click):
