@@ -195,3 +195,33 @@ def test_concurrent_payments_and_refunds_of_one_partner_neither_wait_nor_drift(s
         thread.join()
     assert errors == []
     assert _rollup_by_day(partner) == _ledger_by_day(partner)
+
+
+def test_entries_inserted_together_in_one_statement_each_count_once(partner):
+    # The ledger written again by one INSERT (as a repair or an import would): commissions and
+    # reversals, several on one day. The row-level trigger adds each entry, to the day's row it
+    # created for the first.
+    _activity(partner, days=4)
+    ledger = list(CommissionEntry.objects.filter(partner=partner).order_by("pk").values())
+    CommissionEntry.objects.filter(partner=partner).delete()
+    assert _rollup_by_day(partner) == {}
+    days = [timezone.now() - timedelta(days=1), timezone.now() - timedelta(days=6)]
+    CommissionEntry.objects.bulk_create(
+        [CommissionEntry(**{**row, "id": None, "earned_at": days[n % 2]}) for n, row in enumerate(ledger)]
+    )
+    assert len(ledger) == 10 and len(_ledger_by_day(partner)) == 2
+    assert _rollup_by_day(partner) == _ledger_by_day(partner)
+    assert LedgerDay.objects.filter(partner=partner, entries__gt=0).count() == 2
+
+
+def test_the_statement_level_insert_trigger_of_before_0021_keeps_the_same_rows(partner):
+    """Migration 0021 both ways, inside this test's transaction: entries written under either
+    INSERT trigger give the rows a GROUP BY over the ledger gives."""
+    with connection.schema_editor() as editor:
+        ledgerdays.use_statement_insert_trigger(editor)
+    _activity(partner, days=2)
+    assert _rollup_by_day(partner) == _ledger_by_day(partner)
+    with connection.schema_editor() as editor:
+        ledgerdays.use_row_insert_trigger(editor)
+    _activity(partner, days=2, ago=1)
+    assert _rollup_by_day(partner) == _ledger_by_day(partner)

@@ -20,7 +20,7 @@ from commissions.services import referrals_expire_trials
 from config.paging import SeekPaginator
 from tests.commissions.conftest import cancelled, paid
 from tests.commissions.test_pages import refer  # noqa: F401 (a fixture)
-from tests.factories import LinkFactory, PartnerFactory, ReferralFactory
+from tests.factories import ClickFactory, LinkFactory, PartnerFactory, ReferralFactory
 from tracking.reports import partner_summary
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -166,3 +166,39 @@ def test_the_rebuild_command_repairs_drifted_status_counts(partner_client, refer
     ReferralCount.objects.create(partner=partner, status=Referral.Status.CANCELLED, referrals=7)
     call_command("rebuild_ledger_days")
     _assert_status_counts_equal(partner)
+
+
+def test_referrals_inserted_together_in_one_statement_each_count_once(partner_client):
+    # Several referrals of one partner, link, day and status in one INSERT (an import would write
+    # them so): the row-level trigger adds each to both tables.
+    partner = partner_client.partner
+    link = LinkFactory(partner=partner)
+    now = timezone.now() - timedelta(hours=1)
+    clicks = ClickFactory.create_batch(3, link=link)
+    Referral.objects.bulk_create(
+        [
+            ReferralFactory.build(click=click, link=link, partner=partner, signed_up_at=now, status=status)
+            for click, status in zip(clicks, ("trial", "trial", "paying"), strict=True)
+        ]
+    )
+    _assert_counts_equal(partner)
+    assert ReferralDay.objects.filter(partner=partner).count() == 2  # (trial, paying): one row each
+
+
+def test_the_statement_level_insert_triggers_of_before_0021_keep_the_same_counts(partner_client, refer, send):  # noqa: F811
+    """Migration 0021 both ways, inside this test's transaction: referrals written under either
+    INSERT trigger design give the counts ``COUNT(*)`` gives."""
+    from django.db import connection
+
+    partner = partner_client.partner
+    with connection.schema_editor() as editor:
+        referraldays.use_statement_insert_triggers(editor)
+    refer("cus_s0")
+    refer("cus_s1")
+    send(paid("pay_s0", "cus_s0"))
+    _assert_counts_equal(partner)
+    with connection.schema_editor() as editor:
+        referraldays.use_row_insert_trigger(editor)
+    refer("cus_r0")
+    send(paid("pay_r0", "cus_r0"))
+    _assert_counts_equal(partner)
