@@ -3,9 +3,8 @@ and their recomputation (PostgreSQL; SQLite reads the ledger itself).
 
 A row-level INSERT trigger adds each new entry, and statement-level UPDATE and DELETE triggers
 with transition tables add one statement's changes, to a row of each (partner, day) they touch.
-They never wait for a lock: each adds to a row of that day no other
-transaction holds (``FOR UPDATE SKIP LOCKED``), or inserts a new one (no unique key, so an
-insert never waits either). A day has as many rows as events of one partner ever wrote it at
+They never wait for a lock: each adds to a row of that day no other transaction holds (``FOR
+UPDATE SKIP LOCKED``), or inserts a new one (no unique key, so an insert never waits either). A day has as many rows as events of one partner ever wrote it at
 the same moment, a handful; reads sum them. Waiting here would order this lock against the
 daily link rollup's, which the events' two paths take in opposite orders (the one-statement path
 before its entry, the ORM path after it): that deadlocked under load. The day is the entry's

@@ -5,9 +5,10 @@ and stored status, and their recomputation (PostgreSQL; SQLite counts the referr
 The same design as ``commissions/ledgerdays.py`` (never waiting for a lock: each change adds to
 a row of that key nobody else holds, or inserts another; reads sum them): one row-level INSERT
 trigger for both tables, statement-level DELETE triggers with transition tables, and for UPDATE
-a row-level trigger that runs only when a counted column changes. Every path that writes a referral (the events API's two paths,
-the Stripe connector, the expiry task, staff edits, deletes, a move to another partner) goes
-through INSERT, UPDATE or DELETE on the table, so the counts stay exact whatever wrote them. The
+a row-level trigger that runs only when a counted column changes. Every path that writes a
+referral (the events API's two paths, the Stripe connector, the expiry task, staff edits,
+deletes, a move to another partner) goes through INSERT, UPDATE or DELETE on the table, so the
+counts stay exact whatever wrote them. The
 day is ``commissions_ledger_day(signed_up_at)``, the function ``ledgerdays`` keeps for the
 program time zone (``rebuild_ledger_days`` recomputes these rows too).
 """
