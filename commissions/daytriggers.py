@@ -46,6 +46,21 @@ def statement_triggers(
     return forward, reverse
 
 
+def add_to_free_row(table: str, keys: dict[str, str], amounts: dict[str, str]) -> str:
+    """PL/pgSQL adding ``amounts`` (column: SQL expression) to a row of ``table`` with these
+    ``keys`` (column: SQL expression) that no other transaction holds (``FOR UPDATE SKIP
+    LOCKED``), or else inserting a new row: it never waits for a lock (the rollups' design)."""
+    matches = " AND ".join(f"{column} = {value}" for column, value in keys.items())
+    sums = ", ".join(f"{column} = {column} + {value}" for column, value in amounts.items())
+    columns = ", ".join([*keys, *amounts])
+    values = ", ".join([*keys.values(), *amounts.values()])
+    return f"""UPDATE {table} SET {sums}
+    WHERE id = (SELECT id FROM {table} WHERE {matches} LIMIT 1 FOR UPDATE SKIP LOCKED);
+    IF NOT FOUND THEN
+      INSERT INTO {table} ({columns}) VALUES ({values});
+    END IF;"""
+
+
 def execute_on_postgres(schema_editor, *batches: list[str]) -> None:
     """Run each batch of statements in order, on PostgreSQL only (a migration's trigger DDL)."""
     if schema_editor.connection.vendor != "postgresql":

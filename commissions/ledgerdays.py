@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import connection, transaction
 
-from commissions.daytriggers import execute_on_postgres, statement_triggers
+from commissions.daytriggers import add_to_free_row, execute_on_postgres, statement_triggers
 
 _LEDGER = "commissions_commissionentry"
 _DAYS = "commissions_ledgerday"
@@ -49,31 +49,27 @@ def _sums(source: str, sign: str = "") -> str:
     )
 
 
+_AMOUNTS = ("payments", "refunds", "commission", "entries")
+
+
 def _apply(select: str) -> str:
     """A PL/pgSQL block adding ``select``'s (partner, day) sums to rows no one else holds."""
+    keys = {"partner_id": "c.partner_id", "day": "c.day"}
     return f"""DECLARE
   c record;
 BEGIN
-  FOR c IN SELECT partner_id, day, SUM(payments) AS payments, SUM(refunds) AS refunds,
-                  SUM(commission) AS commission, SUM(entries) AS entries
+  FOR c IN SELECT partner_id, day, {", ".join(f"SUM({a}) AS {a}" for a in _AMOUNTS)}
            FROM ({select}) AS changed GROUP BY 1, 2 ORDER BY 1, 2 LOOP
-    UPDATE {_DAYS} SET payments = payments + c.payments, refunds = refunds + c.refunds,
-        commission = commission + c.commission, entries = entries + c.entries
-    WHERE id = (SELECT id FROM {_DAYS} WHERE partner_id = c.partner_id AND day = c.day
-                LIMIT 1 FOR UPDATE SKIP LOCKED);
-    IF NOT FOUND THEN
-      INSERT INTO {_DAYS} (partner_id, day, payments, refunds, commission, entries)
-      VALUES (c.partner_id, c.day, c.payments, c.refunds, c.commission, c.entries);
-    END IF;
+    {add_to_free_row(_DAYS, keys, {a: f"c.{a}" for a in _AMOUNTS})}
   END LOOP;
   RETURN NULL;
 END"""
 
 
-POSTGRES_FORWARD, POSTGRES_REVERSE = statement_triggers(
+# Migration 0009 (its INSERT trigger replaced by 0021's below).
+POSTGRES_FORWARD, _STATEMENT_REVERSE = statement_triggers(
     name="commissions_ledger_days", table=_LEDGER, apply=_apply, changes=_sums
 )
-POSTGRES_REVERSE.append("DROP FUNCTION IF EXISTS commissions_ledger_day(timestamptz)")
 
 
 # Migration 0021: the INSERT trigger as a row-level one. The everyday writer is one event's
@@ -82,6 +78,8 @@ POSTGRES_REVERSE.append("DROP FUNCTION IF EXISTS commissions_ledger_day(timestam
 # PostgreSQL's CPU a call (pg_stat_user_functions). The row-level one runs once per entry written,
 # adds that entry as the statement-level one adds its sums, and never waits either. A bulk load
 # (loadbench) turns triggers off and recomputes (``recompute``).
+_ROW_KEYS = {"partner_id": "NEW.partner_id", "day": "entry_day"}
+_ROW_AMOUNTS = {"payments": "paid", "refunds": "refunded", "commission": "NEW.amount", "entries": "1"}
 ROW_INSERT_FORWARD = [
     f"""CREATE OR REPLACE FUNCTION commissions_ledger_days_row_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -94,14 +92,7 @@ BEGIN
   ELSIF NEW.kind = 'reversal' THEN
     SELECT COALESCE(SUM(amount), 0) INTO refunded FROM commissions_refund WHERE id = NEW.refund_id;
   END IF;
-  UPDATE {_DAYS} SET payments = payments + paid, refunds = refunds + refunded,
-      commission = commission + NEW.amount, entries = entries + 1
-  WHERE id = (SELECT id FROM {_DAYS} WHERE partner_id = NEW.partner_id AND day = entry_day
-              LIMIT 1 FOR UPDATE SKIP LOCKED);
-  IF NOT FOUND THEN
-    INSERT INTO {_DAYS} (partner_id, day, payments, refunds, commission, entries)
-    VALUES (NEW.partner_id, entry_day, paid, refunded, NEW.amount, 1);
-  END IF;
+  {add_to_free_row(_DAYS, _ROW_KEYS, _ROW_AMOUNTS)}
   RETURN NULL;
 END $$""",
     f"DROP TRIGGER IF EXISTS commissions_ledger_days_insert ON {_LEDGER}",
@@ -117,7 +108,12 @@ ROW_INSERT_REVERSE = [
 STATEMENT_INSERT_FORWARD, _ = statement_triggers(
     name="commissions_ledger_days", table=_LEDGER, apply=_apply, changes=_sums, ops=("insert",)
 )
-POSTGRES_REVERSE[:0] = ROW_INSERT_REVERSE
+# Migration 0009 backwards: whichever INSERT trigger is there, and the rest.
+POSTGRES_REVERSE = [
+    *ROW_INSERT_REVERSE,
+    *_STATEMENT_REVERSE,
+    "DROP FUNCTION IF EXISTS commissions_ledger_day(timestamptz)",
+]
 
 
 def kept() -> bool:

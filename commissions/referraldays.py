@@ -19,7 +19,7 @@ from collections.abc import Iterable
 
 from django.db import connection, transaction
 
-from commissions.daytriggers import execute_on_postgres, statement_triggers
+from commissions.daytriggers import add_to_free_row, execute_on_postgres, statement_triggers
 
 _REFERRALS = "commissions_referral"
 _DAYS = "commissions_referralday"
@@ -37,7 +37,7 @@ def _applier(table: str, keys: tuple[str, ...]):
     """A PL/pgSQL block adding a select's counts to ``table``'s rows of each key: to a row of that
     key no other transaction holds (``FOR UPDATE SKIP LOCKED``), else to a new one."""
     columns, numbered = ", ".join(keys), ", ".join(str(n) for n in range(1, len(keys) + 1))
-    matches = " AND ".join(f"{key} = c.{key}" for key in keys)
+    add = add_to_free_row(table, {key: f"c.{key}" for key in keys}, {"referrals": "c.referrals"})
 
     def apply(select: str) -> str:
         return f"""DECLARE
@@ -46,11 +46,7 @@ BEGIN
   FOR c IN SELECT {columns}, SUM(referrals) AS referrals
            FROM ({select}) AS changed GROUP BY {numbered} ORDER BY {numbered} LOOP
     CONTINUE WHEN c.referrals = 0;
-    UPDATE {table} SET referrals = referrals + c.referrals
-    WHERE id = (SELECT id FROM {table} WHERE {matches} LIMIT 1 FOR UPDATE SKIP LOCKED);
-    IF NOT FOUND THEN
-      INSERT INTO {table} ({columns}, referrals) VALUES ({", ".join(f"c.{key}" for key in keys)}, c.referrals);
-    END IF;
+    {add}
   END LOOP;
   RETURN NULL;
 END"""
@@ -96,7 +92,6 @@ STATEMENT_UPDATE_REVERSE = [
     "DROP FUNCTION IF EXISTS commissions_referral_days_update()",
 ]
 POSTGRES_FORWARD = _STATEMENT_FORWARD + ROW_UPDATE_FORWARD
-POSTGRES_REVERSE = _STATEMENT_REVERSE + ROW_UPDATE_REVERSE + STATEMENT_UPDATE_REVERSE
 
 
 # ReferralCount: the same design, keyed by (partner, status) alone.
@@ -123,7 +118,6 @@ _COUNTS_ROW_FORWARD, _COUNTS_ROW_REVERSE = _row_update_trigger(
     "commissions_referral_counts", _apply_counts, _COUNTS_ROW_CHANGE, _COUNTED_BY_STATUS
 )
 COUNTS_FORWARD = _COUNTS_STATEMENT_FORWARD + _COUNTS_ROW_FORWARD
-COUNTS_REVERSE = _COUNTS_STATEMENT_REVERSE + _COUNTS_ROW_REVERSE
 
 
 # Migration 0021: one row-level INSERT trigger for both tables instead of the two statement-level
@@ -133,23 +127,15 @@ COUNTS_REVERSE = _COUNTS_STATEMENT_REVERSE + _COUNTS_ROW_REVERSE
 # (pg_stat_user_functions). The row-level one adds the new referral to a row of its (partner,
 # link, day, status) and of its (partner, status), as those add their counts, never waiting
 # either. A bulk load (loadbench) turns triggers off and recomputes (``recompute``).
-def _add_one(table: str, keys: dict[str, str]) -> str:
-    """PL/pgSQL adding 1 to a row of ``table`` with these key values no one else holds, else a new row."""
-    matches = " AND ".join(f"{key} = {value}" for key, value in keys.items())
-    return f"""UPDATE {table} SET referrals = referrals + 1
-  WHERE id = (SELECT id FROM {table} WHERE {matches} LIMIT 1 FOR UPDATE SKIP LOCKED);
-  IF NOT FOUND THEN
-    INSERT INTO {table} ({", ".join(keys)}, referrals) VALUES ({", ".join(keys.values())}, 1);
-  END IF;"""
-
-
+_NEW_KEYS = {"partner_id": "NEW.partner_id", "status": "NEW.status"}
+_ONE = {"referrals": "1"}
 ROW_INSERT_FORWARD = [
     f"""CREATE OR REPLACE FUNCTION commissions_referral_rollups_row_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   signed_up_day date := commissions_ledger_day(NEW.signed_up_at);
 BEGIN
-  {_add_one(_DAYS, {"partner_id": "NEW.partner_id", "link_id": "NEW.link_id", "day": "signed_up_day", "status": "NEW.status"})}
-  {_add_one(_COUNTS, {"partner_id": "NEW.partner_id", "status": "NEW.status"})}
+  {add_to_free_row(_DAYS, {**_NEW_KEYS, "link_id": "NEW.link_id", "day": "signed_up_day"}, _ONE)}
+  {add_to_free_row(_COUNTS, _NEW_KEYS, _ONE)}
   RETURN NULL;
 END $$""",
     f"DROP TRIGGER IF EXISTS commissions_referral_days_insert ON {_REFERRALS}",
@@ -178,8 +164,8 @@ STATEMENT_INSERT_FORWARD = (
 )
 # Unwinding 0014 or 0017 drops the row-level trigger too (0021 backwards put the statement-level
 # ones back first; this only makes either safe on its own).
-POSTGRES_REVERSE[:0] = ROW_INSERT_REVERSE
-COUNTS_REVERSE[:0] = ROW_INSERT_REVERSE
+POSTGRES_REVERSE = ROW_INSERT_REVERSE + _STATEMENT_REVERSE + ROW_UPDATE_REVERSE + STATEMENT_UPDATE_REVERSE
+COUNTS_REVERSE = ROW_INSERT_REVERSE + _COUNTS_STATEMENT_REVERSE + _COUNTS_ROW_REVERSE
 
 
 def kept() -> bool:
