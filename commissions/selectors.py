@@ -219,8 +219,12 @@ def status_sort_keys(
 # other band is sorted by the amount (ties newest first): fewer rows to sort. A page is read from
 # the end of the list it lies nearer, as a page of the band at that end; a full page proves it
 # lies inside that band. A page across the two (one in thousands) is the database's own sort.
-_AMOUNT_SORTS = {"paid": "total_paid", "-paid": "total_paid", "commission": "total_commission"}
-_AMOUNT_SORTS["-commission"] = "total_commission"
+_AMOUNT_SORTS = {
+    "paid": "total_paid",
+    "-paid": "total_paid",
+    "commission": "total_commission",
+    "-commission": "total_commission",
+}
 _NEWEST_FIRST = ("-signed_up_at", "-id")
 _AMOUNT_SORT_AT_MOST = 100  # rows the database sorts itself faster than a band is read
 
